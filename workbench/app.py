@@ -1,0 +1,65 @@
+"""The composition root: `Workbench` wires paths, settings, store and services together.
+
+The CLI, the HTTP endpoint and the GUI each open one `Workbench` and call its services; none of them builds
+a service by hand or reaches into `store/` or `engine/` internals. Services are created lazily so that a
+quick `workbench list` never loads llama.cpp.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from .paths import Paths, default_paths
+from .settings import Settings, load_settings, save_settings
+from .store import Store
+
+
+class Workbench:
+    def __init__(self, paths: Paths | None = None):
+        self.paths = (paths or default_paths()).ensure()
+        self.settings: Settings = load_settings(self.paths.settings_file)
+        self.store = Store(self.paths.db)
+
+    @classmethod
+    def open(cls) -> Workbench:
+        return cls()
+
+    def update_settings(self, **changes) -> Settings:
+        import dataclasses
+
+        self.settings = dataclasses.replace(self.settings, **changes)
+        save_settings(self.paths.settings_file, self.settings)
+        return self.settings
+
+    @property
+    def offline(self) -> bool:
+        return self.settings.effective_offline()
+
+    @cached_property
+    def library(self):
+        from .library import Library
+
+        return Library(self.paths, self.store)
+
+    @cached_property
+    def hub(self):
+        from .hub import Hub
+
+        return Hub(self)
+
+    @cached_property
+    def runtime(self):
+        from .engine import Runtime
+
+        return Runtime(self.settings)
+
+    def close(self) -> None:
+        if "runtime" in self.__dict__:
+            self.runtime.close()
+        self.store.close()
+
+    def __enter__(self) -> Workbench:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

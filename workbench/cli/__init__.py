@@ -1,0 +1,63 @@
+"""The `workbench` command: Ollama's verbs over the same services the app and endpoint use.
+
+Exit codes: 0 ok, 1 a user error (one line on stderr, no traceback), 2 bad usage, 130 Ctrl-C.
+Each command group lives in its own module and registers itself on `app` (see `_COMMAND_MODULES`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+import typer
+
+from ..errors import WorkbenchError
+from .common import app, console_err
+
+_COMMAND_MODULES = (
+    "library_cmds",
+    "hub_cmds",
+    "engine_cmds",
+    "preset_cmds",
+    "session_cmds",
+    "serve_cmds",
+    "gui_cmds",
+)
+
+
+def _register_commands() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":  # a missing dependency inside the module is a real error
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register_commands()
+    try:
+        app(args=argv, standalone_mode=False, prog_name="workbench")
+        return 0
+    except WorkbenchError as exc:
+        console_err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        return 1
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        console_err.print("interrupted")
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except typer.Exit as exc:  # pragma: no cover - typer re-exports click's Exit on most versions
+        return exc.exit_code
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,71 @@
+"""Shared pieces of the CLI: the typer app, consoles, the Workbench opener and rich progress."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from .. import tasks
+from ..app import Workbench
+
+app = typer.Typer(
+    help="Workbench: run open-weight language models locally.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+console_err = Console(stderr=True)
+
+
+def open_workbench() -> Workbench:
+    return Workbench.open()
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def human_count(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= div:
+            return f"{n / div:.1f}{suffix}"
+    return str(n)
+
+
+@contextmanager
+def progress_bar(description: str, transient: bool = True) -> Iterator[tasks.ProgressCallback]:
+    """A rich progress bar fed by core Progress reports (bytes, rate, ETA)."""
+    columns = (
+        TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
+        DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console_err, transient=transient) as bar:
+        task_id = bar.add_task(description, total=None)
+
+        def on_progress(p: tasks.Progress) -> None:
+            bar.update(task_id, completed=p.completed, total=p.total,
+                       description=p.message or description)
+
+        yield on_progress

@@ -1,0 +1,53 @@
+"""User settings: a small JSON file in the config dir, read into a frozen dataclass.
+
+Environment variables win over the file for what operators script: WORKBENCH_OFFLINE=1 (and the Hub's own
+HF_HUB_OFFLINE=1) force offline mode; HF_TOKEN is used by the Hub client when no token is stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InvalidParameter
+
+_TRUTHY = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    offline: bool = False
+    hf_token: str | None = None
+    threads: int | None = None  # None: physical cores
+    gpu_layers: int = -1  # -1: all when the backend can offload, else 0
+    default_context: int = 4096
+    keep_alive_seconds: float = 300.0  # 0: unload at once; negative: never
+    parallel_slots: int = 4
+    reproducible: bool = True  # the app's default; the endpoint may choose throughput
+    theme: str = "system"
+    models_dir: str | None = None  # extra folder shown in import dialogs
+
+    def effective_offline(self) -> bool:
+        env = (os.environ.get("WORKBENCH_OFFLINE", ""), os.environ.get("HF_HUB_OFFLINE", ""))
+        return self.offline or any(v.strip().lower() in _TRUTHY for v in env)
+
+
+def load_settings(path: Path) -> Settings:
+    if not path.exists():
+        return Settings()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidParameter(f"settings file {path} is unreadable ({exc}): fix or delete it") from exc
+    known = {f.name for f in dataclasses.fields(Settings)}
+    return Settings(**{k: v for k, v in raw.items() if k in known})
+
+
+def save_settings(path: Path, settings: Settings) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(dataclasses.asdict(settings), indent=2), encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a crash never leaves half a settings file

@@ -1,0 +1,90 @@
+"""Opening the SQLite file: pragmas, migrations, sessions, repositories."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import WorkbenchError
+from .migrations import LATEST_VERSION, MIGRATIONS
+
+
+class DatabaseError(WorkbenchError):
+    """The database file is newer than this program, unreadable or corrupt."""
+
+
+def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    # Python's sqlite3 opens transactions implicitly, which defeats BEGIN IMMEDIATE; let SQLAlchemy drive them.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes, fast commits
+    cursor.execute("PRAGMA busy_timeout=10000")  # CLI, GUI and server may open the same file at once
+    cursor.close()
+
+
+def _on_begin(connection) -> None:
+    # Writers take the lock up front: no "database is locked" upgrade failures between concurrent processes.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    """One SQLite database. Thread-safe: each unit of work gets its own SQLAlchemy session."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+        event.listen(self.engine, "connect", _on_connect)
+        event.listen(self.engine, "begin", _on_begin)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.migrate()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed on success, rolled back on any exception."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql("PRAGMA user_version").scalar_one()
+
+    def migrate(self) -> None:
+        try:
+            current = self.schema_version()
+        except Exception as exc:  # sqlite3 raises DatabaseError for a non-database file
+            raise DatabaseError(f"{self.path} is not a readable Workbench database: {exc}") from exc
+        if current > LATEST_VERSION:
+            raise DatabaseError(
+                f"{self.path} was written by a newer Workbench (schema {current} > {LATEST_VERSION}): "
+                "upgrade Workbench or point WORKBENCH_HOME elsewhere"
+            )
+        for migration in MIGRATIONS:
+            if migration.version <= current:
+                continue
+            with self.engine.begin() as conn:
+                for statement in migration.statements:
+                    conn.exec_driver_sql(statement)
+                conn.exec_driver_sql(f"PRAGMA user_version = {int(migration.version)}")
+
+    def integrity_check(self) -> str:
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql("PRAGMA integrity_check").scalar_one()
+
+    @cached_property
+    def models(self):
+        from .models_repo import ModelRepository
+
+        return ModelRepository(self)
+
+    def close(self) -> None:
+        self.engine.dispose()

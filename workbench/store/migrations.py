@@ -1,0 +1,62 @@
+"""Ordered schema migrations, tracked in SQLite's `PRAGMA user_version`.
+
+Why not Alembic: the database is a single-user SQLite file that the desktop app, the CLI and the server all
+open on start; migrations must run in-process, without an alembic.ini / env.py / versions folder to locate
+inside a PyInstaller bundle, and atomically with the version bump. A list of (version, SQL) pairs run inside
+one `BEGIN IMMEDIATE` transaction does exactly that in a few lines. Each step is frozen DDL text — never
+generated from the ORM classes, which describe only the *latest* schema; `tests/test_store.py` checks the
+two agree.
+
+To change the schema: append a step with the next version number. Never edit a released step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "models", (
+        """
+        CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            name VARCHAR(200) NOT NULL UNIQUE,
+            sha256 VARCHAR(64) NOT NULL,
+            path TEXT NOT NULL,
+            in_place BOOLEAN NOT NULL,
+            size_bytes BIGINT NOT NULL,
+            architecture VARCHAR(64),
+            parameter_count BIGINT,
+            quantization VARCHAR(32),
+            context_length INTEGER,
+            embedding_length INTEGER,
+            block_count INTEGER,
+            head_count INTEGER,
+            head_count_kv INTEGER,
+            tokenizer_model VARCHAR(64),
+            chat_template_sha256 VARCHAR(64),
+            license TEXT,
+            general_name TEXT,
+            tensor_count INTEGER,
+            split_paths TEXT NOT NULL DEFAULT '[]',
+            metadata_json TEXT NOT NULL DEFAULT '{}',
+            source_repo TEXT,
+            source_revision VARCHAR(64),
+            source_file TEXT,
+            parent_sha256 VARCHAR(64),
+            requantized BOOLEAN NOT NULL DEFAULT 0,
+            added_at DATETIME NOT NULL
+        )
+        """,
+        "CREATE INDEX ix_models_sha256 ON models (sha256)",
+    )),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
