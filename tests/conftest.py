@@ -15,8 +15,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
 os.environ.pop("HF_TOKEN", None)
 
-from workbench.app import Workbench  # noqa: E402
-from workbench.paths import default_paths  # noqa: E402
+from workbench.app import Workbench
+from workbench.paths import default_paths
 
 
 @pytest.fixture(autouse=True)

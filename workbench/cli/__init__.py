@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from ..errors import WorkbenchError
@@ -43,16 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     except WorkbenchError as exc:
         console_err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         return 1
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         console_err.print("interrupted")
         return 130
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
+    except typer.TyperException as exc:  # usage errors: typer (>= 0.20) vendors click, this is its ClickException
         exc.show()
-        return exc.exit_code
-    except typer.Exit as exc:  # pragma: no cover - typer re-exports click's Exit on most versions
-        return exc.exit_code
+        return getattr(exc, "exit_code", 2)
 
 
 def entry() -> None:

@@ -27,6 +27,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+
+
+@app.callback()
+def _root() -> None:
+    """Workbench: run open-weight language models locally."""
+
 console_err = Console(stderr=True)
 
 
@@ -69,3 +75,11 @@ def progress_bar(description: str, transient: bool = True) -> Iterator[tasks.Pro
                        description=p.message or description)
 
         yield on_progress
+
+
+@app.command()
+def version() -> None:
+    """Show Workbench's version."""
+    from .. import __version__
+
+    console.print(f"workbench {__version__}")
