@@ -68,7 +68,7 @@ class Store:
                 f"{self.path} was written by a newer Workbench (schema {current} > {LATEST_VERSION}): "
                 "upgrade Workbench or point WORKBENCH_HOME elsewhere"
             )
-        for migration in MIGRATIONS:
+        for migration in sorted(MIGRATIONS, key=lambda m: m.version):
             if migration.version <= current:
                 continue
             with self.engine.begin() as conn:

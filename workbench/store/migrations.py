@@ -59,4 +59,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     )),
 )
 
-LATEST_VERSION = MIGRATIONS[-1].version
+LATEST_VERSION = max(m.version for m in MIGRATIONS)
+assert sorted(m.version for m in MIGRATIONS) == list(range(1, LATEST_VERSION + 1)), "migration numbers must be 1..N"
