@@ -1,0 +1,181 @@
+"""Sessions: conversation trees that remember exactly what produced every answer.
+
+A session pins a preset version (or, for a quick chat, a bare library model). Its messages form a tree through
+`parent_id`: regenerating adds a sibling answer, editing a user message adds a sibling user message (a branch).
+`current_leaf_id` is the branch on screen; `path()` walks from it to the root.
+
+Messages are committed as they complete; an answer being streamed is written first with status `streaming`
+and its text is saved periodically, so killing the process loses nothing already answered (the next start
+marks such answers `interrupted`). Export is Markdown (for people) or JSON with provenance (for machines, and
+`import_json` reads it back).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import InvalidParameter, NotFound
+from .records import ChatSession, Message, SearchHit
+
+EXPORT_FORMAT = "workbench.session/1"
+
+
+class Sessions:
+    def __init__(self, workbench):
+        self._wb = workbench
+        self._repo = workbench.store.sessions
+        self._repo.mark_interrupted()
+
+    # -- sessions ----------------------------------------------------------------------------------------
+    def create(self, *, preset_ref: str | None = None, model_name: str | None = None, title: str | None = None,
+               kind: str = "chat", system_override: str | None = None,
+               parameter_overrides: dict | None = None) -> ChatSession:
+        if kind not in ("chat", "prompt"):
+            raise InvalidParameter(f"session kind must be 'chat' or 'prompt', not {kind!r}")
+        version_id = None
+        if preset_ref:
+            version = self._wb.presets.get(preset_ref)
+            version_id = version.id
+            title = title or version.ref
+        elif model_name:
+            self._wb.library.get(model_name)
+            title = title or model_name
+        else:
+            raise InvalidParameter("a session needs a preset or a model")
+        return self._repo.create(title or "untitled", kind=kind, preset_version_id=version_id,
+                                 model_name=model_name, system_override=system_override,
+                                 parameter_overrides=parameter_overrides)
+
+    def get(self, session_id: int) -> ChatSession:
+        return self._repo.get(session_id)
+
+    def list(self) -> list[ChatSession]:
+        return self._repo.list()
+
+    def rename(self, session_id: int, title: str) -> ChatSession:
+        if not title.strip():
+            raise InvalidParameter("a session title cannot be empty")
+        return self._repo.update(session_id, title=title.strip())
+
+    def set_overrides(self, session_id: int, *, system: str | None = None,
+                      parameters: dict | None = None) -> ChatSession:
+        changes: dict = {}
+        if system is not None:
+            changes["system_override"] = system or None
+        if parameters is not None:
+            changes["parameter_overrides"] = parameters
+        return self._repo.update(session_id, **changes)
+
+    def delete(self, session_id: int) -> None:
+        self._repo.delete(session_id)
+
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        return self._repo.search(query, limit)
+
+    # -- the tree ----------------------------------------------------------------------------------------
+    def messages(self, session_id: int) -> list[Message]:
+        return self._repo.messages(session_id)
+
+    def path(self, session_id: int, leaf_id: int | None = None) -> list[Message]:
+        """The conversation on screen: root → leaf (the session's current leaf by default)."""
+        by_id = {m.id: m for m in self._repo.messages(session_id)}
+        node = by_id.get(leaf_id if leaf_id is not None else self._repo.get(session_id).current_leaf_id)
+        chain: list[Message] = []
+        while node is not None:
+            chain.append(node)
+            node = by_id.get(node.parent_id) if node.parent_id is not None else None
+        return chain[::-1]
+
+    def siblings(self, message_id: int) -> list[Message]:
+        """The message and its alternatives (same parent, same role), oldest first."""
+        message = self._repo.message(message_id)
+        return [m for m in self._repo.messages(message.session_id)
+                if m.parent_id == message.parent_id and m.role == message.role]
+
+    def switch_to(self, message_id: int) -> ChatSession:
+        """Show the branch through message_id, following the newest child down to a leaf."""
+        message = self._repo.message(message_id)
+        children: dict[int | None, list[Message]] = {}
+        for m in self._repo.messages(message.session_id):
+            children.setdefault(m.parent_id, []).append(m)
+        leaf = message
+        while children.get(leaf.id):
+            leaf = children[leaf.id][-1]
+        return self._repo.update(message.session_id, current_leaf_id=leaf.id)
+
+    def add_message(self, session_id: int, parent_id: int | None, role: str, content: str, **kwargs) -> Message:
+        if role not in ("system", "user", "assistant"):
+            raise InvalidParameter(f"message role must be system, user or assistant, not {role!r}")
+        return self._repo.add_message(session_id, parent_id, role, content, **kwargs)
+
+    def update_message(self, message_id: int, **kwargs) -> Message:
+        return self._repo.update_message(message_id, **kwargs)
+
+    def message(self, message_id: int) -> Message:
+        return self._repo.message(message_id)
+
+    # -- export / import ---------------------------------------------------------------------------------
+    def export_json(self, session_id: int) -> dict:
+        session = self._repo.get(session_id)
+        preset_text = None
+        if session.preset_version_id is not None:
+            preset_text = self._wb.presets.version_by_id(session.preset_version_id).content
+        return {
+            "format": EXPORT_FORMAT,
+            "session": {
+                "title": session.title, "kind": session.kind, "preset": session.preset_ref,
+                "preset_modelfile": preset_text, "model": session.model_name,
+                "system_override": session.system_override, "parameter_overrides": session.parameter_overrides,
+                "created_at": session.created_at.isoformat(), "current_leaf": session.current_leaf_id,
+            },
+            "messages": [
+                {"id": m.id, "parent": m.parent_id, "role": m.role, "content": m.content, "status": m.status,
+                 "created_at": m.created_at.isoformat(), "provenance": m.provenance}
+                for m in self._repo.messages(session_id)
+            ],
+        }
+
+    def export_markdown(self, session_id: int) -> str:
+        session = self._repo.get(session_id)
+        lines = [f"# {session.title}", ""]
+        lines.append(f"*{session.preset_ref or session.model_name} · {session.created_at:%Y-%m-%d %H:%M} UTC*")
+        for m in self.path(session_id):
+            lines += ["", f"## {m.role.capitalize()}", "", m.content]
+            if m.role == "assistant" and m.provenance:
+                p = m.provenance
+                lines += ["", f"<sub>{p.get('completion_tokens', '?')} tokens · TTFT "
+                          f"{p.get('ttft_seconds') or 0:.2f} s · {p.get('tokens_per_second') or 0:.1f} tok/s · "
+                          f"seed {p.get('seed')} · model {str(p.get('model_sha256', ''))[:12]} · "
+                          f"{m.status}</sub>"]
+        return "\n".join(lines) + "\n"
+
+    def import_json(self, data: dict | str | Path) -> ChatSession:
+        """Read an exported session back as a new session (ids are renumbered, the tree is kept)."""
+        if isinstance(data, Path):
+            data = json.loads(data.read_text(encoding="utf-8"))
+        elif isinstance(data, str):
+            data = json.loads(data)
+        if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
+            raise InvalidParameter(f"not a Workbench session export (expected format {EXPORT_FORMAT!r})")
+        meta = data["session"]
+        version_id = None
+        if meta.get("preset"):
+            try:
+                version_id = self._wb.presets.get(meta["preset"]).id
+            except NotFound:
+                version_id = None  # the preset is not here; the messages keep their provenance
+        session = self._repo.create(meta.get("title") or "imported", kind=meta.get("kind", "chat"),
+                                    preset_version_id=version_id, model_name=meta.get("model"),
+                                    system_override=meta.get("system_override"),
+                                    parameter_overrides=meta.get("parameter_overrides") or {})
+        new_ids: dict[int, int] = {}
+        for m in sorted(data["messages"], key=lambda m: m["id"]):
+            parent = new_ids.get(m["parent"]) if m.get("parent") is not None else None
+            created = self._repo.add_message(session.id, parent, m["role"], m["content"],
+                                             status=m.get("status", "complete"), provenance=m.get("provenance"))
+            new_ids[m["id"]] = created.id
+        leaf = new_ids.get(meta.get("current_leaf"))
+        if leaf is not None:
+            session = self._repo.update(session.id, current_leaf_id=leaf)
+        return self._repo.get(session.id)

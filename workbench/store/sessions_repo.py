@@ -1,0 +1,159 @@
+"""Repository for sessions and their message trees, with FTS5 search over message text."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+
+from sqlalchemy import select, text, update
+
+from ..errors import InvalidParameter, NotFound
+from ..records import ChatSession, Message, SearchHit
+from .chat_tables import MessageRow, PresetRow, PresetVersionRow, SessionRow
+
+_SESSION_FIELDS = ("title", "kind", "model_name", "system_override", "current_leaf_id", "preset_version_id")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _message(row: MessageRow) -> Message:
+    return Message(
+        id=row.id, session_id=row.session_id, parent_id=row.parent_id, role=row.role, content=row.content,
+        status=row.status, created_at=row.created_at,
+        provenance=json.loads(row.provenance) if row.provenance else None,
+    )
+
+
+def fts_query(user_text: str) -> str:
+    """Quote every word so user input is never parsed as FTS5 syntax (AND/NEAR/column filters/quotes)."""
+    words = re.findall(r"\w+", user_text, flags=re.UNICODE)
+    if not words:
+        raise InvalidParameter("search needs at least one word")
+    return " ".join(f'"{w}"' for w in words)
+
+
+class SessionRepository:
+    def __init__(self, store):
+        self._store = store
+
+    def _row(self, s, session_id: int) -> SessionRow:
+        row = s.get(SessionRow, session_id)
+        if row is None:
+            raise NotFound(f"no session with id {session_id}: `workbench sessions list` shows them")
+        return row
+
+    def _record(self, s, row: SessionRow) -> ChatSession:
+        ref = None
+        if row.preset_version_id is not None:
+            version = s.get(PresetVersionRow, row.preset_version_id)
+            ref = f"{s.get(PresetRow, version.preset_id).name}@{version.number}"
+        return ChatSession(
+            id=row.id, title=row.title, kind=row.kind, created_at=row.created_at, updated_at=row.updated_at,
+            preset_version_id=row.preset_version_id, preset_ref=ref, model_name=row.model_name,
+            system_override=row.system_override, parameter_overrides=json.loads(row.parameter_overrides),
+            current_leaf_id=row.current_leaf_id,
+        )
+
+    def create(self, title: str, *, kind: str = "chat", preset_version_id: int | None = None,
+               model_name: str | None = None, system_override: str | None = None,
+               parameter_overrides: dict | None = None) -> ChatSession:
+        now = _now()
+        with self._store.session() as s:
+            row = SessionRow(title=title, kind=kind, preset_version_id=preset_version_id, model_name=model_name,
+                             system_override=system_override,
+                             parameter_overrides=json.dumps(parameter_overrides or {}),
+                             created_at=now, updated_at=now)
+            s.add(row)
+            s.flush()
+            return self._record(s, row)
+
+    def get(self, session_id: int) -> ChatSession:
+        with self._store.session() as s:
+            return self._record(s, self._row(s, session_id))
+
+    def list(self) -> list[ChatSession]:
+        with self._store.session() as s:
+            rows = s.scalars(select(SessionRow).order_by(SessionRow.updated_at.desc(), SessionRow.id.desc()))
+            return [self._record(s, r) for r in rows]
+
+    def update(self, session_id: int, **changes) -> ChatSession:
+        unknown = set(changes) - {*_SESSION_FIELDS, "parameter_overrides"}
+        if unknown:
+            raise InvalidParameter(f"cannot change {', '.join(sorted(unknown))} of a session")
+        with self._store.session() as s:
+            row = self._row(s, session_id)
+            for key, value in changes.items():
+                setattr(row, key, json.dumps(value) if key == "parameter_overrides" else value)
+            row.updated_at = _now()
+            s.flush()
+            return self._record(s, row)
+
+    def delete(self, session_id: int) -> None:
+        with self._store.session() as s:
+            s.delete(self._row(s, session_id))
+
+    # -- messages ----------------------------------------------------------------------------------------
+    def add_message(self, session_id: int, parent_id: int | None, role: str, content: str, *,
+                    status: str = "complete", provenance: dict | None = None) -> Message:
+        with self._store.session() as s:
+            session = self._row(s, session_id)
+            if parent_id is not None:
+                parent = s.get(MessageRow, parent_id)
+                if parent is None or parent.session_id != session_id:
+                    raise NotFound(f"message {parent_id} is not in session {session_id}")
+            row = MessageRow(session_id=session_id, parent_id=parent_id, role=role, content=content,
+                             status=status, provenance=json.dumps(provenance) if provenance else None,
+                             created_at=_now())
+            s.add(row)
+            s.flush()
+            session.current_leaf_id = row.id
+            session.updated_at = row.created_at
+            return _message(row)
+
+    def update_message(self, message_id: int, *, content: str | None = None, status: str | None = None,
+                       provenance: dict | None = None) -> Message:
+        with self._store.session() as s:
+            row = s.get(MessageRow, message_id)
+            if row is None:
+                raise NotFound(f"no message with id {message_id}")
+            if content is not None:
+                row.content = content
+            if status is not None:
+                row.status = status
+            if provenance is not None:
+                row.provenance = json.dumps(provenance)
+            s.flush()
+            return _message(row)
+
+    def message(self, message_id: int) -> Message:
+        with self._store.session() as s:
+            row = s.get(MessageRow, message_id)
+            if row is None:
+                raise NotFound(f"no message with id {message_id}")
+            return _message(row)
+
+    def messages(self, session_id: int) -> list[Message]:
+        with self._store.session() as s:
+            self._row(s, session_id)
+            rows = s.scalars(select(MessageRow).where(MessageRow.session_id == session_id).order_by(MessageRow.id))
+            return [_message(r) for r in rows]
+
+    def mark_interrupted(self) -> int:
+        """Answers left 'streaming' by a killed process become 'interrupted' (their text so far is kept)."""
+        with self._store.session() as s:
+            result = s.execute(update(MessageRow).where(MessageRow.status == "streaming")
+                               .values(status="interrupted"))
+            return result.rowcount
+
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        sql = text(
+            "SELECT m.session_id, s.title, m.id, m.role, "
+            "snippet(messages_fts, 0, '[', ']', '…', 12) FROM messages_fts "
+            "JOIN messages m ON m.id = messages_fts.rowid JOIN sessions s ON s.id = m.session_id "
+            "WHERE messages_fts MATCH :q ORDER BY rank LIMIT :limit")
+        with self._store.session() as s:
+            rows = s.execute(sql, {"q": fts_query(query), "limit": limit})
+            return [SearchHit(*row) for row in rows]
