@@ -86,5 +86,11 @@ class Store:
 
         return ModelRepository(self)
 
+    @cached_property
+    def downloads(self):
+        from .downloads_repo import DownloadRepository
+
+        return DownloadRepository(self)
+
     def close(self) -> None:
         self.engine.dispose()

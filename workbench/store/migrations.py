@@ -57,6 +57,28 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
         "CREATE INDEX ix_models_sha256 ON models (sha256)",
     )),
+    Migration(2, "downloads", (
+        """
+        CREATE TABLE downloads (
+            id INTEGER PRIMARY KEY,
+            key VARCHAR(64) NOT NULL UNIQUE,
+            repo TEXT NOT NULL,
+            revision VARCHAR(64) NOT NULL,
+            filename TEXT NOT NULL,
+            url TEXT NOT NULL,
+            expected_sha256 VARCHAR(64),
+            etag TEXT,
+            size_bytes BIGINT,
+            partial_path TEXT NOT NULL,
+            bytes_done BIGINT NOT NULL DEFAULT 0,
+            status VARCHAR(16) NOT NULL,
+            error TEXT,
+            started_at DATETIME NOT NULL,
+            updated_at DATETIME NOT NULL
+        )
+        """,
+        "CREATE INDEX ix_downloads_repo_filename ON downloads (repo, filename)",
+    )),
 )
 
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
