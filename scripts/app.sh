@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh model
-exec .venv/bin/workbench gui "$@"
+# Until the desktop app lands, the CLI lists the library (the bundled model is assembled and registered on
+# first run).
+exec .venv/bin/workbench list "$@"

@@ -42,6 +42,18 @@ class Workbench:
         return Library(self.paths, self.store)
 
     @cached_property
+    def presets(self):
+        from .presets import Presets
+
+        return Presets(self)
+
+    @cached_property
+    def sessions(self):
+        from .sessions import Sessions
+
+        return Sessions(self)
+
+    @cached_property
     def hub(self):
         from .hub import Hub
 

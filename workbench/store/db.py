@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import WorkbenchError
+from . import chat_tables  # noqa: F401  (registers the preset and session tables on Base.metadata)
 from .migrations import LATEST_VERSION, MIGRATIONS
 
 
@@ -85,6 +86,18 @@ class Store:
         from .models_repo import ModelRepository
 
         return ModelRepository(self)
+
+    @cached_property
+    def presets(self):
+        from .presets_repo import PresetRepository
+
+        return PresetRepository(self)
+
+    @cached_property
+    def sessions(self):
+        from .sessions_repo import SessionRepository
+
+        return SessionRepository(self)
 
     @cached_property
     def downloads(self):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .chat_schema import PRESETS_AND_SESSIONS
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -79,6 +81,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
         "CREATE INDEX ix_downloads_repo_filename ON downloads (repo, filename)",
     )),
+    Migration(3, "presets and sessions", PRESETS_AND_SESSIONS),
 )
 
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
