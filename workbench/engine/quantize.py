@@ -1,0 +1,361 @@
+"""Make another quantization of a local model with llama.cpp's `llama_model_quantize`, with progress and cancel.
+
+llama.cpp's C API gives quantization no progress callback and no way to stop it, and a native assert inside it
+would abort the whole process. So the work runs in a child process (multiprocessing "spawn": safe in a threaded
+GUI or server, and it works in a frozen app) that talks back over a pipe:
+- first a `dry_run` pass (metadata only, well under a second) whose log states the final tensor-data size, from
+  which the parent estimates the final file size (the source's metadata size + the new tensor data);
+- then the real pass; the child's llama.cpp log callback turns each "[ i/ n] tensor" line into a message.
+The parent reports progress as the output file's growing size against that estimate (llama.cpp writes the file
+front to back), checks the CancelToken between pipe polls, and on cancel, error or Ctrl-C terminates the child
+and deletes the partial file. The pure parts (type table, name rules, log parsing) import no llama_cpp, so the
+CLI can list types without loading the native library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import Cancelled, EngineError, InvalidModelFile, InvalidParameter
+from ..records import LocalModel
+from ..tasks import CancelToken, ProgressCallback, ProgressMeter, no_progress
+
+POLL_SECONDS = 0.1
+_CHILD_FLAG = "--quantize-child"
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class QuantType:
+    """A target `llama-quantize` offers: `ftype` is llama.cpp's `enum llama_ftype` value (llama.h)."""
+
+    name: str
+    ftype: int
+    bits_per_weight: float
+    description: str
+
+    @property
+    def is_float(self) -> bool:
+        return self.ftype in FLOAT_FTYPES
+
+
+# Ordered from largest to smallest. Left out on purpose: IQ1_S/IQ1_M/IQ2_XXS/IQ2_XS/IQ2_S/IQ2_M/Q2_K_S need an
+# importance matrix (llama.cpp refuses them without one), TQ1_0/TQ2_0 only suit ternary (BitNet) models,
+# MXFP4_MOE only MoE models; NVFP4/Q1_0/Q2_0 are too new for other runtimes to read.
+QUANT_TYPES: dict[str, QuantType] = {
+    t.name: t
+    for t in (
+        QuantType("F32", 0, 32.0, "full precision; only from an F32/F16/BF16 source"),
+        QuantType("F16", 1, 16.0, "half precision; only from an F32/F16/BF16 source"),
+        QuantType("BF16", 32, 16.0, "bfloat16; only from an F32/F16/BF16 source"),
+        QuantType("Q8_0", 7, 8.5, "nearly lossless"),
+        QuantType("Q6_K", 18, 6.56, "very low loss"),
+        QuantType("Q5_K_M", 17, 5.7, "low loss, recommended when it fits"),
+        QuantType("Q5_K_S", 16, 5.5, "low loss"),
+        QuantType("Q5_1", 9, 6.0, "legacy 5-bit"),
+        QuantType("Q5_0", 8, 5.5, "legacy 5-bit"),
+        QuantType("Q4_K_M", 15, 4.85, "balanced size and quality, the usual default"),
+        QuantType("Q4_K_S", 14, 4.6, "smaller, a little more loss than Q4_K_M"),
+        QuantType("Q4_1", 3, 5.0, "legacy 4-bit"),
+        QuantType("Q4_0", 2, 4.5, "legacy 4-bit, fast on CPUs (runtime repacking)"),
+        QuantType("IQ4_NL", 25, 4.5, "non-linear 4-bit"),
+        QuantType("IQ4_XS", 30, 4.25, "non-linear 4-bit, smaller"),
+        QuantType("Q3_K_L", 13, 4.3, "3-bit, larger"),
+        QuantType("Q3_K_M", 12, 3.9, "3-bit, noticeable loss"),
+        QuantType("Q3_K_S", 11, 3.5, "3-bit, high loss"),
+        QuantType("IQ3_M", 27, 3.7, "non-linear 3-bit"),
+        QuantType("IQ3_S", 26, 3.44, "non-linear 3-bit"),
+        QuantType("IQ3_XXS", 23, 3.06, "non-linear 3-bit, smallest"),
+        QuantType("Q2_K", 10, 3.0, "2-bit, very high loss"),
+    )
+}
+
+FLOAT_FTYPES = frozenset({0, 1, 32})  # ALL_F32, MOSTLY_F16, MOSTLY_BF16
+
+# Every llama_ftype a GGUF's general.file_type may hold, for naming a source (also those we cannot target).
+FTYPE_NAMES: dict[int, str] = {
+    **{t.ftype: t.name for t in QUANT_TYPES.values()},
+    19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS", 24: "IQ1_S", 28: "IQ2_S", 29: "IQ2_M",
+    31: "IQ1_M", 36: "TQ1_0", 37: "TQ2_0", 38: "MXFP4_MOE", 39: "NVFP4", 40: "Q1_0", 41: "Q2_0",
+}
+
+
+def quant_type(name: str) -> QuantType:
+    """The target named `name` (case-insensitive), or InvalidParameter listing the valid ones."""
+    found = QUANT_TYPES.get(name.strip().upper().replace("-", "_"))
+    if found is None:
+        raise InvalidParameter(
+            f"unknown quantization type {name!r}: choose one of {', '.join(QUANT_TYPES)}"
+        )
+    return found
+
+
+def source_ftype(model: LocalModel) -> int | None:
+    """The source's llama_ftype from its GGUF `general.file_type`, or from its quantization label."""
+    raw = (model.metadata or {}).get("general.file_type")
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw % 1024  # LLAMA_FTYPE_GUESSED (1024) may be or-ed in by old converters
+    label = (model.quantization or "").strip().upper()
+    return next((ftype for ftype, name in FTYPE_NAMES.items() if name == label), None)
+
+
+def check_allowed(model: LocalModel, target: QuantType, *, allow_requantize: bool) -> bool:
+    """Whether this is a requantization; raises InvalidParameter when it is not allowed."""
+    ftype = source_ftype(model)
+    if ftype is None or ftype in FLOAT_FTYPES:
+        # An unknown file type is left to llama.cpp, which refuses quantized tensors unless allowed.
+        return False
+    source_label = FTYPE_NAMES.get(ftype, model.quantization or f"file type {ftype}")
+    if target.is_float:
+        raise InvalidParameter(
+            f"{model.name} is already quantized ({source_label}); converting it to {target.name} makes a bigger "
+            "file without restoring any quality: quantize from an F32/F16/BF16 original instead"
+        )
+    if not allow_requantize:
+        raise InvalidParameter(
+            f"{model.name} is already quantized ({source_label}); requantizing loses quality — "
+            "pass --allow-requantize to do it anyway"
+        )
+    return True
+
+
+def default_name(source_name: str, target: QuantType) -> str:
+    """`gemma-3-270m:Q4_K_M` + Q8_0 → `gemma-3-270m:Q8_0` (the tag after ':' names the quantization)."""
+    base = source_name.rsplit(":", 1)[0] if ":" in source_name else source_name
+    return f"{base}:{target.name}"
+
+
+# --- log parsing (pure, shared by the child and the tests) ---------------------------------------------------
+
+_TENSOR_LINE = re.compile(r"^\[\s*(\d+)/\s*(\d+)\]\s+(\S+)")
+_MODEL_SIZE = re.compile(r"model size\s*=\s*([\d.]+)\s*MiB")
+_QUANT_SIZE = re.compile(r"quant size\s*=\s*([\d.]+)\s*MiB")
+_FAILED = re.compile(r"failed to quantize:\s*(.+)")
+
+
+def parse_log_line(text: str) -> tuple | None:
+    """One llama.cpp log line → ("tensor", i, n, name) | ("model_mib", x) | ("quant_mib", x) | ("failed", why)."""
+    if m := _TENSOR_LINE.match(text):
+        return ("tensor", int(m[1]), int(m[2]), m[3])
+    if m := _MODEL_SIZE.search(text):
+        return ("model_mib", float(m[1]))
+    if m := _QUANT_SIZE.search(text):
+        return ("quant_mib", float(m[1]))
+    if m := _FAILED.search(text):
+        return ("failed", m[1].strip())
+    return None
+
+
+def estimate_output_bytes(source_bytes: int, model_mib: float, quant_mib: float) -> int:
+    """Final file size ≈ the source's non-tensor bytes (metadata, vocab) + the new tensor data."""
+    metadata = max(0, source_bytes - int(model_mib * _MIB))
+    return metadata + int(quant_mib * _MIB)
+
+
+# --- the child process ----------------------------------------------------------------------------------------
+
+
+def _child_main(source: str, target: str, ftype: int, allow_requantize: bool, threads: int) -> int:
+    """Runs in the child: dry run, then the real quantization; reports one JSON list per stdout line."""
+    import ctypes
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns Ctrl-C and terminates us itself
+    parent = os.getppid()
+    import llama_cpp
+
+    def send(message: tuple) -> None:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+    def on_log(_level: int, text: bytes, _user) -> None:
+        if os.getppid() != parent:  # the parent died: do not finish a file nobody will register
+            os._exit(1)
+        parsed = parse_log_line(text.decode("utf-8", "replace"))
+        if parsed is not None:
+            send(parsed)
+
+    callback = llama_cpp.llama_log_callback(on_log)
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.allow_requantize = allow_requantize
+    params.nthread = threads
+    for dry_run in (True, False):
+        params.dry_run = dry_run
+        send(("phase", "dry_run" if dry_run else "quantize"))
+        rc = llama_cpp.llama_model_quantize(source.encode(), target.encode(), ctypes.byref(params))
+        if rc != 0:
+            send(("exit", rc))
+            return 1
+    send(("exit", 0))
+    return 0
+
+
+class _Run:
+    """Parent side of one child run: folds child messages into state and Progress reports."""
+
+    def __init__(self, source: Path, target: Path, meter: ProgressMeter):
+        self.source_bytes = source.stat().st_size
+        self.target = target
+        self.meter = meter
+        self.model_mib = self.quant_mib = None
+        self.tensor = (0, 0, "")
+        self.failure: str | None = None
+        self.exit_code: int | None = None
+
+    def handle(self, message: list) -> None:
+        kind = message[0]
+        if kind == "phase":
+            self.tensor = (0, 0, "")  # the dry run lists every tensor too: count only the real pass
+        elif kind == "tensor":
+            self.tensor = tuple(message[1:])
+        elif kind == "model_mib":
+            self.model_mib = message[1]
+        elif kind == "quant_mib":
+            self.quant_mib = message[1]
+            if self.model_mib is not None:
+                self.meter.total = estimate_output_bytes(self.source_bytes, self.model_mib, self.quant_mib)
+        elif kind == "failed":
+            self.failure = message[1]
+        elif kind == "exit":
+            self.exit_code = message[1]
+
+    def report(self) -> None:
+        try:
+            size = self.target.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if self.meter.total is not None:
+            size = min(size, self.meter.total - 1)  # the estimate may be a little short: never show 100% early
+        i, n, name = self.tensor
+        self.meter.advance(size - self.meter.completed, f"tensor {i}/{n} {name}" if n else "reading the model")
+
+
+def _read_lines(stream, messages: queue.Queue) -> None:
+    """Reader thread: child stdout lines → parsed messages; None marks the end of the stream."""
+    for line in stream:
+        with contextlib.suppress(ValueError):
+            messages.put(json.loads(line))
+    messages.put(None)
+
+
+def quantize_file(source: Path, target: Path, qtype: QuantType, *, allow_requantize: bool = False,
+                  threads: int | None = None, on_progress: ProgressCallback = no_progress,
+                  cancel: CancelToken | None = None) -> Path:
+    """Write `source` quantized to `qtype` at `target` (which must not exist). Progress is in output bytes.
+
+    Raises Cancelled (partial deleted), InvalidModelFile / EngineError with llama.cpp's own reason.
+    """
+    if target.exists():
+        raise InvalidParameter(f"{target} already exists: quantize will not overwrite a file")
+    run = _Run(source, target, ProgressMeter(f"quantize {qtype.name}", None, on_progress))
+    args = json.dumps([str(source), str(target), qtype.ftype, allow_requantize, threads or 0])
+    # A plain child interpreter (not multiprocessing): "spawn" would re-run the caller's __main__ script.
+    with tempfile.TemporaryFile() as errors:
+        child = subprocess.Popen([sys.executable, "-m", __name__, _CHILD_FLAG, args], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            _pump(child, run, cancel)
+        except BaseException:  # Cancelled, errors and Ctrl-C all leave no child and no partial file behind
+            _stop(child)
+            target.unlink(missing_ok=True)
+            raise
+        finally:
+            child.stdout.close()
+        errors.seek(0)
+        _raise_failure(run, source, child.returncode, errors.read().decode("utf-8", "replace"))
+    run.meter.total = run.meter.completed = target.stat().st_size
+    run.meter.finish("done")
+    return target
+
+
+def _pump(child: subprocess.Popen, run: _Run, cancel: CancelToken | None) -> None:
+    """Forward messages until the child's output ends, checking the token between polls."""
+    messages: queue.Queue = queue.Queue()
+    threading.Thread(target=_read_lines, args=(child.stdout, messages), daemon=True,
+                     name="quantize-reader").start()
+    while True:
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("quantization was cancelled")
+        try:
+            message = messages.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            run.report()
+            continue
+        if message is None:
+            break
+        run.handle(message)
+    child.wait()
+
+
+def _stop(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _raise_failure(run: _Run, source: Path, returncode: int | None, stderr: str) -> None:
+    if run.exit_code == 0 and returncode == 0:
+        return
+    run.target.unlink(missing_ok=True)
+    last_line = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+    reason = run.failure or last_line or f"the quantization process ended with code {returncode}"
+    if "failed to load model" in reason or "invalid magic" in reason:
+        raise InvalidModelFile(f"llama.cpp cannot read {source.name} as a model ({reason})")
+    raise EngineError(f"quantization failed: {reason}")
+
+
+# --- the service --------------------------------------------------------------------------------------------
+
+
+def _library_of(workbench_or_library):
+    return getattr(workbench_or_library, "library", workbench_or_library)
+
+
+def quantize(workbench_or_library, source_name: str, target_type: str, *, name: str | None = None,
+             allow_requantize: bool = False, threads: int | None = None,
+             on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> LocalModel:
+    """Quantize library model `source_name` to `target_type` and register the result with its parent.
+
+    The new model is named `name` or `<base>:<TYPE>`; a requantized one is recorded with requantized=True.
+    """
+    library = _library_of(workbench_or_library)
+    if threads is None:
+        threads = getattr(getattr(workbench_or_library, "settings", None), "threads", None)
+    target = quant_type(target_type)
+    source = library.get(source_name)
+    new_name = name or default_name(source.name, target)
+    if library.find(new_name) is not None:
+        raise InvalidParameter(f"a model named {new_name!r} already exists: pick another --name")
+    requantized = check_allowed(source, target, allow_requantize=allow_requantize)
+    scratch = library.paths.blobs / f".quantize-{uuid.uuid4().hex}.gguf.partial"
+    try:
+        quantize_file(source.path, scratch, target, allow_requantize=requantized, threads=threads,
+                      on_progress=on_progress, cancel=cancel)
+        return library.import_file(
+            scratch, name=new_name, copy=False, cancel=cancel, parent_sha256=source.sha256,
+            requantized=requantized,
+        )
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            scratch.unlink()
+
+
+if __name__ == "__main__" and sys.argv[1:2] == [_CHILD_FLAG]:
+    sys.exit(_child_main(*json.loads(sys.argv[2])))
