@@ -19,6 +19,7 @@ from rich.progress import (
 
 from .. import tasks
 from ..app import Workbench
+from ..units import human_count, human_size  # noqa: F401  (re-exported for command modules)
 
 app = typer.Typer(
     help="Workbench: run open-weight language models locally.",
@@ -38,26 +39,6 @@ console_err = Console(stderr=True)
 
 def open_workbench() -> Workbench:
     return Workbench.open()
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
-
-
-def human_count(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if n >= div:
-            return f"{n / div:.1f}{suffix}"
-    return str(n)
 
 
 @contextmanager

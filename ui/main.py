@@ -1,0 +1,61 @@
+"""Entry point of the desktop app: one instance per data dir, then the main window.
+
+A QLockFile in the data dir keeps two app instances from writing the same database at once; a lock left by a
+crashed process is stale (its PID is gone) and is taken over. The bundled default model is prepared on a
+worker thread after the window shows, so start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from logging.handlers import RotatingFileHandler
+
+from PySide6.QtCore import QLockFile
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from workbench.app import Workbench
+from workbench.paths import default_paths
+
+
+def setup_logging(paths) -> str:
+    log_file = paths.logs / "workbench.log"
+    handler = RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    return str(log_file)
+
+
+def acquire_instance_lock(paths) -> QLockFile | None:
+    lock = QLockFile(str(paths.data / "app.lock"))
+    lock.setStaleLockTime(0)  # never guess by age; a lock is stale only when its process is gone
+    if lock.tryLock(100):
+        return lock
+    if lock.removeStaleLockFile() and lock.tryLock(100):
+        return lock
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
+    app.setApplicationName("Workbench")
+    app.setOrganizationName("Workbench")
+    paths = default_paths().ensure()
+    log_file = setup_logging(paths)
+    lock = acquire_instance_lock(paths)
+    if lock is None:
+        QMessageBox.warning(None, "Workbench is already running",
+                            f"Another Workbench window is using {paths.data}. Switch to it, or close it first.")
+        return 1
+    from .main_window import MainWindow
+
+    window = MainWindow(Workbench(paths), log_file=log_file)
+    window.show()
+    window.start_background_setup()
+    code = app.exec()
+    lock.unlock()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

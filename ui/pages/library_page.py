@@ -1,0 +1,175 @@
+"""Library page: the local models in a table, their GGUF metadata and chat template, import/verify/remove."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.records import LocalModel
+from workbench.units import human_count, human_size
+
+COLUMNS = ("Name", "Architecture", "Parameters", "Quantization", "Size", "Context", "Source", "Added")
+
+
+class ModelTableModel(QAbstractTableModel):
+    def __init__(self):
+        super().__init__()
+        self.models: list[LocalModel] = []
+
+    def set_models(self, models: list[LocalModel]) -> None:
+        self.beginResetModel()
+        self.models = list(models)
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.models)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if role != Qt.ItemDataRole.DisplayRole or not index.isValid():
+            return None
+        m = self.models[index.row()]
+        return (
+            m.name, m.architecture or "-", human_count(m.parameter_count), m.quantization or "-",
+            human_size(m.size_bytes), f"{m.context_length:,}" if m.context_length else "-",
+            m.source_repo or ("in place" if m.in_place else "copied"), f"{m.added_at:%Y-%m-%d %H:%M}",
+        )[index.column()]
+
+
+class LibraryPage(QWidget):
+    models_changed = Signal()
+
+    def __init__(self, window):
+        super().__init__()
+        self.window_ = window
+        self.wb = window.wb
+        self.setAcceptDrops(True)
+        self.table_model = ModelTableModel()
+        self.table = QTableView()
+        self.table.setModel(self.table_model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().selectionChanged.connect(self._show_selected)
+        self.details = QPlainTextEdit(readOnly=True)
+        self.template = QPlainTextEdit(readOnly=True)
+        tabs = QTabWidget()
+        tabs.addTab(self.details, "Metadata")
+        tabs.addTab(self.template, "Chat template")
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(tabs)
+        self.import_button = QPushButton("Import GGUF…")
+        self.verify_button = QPushButton("Verify")
+        self.remove_button = QPushButton("Remove")
+        self.import_button.clicked.connect(self.choose_import)
+        self.verify_button.clicked.connect(self.verify_selected)
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.progress = QProgressBar(visible=False)
+        self.status = QLabel("Drop .gguf files here to import them.")
+        buttons = QHBoxLayout()
+        for w in (self.import_button, self.verify_button, self.remove_button, self.progress):
+            buttons.addWidget(w)
+        buttons.addStretch()
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.status)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.table_model.set_models(self.wb.library.list())
+        self.models_changed.emit()
+
+    def selected(self) -> LocalModel | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.table_model.models[rows[0].row()] if rows else None
+
+    def _show_selected(self) -> None:
+        model = self.selected()
+        if model is None:
+            self.details.clear()
+            self.template.clear()
+            return
+        facts = {k: v for k, v in model.__dict__.items() if k not in ("metadata",)}
+        facts["metadata"] = model.metadata
+        self.details.setPlainText(json.dumps(facts, indent=2, default=str))
+        chat_template = model.metadata.get("tokenizer.chat_template")
+        self.template.setPlainText(chat_template if isinstance(chat_template, str) else
+                                   "This model has no chat template: set TEMPLATE in a preset to chat with it.")
+
+    # -- actions -----------------------------------------------------------------------------------------
+    def choose_import(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Import GGUF models", str(Path.home()), "GGUF (*.gguf)")
+        for path in files:
+            self.import_path(Path(path))
+
+    def import_path(self, path: Path, copy: bool = False):
+        return self._run(f"Importing {path.name}", self.wb.library.import_file, path, copy=copy,
+                         done=lambda m: self.status.setText(f"Imported {m.name}"))
+
+    def verify_selected(self):
+        model = self.selected()
+        if model is not None:
+            return self._run(f"Verifying {model.name}", self.wb.library.verify, model.name,
+                             done=lambda r: self.status.setText(f"{model.name}: {r}"))
+
+    def remove_selected(self) -> None:
+        model = self.selected()
+        if model is None:
+            return
+        answer = QMessageBox.question(self, "Remove model", f"Remove {model.name} from the library?")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.wb.library.remove(model.name)
+            self.refresh()
+
+    def _run(self, label: str, fn, *args, done, **kwargs):
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.status.setText(label + "…")
+        task = self.window_.runner.submit(label, fn, *args, **kwargs)
+        task.progress.connect(self._on_progress)
+        task.finished.connect(done)
+        task.failed.connect(lambda msg, details: self.window_.show_error(label, msg, details))
+        task.done.connect(lambda: (self.progress.setVisible(False), self.refresh()))
+        return task
+
+    def _on_progress(self, p) -> None:
+        if p.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * p.completed / p.total))
+
+    # -- drag and drop -----------------------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if any(u.toLocalFile().endswith(".gguf") for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for url in event.mimeData().urls():
+            if url.toLocalFile().endswith(".gguf"):
+                self.import_path(Path(url.toLocalFile()))

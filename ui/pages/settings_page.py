@@ -1,0 +1,71 @@
+"""Settings page: folders, threads, GPU layers, context, keep-alive, offline mode, theme."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+class SettingsPage(QWidget):
+    def __init__(self, window):
+        super().__init__()
+        self.window_ = window
+        self.wb = window.wb
+        s = self.wb.settings
+        self.threads = QSpinBox(minimum=0, maximum=256, specialValueText="auto (physical cores)")
+        self.threads.setValue(s.threads or 0)
+        self.gpu_layers = QSpinBox(minimum=-1, maximum=999, specialValueText="auto (all when a GPU is present)")
+        self.gpu_layers.setValue(s.gpu_layers)
+        self.context = QSpinBox(minimum=256, maximum=1_048_576, singleStep=1024)
+        self.context.setValue(s.default_context)
+        self.keep_alive = QDoubleSpinBox(minimum=-1, maximum=86_400, decimals=0, suffix=" s",
+                                         specialValueText="never unload")
+        self.keep_alive.setValue(s.keep_alive_seconds)
+        self.slots = QSpinBox(minimum=1, maximum=64)
+        self.slots.setValue(s.parallel_slots)
+        self.reproducible = QCheckBox("Answers never depend on what else is running (slightly slower)")
+        self.reproducible.setChecked(s.reproducible)
+        self.offline = QCheckBox("Offline: never open a network connection")
+        self.offline.setChecked(s.offline)
+        self.theme = QComboBox()
+        self.theme.addItems(["system", "light", "dark"])
+        self.theme.setCurrentText(s.theme)
+        form = QFormLayout()
+        folder = QLabel(str(self.wb.paths.data))
+        folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("Data folder", folder)
+        form.addRow("Threads", self.threads)
+        form.addRow("GPU layers", self.gpu_layers)
+        form.addRow("Default context", self.context)
+        form.addRow("Keep models loaded for", self.keep_alive)
+        form.addRow("Parallel slots per model", self.slots)
+        form.addRow("", self.reproducible)
+        form.addRow("", self.offline)
+        form.addRow("Theme", self.theme)
+        save = QPushButton("Save settings")
+        save.clicked.connect(self.save)
+        self.saved = QLabel("")
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(save)
+        layout.addWidget(self.saved)
+        layout.addStretch()
+
+    def save(self) -> None:
+        self.wb.update_settings(
+            threads=self.threads.value() or None, gpu_layers=self.gpu_layers.value(),
+            default_context=self.context.value(), keep_alive_seconds=self.keep_alive.value(),
+            parallel_slots=self.slots.value(), reproducible=self.reproducible.isChecked(),
+            offline=self.offline.isChecked(), theme=self.theme.currentText())
+        self.saved.setText("Saved. Models load with the new settings next time they load.")
+        self.window_.settings_changed()

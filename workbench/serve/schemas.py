@@ -1,0 +1,173 @@
+"""Request bodies of the OpenAI- and Ollama-compatible APIs, validated by pydantic.
+
+Unknown fields are ignored (clients send vendor extras), known ones are type-checked: a wrong type is a 400
+naming the field, never a 500. Text fields reject lone surrogates, which JSON allows but UTF-8 cannot encode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _no_surrogates(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text contains a lone surrogate (invalid Unicode)") from None
+    return value
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ContentPart(_Lenient):
+    type: str
+    text: str | None = None
+
+    _check = field_validator("text")(lambda cls, v: v if v is None else _no_surrogates(v))
+
+
+class ToolCallFunction(_Lenient):
+    name: str
+    arguments: str | dict = "{}"
+
+
+class ToolCall(_Lenient):
+    id: str | None = None
+    type: str = "function"
+    function: ToolCallFunction
+
+
+class ChatMessage(_Lenient):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _text(cls, value):
+        return _no_surrogates(value) if isinstance(value, str) else value
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text or "" for part in self.content if part.type == "text")
+        return self.content or ""
+
+
+class StreamOptions(_Lenient):
+    include_usage: bool = False
+
+
+class ResponseFormat(_Lenient):
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    json_schema: dict | None = None
+
+
+class SamplingFields(_Lenient):
+    """Sampling fields shared by chat and text completions (OpenAI names plus llama.cpp's common extras)."""
+
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    top_k: int | None = Field(default=None, ge=0)
+    min_p: float | None = Field(default=None, ge=0, le=1)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    repeat_penalty: float | None = Field(default=None, ge=0)
+    logit_bias: dict[str, float] | None = None
+    n: int = Field(default=1, ge=1, le=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = None
+
+    def stop_list(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+
+class ChatCompletionRequest(SamplingFields):
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    response_format: ResponseFormat | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict | None = None
+
+
+class CompletionRequest(SamplingFields):
+    model: str
+    prompt: str | list[str]
+    echo: bool = False
+    suffix: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _text(cls, value):
+        if isinstance(value, list):
+            if len(value) != 1:
+                raise ValueError("exactly one prompt per request is supported")
+            return _no_surrogates(value[0])
+        return _no_surrogates(value)
+
+
+class EmbeddingRequest(_Lenient):
+    model: str
+    input: str | list[str]
+    encoding_format: Literal["float", "base64"] = "float"
+
+    def texts(self) -> list[str]:
+        items = [self.input] if isinstance(self.input, str) else list(self.input)
+        return [_no_surrogates(t) for t in items]
+
+
+# -- Ollama ---------------------------------------------------------------------------------------------
+class OllamaMessage(_Lenient):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = ""
+    images: list[str] | None = None
+    tool_calls: list[dict] | None = None
+
+    _check = field_validator("content")(lambda cls, v: _no_surrogates(v))
+
+
+class OllamaBase(_Lenient):
+    model: str
+    options: dict[str, Any] | None = None
+    keep_alive: str | int | float | None = None
+    stream: bool = True
+    format: str | dict | None = None
+
+
+class OllamaChatRequest(OllamaBase):
+    messages: list[OllamaMessage] = Field(default_factory=list)
+    tools: list[dict[str, Any]] | None = None
+
+
+class OllamaGenerateRequest(OllamaBase):
+    prompt: str = ""
+    system: str | None = None
+    template: str | None = None
+    raw: bool = False
+    suffix: str | None = None
+
+    _check = field_validator("prompt")(lambda cls, v: _no_surrogates(v))
+
+
+class OllamaEmbedRequest(_Lenient):
+    model: str
+    input: str | list[str]
+    keep_alive: str | int | float | None = None
+    truncate: bool = True
+
+
+class OllamaShowRequest(_Lenient):
+    model: str | None = None
+    name: str | None = None

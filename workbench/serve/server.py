@@ -1,0 +1,73 @@
+"""Run the endpoint: in the foreground for `workbench serve`, or in a background thread for the GUI.
+
+uvicorn drives the FastAPI app. `EndpointServer.start()` returns once the socket is listening (or raises the
+bind error), `stop()` asks uvicorn to exit, cancels in-flight generations (their streams end with finish reason
+`cancelled`) and waits for the thread, so the GUI can start and stop the endpoint repeatedly.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import uvicorn
+
+from ..errors import WorkbenchError
+from .config import ServeConfig
+
+
+class EndpointServer:
+    def __init__(self, workbench, config: ServeConfig):
+        from .app import create_app
+
+        self.config = config.validate()
+        self.app = create_app(workbench, self.config)
+        self._server = uvicorn.Server(uvicorn.Config(
+            self.app, host=config.host, port=config.port, log_level="warning", access_log=False,
+            timeout_graceful_shutdown=5, lifespan="on"))
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        host = self.config.host if ":" not in self.config.host else f"[{self.config.host}]"
+        return f"http://{host}:{self.bound_port}"
+
+    @property
+    def bound_port(self) -> int:
+        servers = getattr(self._server, "servers", None) or []
+        for server in servers:
+            for sock in server.sockets:
+                return sock.getsockname()[1]
+        return self.config.port
+
+    def serve_forever(self) -> None:
+        self._server.run()
+
+    def start(self, timeout: float = 30.0) -> EndpointServer:
+        self._thread = threading.Thread(target=self._run, name="workbench-endpoint", daemon=True)
+        self._thread.start()
+        started = threading.Event()
+
+        def wait_started() -> bool:
+            while not (self._server.started or self._error or not self._thread.is_alive()):
+                if started.wait(0.02):
+                    break
+            return self._server.started
+
+        if not wait_started():
+            raise WorkbenchError(f"the endpoint could not start on {self.config.host}:{self.config.port}: "
+                                 f"{self._error or 'the port may be in use'}")
+        return self
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except BaseException as exc:  # a bind failure ends uvicorn with SystemExit
+            self._error = exc
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.app.state.shutdown()
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
