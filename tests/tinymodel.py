@@ -1,0 +1,155 @@
+"""A tiny random-weight llama-architecture GGUF for fast engine tests (≈430 KB, milliseconds per step).
+
+`write_tiny_model(path, seed=0)` writes it with `gguf.GGUFWriter`, deterministically (same seed → same bytes):
+2 layers, n_embd 64, 4 query heads over 2 KV heads (so grouped-query attention is exercised), F32 weights,
+a 4,096-token training context, and a byte-level "gpt2" vocabulary: the 256 byte tokens (token id == byte
+value), one merge ("Ġt"), BOS `<s>`, EOS `</s>`, and the control tokens of a small chat template
+(`<|system|>`, `<|user|>`, `<|assistant|>`, `<|end|>`; `<|end|>` is the end-of-turn token). The Jinja chat
+template sits in `tokenizer.chat_template`, so chat mechanics can be tested.
+
+Why an earlier hand-made fixture failed in `Llama.create_completion` with "decode: failed to find a memory
+slot for batch of size 1" while `Llama.generate` ran: create_completion holds back text that ends in an
+incomplete UTF-8 sequence (its `multibyte_fix` counter) with a `continue` that jumps over its own
+`max_tokens` check. A random-weight byte-level model happily emits UTF-8 lead bytes (0xC0-0xFF) that are
+never completed; once greedy decoding falls into a loop over such bytes, the check is never reached again, so
+generation runs on until the KV cache is full and `llama_decode` returns 1 (no memory slot). Padding the
+vocabulary with `<extra_N>` tokens did not matter in itself: it changed the shapes, hence the random draws,
+hence which loop greedy decoding fell into. `generate` has no max_tokens at all (the caller stops
+iterating), so it never got there. Reproduce with any byte-level model:
+`create_completion("Hi", max_tokens=16, logit_bias={0xE3: 100})` on a 64-token context.
+
+The fix here is in the weights, not in the vocabulary: embedding dimension 0 is a constant "bias channel"
+(every token embeds it as a large constant, no layer reads it or writes it), and the output projection uses it
+to push every non-printable and non-ASCII byte token — and BOS, EOS and the chat tokens — far down. The model
+therefore writes printable ASCII (random, but valid UTF-8) and stops only when a test asks it to (logit_bias,
+grammar, stop strings, max_tokens). Tests that need multi-byte characters split across tokens force them with a
+GBNF grammar or logit_bias; the byte tokens for them are all in the vocabulary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gguf
+import numpy as np
+
+N_EMBD = 64
+N_HEAD = 4
+N_HEAD_KV = 2
+N_LAYER = 2
+N_FF = 128
+CONTEXT_LENGTH = 4096
+
+MERGED_TOKEN = "Ġt"
+SPECIAL_TOKENS = ("<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
+MERGED_ID = 256
+BOS_ID, EOS_ID, SYSTEM_ID, USER_ID, ASSISTANT_ID, END_ID = range(257, 257 + len(SPECIAL_TOKENS))
+N_VOCAB = 257 + len(SPECIAL_TOKENS)
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"
+)
+
+_BIAS = 8.0  # value of the bias channel in every token embedding
+_SUPPRESS = -3.0  # output weight on the bias channel for suppressed tokens: about -15 logits after the norm
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte → printable character map (the form byte tokens take in a gpt2 vocabulary)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    mapping = {b: chr(b) for b in printable}
+    extra = 0
+    for b in range(256):
+        if b not in mapping:
+            mapping[b] = chr(256 + extra)
+            extra += 1
+    return mapping
+
+
+def _vocab() -> tuple[list[str], list[int]]:
+    b2u = _bytes_to_unicode()
+    tokens = [b2u[b] for b in range(256)] + [MERGED_TOKEN, *SPECIAL_TOKENS]
+    types = [gguf.TokenType.NORMAL] * 257 + [gguf.TokenType.CONTROL] * len(SPECIAL_TOKENS)
+    return tokens, [int(t) for t in types]
+
+
+def _output_weights(rng: np.random.Generator) -> np.ndarray:
+    out = rng.standard_normal((N_VOCAB, N_EMBD)).astype(np.float32) * 0.3  # logits of a few units: sampling varies
+    allowed = [b for b in range(256) if 0x20 <= b < 0x7F or b == 0x0A] + [MERGED_ID]
+    out[:, 0] = _SUPPRESS
+    out[allowed, 0] = 0.0
+    return out
+
+
+def _write_tensors(writer: gguf.GGUFWriter, rng: np.random.Generator) -> None:
+    head_dim = N_EMBD // N_HEAD
+
+    def rand(*shape: int) -> np.ndarray:
+        # 1/sqrt(fan_in) keeps the residual stream at unit scale, so the bias channel is not drowned out
+        return (rng.standard_normal(shape) / np.sqrt(shape[-1])).astype(np.float32)
+
+    embd = rng.standard_normal((N_VOCAB, N_EMBD)).astype(np.float32)
+    embd[:, 0] = _BIAS
+    writer.add_tensor("token_embd.weight", embd)
+    writer.add_tensor("output_norm.weight", np.ones(N_EMBD, np.float32))
+    writer.add_tensor("output.weight", _output_weights(rng))
+    blind = np.ones(N_EMBD, np.float32)
+    blind[0] = 0.0  # the layers never see the bias channel...
+    for i in range(N_LAYER):
+        attn_out, ffn_down = rand(N_EMBD, N_EMBD), rand(N_EMBD, N_FF)
+        attn_out[0, :] = 0.0  # ...and never write to it, so it stays constant through the residual stream
+        ffn_down[0, :] = 0.0
+        writer.add_tensor(f"blk.{i}.attn_norm.weight", blind)
+        writer.add_tensor(f"blk.{i}.attn_q.weight", rand(N_EMBD, N_EMBD))
+        writer.add_tensor(f"blk.{i}.attn_k.weight", rand(N_HEAD_KV * head_dim, N_EMBD))
+        writer.add_tensor(f"blk.{i}.attn_v.weight", rand(N_HEAD_KV * head_dim, N_EMBD))
+        writer.add_tensor(f"blk.{i}.attn_output.weight", attn_out)
+        writer.add_tensor(f"blk.{i}.ffn_norm.weight", blind)
+        writer.add_tensor(f"blk.{i}.ffn_gate.weight", rand(N_FF, N_EMBD))
+        writer.add_tensor(f"blk.{i}.ffn_up.weight", rand(N_FF, N_EMBD))
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", ffn_down)
+
+
+def _write_metadata(writer: gguf.GGUFWriter) -> None:
+    writer.add_name("tiny-llama")
+    writer.add_context_length(CONTEXT_LENGTH)
+    writer.add_embedding_length(N_EMBD)
+    writer.add_block_count(N_LAYER)
+    writer.add_feed_forward_length(N_FF)
+    writer.add_head_count(N_HEAD)
+    writer.add_head_count_kv(N_HEAD_KV)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_dimension_count(N_EMBD // N_HEAD)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_vocab_size(N_VOCAB)
+    tokens, types = _vocab()
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges(["Ġ t"])
+    writer.add_bos_token_id(BOS_ID)
+    writer.add_eos_token_id(EOS_ID)
+    writer.add_eot_token_id(END_ID)
+    writer.add_add_bos_token(True)
+    writer.add_add_eos_token(False)
+    writer.add_chat_template(CHAT_TEMPLATE)
+
+
+def write_tiny_model(path: Path, *, seed: int = 0) -> Path:
+    """Write the tiny model to `path` (parent directories created) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    writer = gguf.GGUFWriter(str(path), "llama")
+    _write_metadata(writer)
+    _write_tensors(writer, rng)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
