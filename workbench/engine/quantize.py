@@ -101,22 +101,29 @@ def quant_type(name: str) -> QuantType:
     return found
 
 
-def source_ftype(model: LocalModel) -> int | None:
-    """The source's llama_ftype from its GGUF `general.file_type`, or from its quantization label."""
+def source_quantization(model: LocalModel) -> str | None:
+    """The source's quantization label when it is quantized, None when it is F32/F16/BF16 or unknown.
+
+    GGUF's `general.file_type` decides; without it, the library's label (the file type, else the dominant tensor
+    type such as "Q4_K") does.
+    """
     raw = (model.metadata or {}).get("general.file_type")
     if isinstance(raw, int) and not isinstance(raw, bool):
-        return raw % 1024  # LLAMA_FTYPE_GUESSED (1024) may be or-ed in by old converters
+        ftype = raw & ~1024  # LLAMA_FTYPE_GUESSED may be or-ed in by old converters
+        if ftype in FLOAT_FTYPES:
+            return None
+        return FTYPE_NAMES.get(ftype) or model.quantization or f"file type {ftype}"
     label = (model.quantization or "").strip().upper()
-    return next((ftype for ftype, name in FTYPE_NAMES.items() if name == label), None)
+    if not label or label in {"F32", "F16", "BF16"}:
+        return None  # an unknown type is left to llama.cpp, which refuses quantized tensors unless allowed
+    return label
 
 
 def check_allowed(model: LocalModel, target: QuantType, *, allow_requantize: bool) -> bool:
     """Whether this is a requantization; raises InvalidParameter when it is not allowed."""
-    ftype = source_ftype(model)
-    if ftype is None or ftype in FLOAT_FTYPES:
-        # An unknown file type is left to llama.cpp, which refuses quantized tensors unless allowed.
+    source_label = source_quantization(model)
+    if source_label is None:
         return False
-    source_label = FTYPE_NAMES.get(ftype, model.quantization or f"file type {ftype}")
     if target.is_float:
         raise InvalidParameter(
             f"{model.name} is already quantized ({source_label}); converting it to {target.name} makes a bigger "
@@ -292,11 +299,12 @@ def _pump(child: subprocess.Popen, run: _Run, cancel: CancelToken | None) -> Non
         try:
             message = messages.get(timeout=POLL_SECONDS)
         except queue.Empty:
-            run.report()
-            continue
+            message = ()
         if message is None:
             break
-        run.handle(message)
+        if message:
+            run.handle(message)
+        run.report()  # after messages too: tensor lines can arrive faster than the poll interval
     child.wait()
 
 
