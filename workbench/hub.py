@@ -1,0 +1,226 @@
+"""The Hugging Face Hub service: search GGUF repos, list their files, resolve references, estimate, pull.
+
+`Hub` is what the CLI, the GUI and the endpoint call (`Workbench.hub`). All Hub access goes through
+`huggingface_hub` — the API calls here (`HfApi.list_models`, `HfApi.model_info(files_metadata=True)`) and the
+byte streams through its configured HTTP session in `hub_http.py` (which documents the proxy / CA / endpoint
+environment). The resumable, sha256-verified download itself is `hub_download.py`, reference parsing
+`hub_refs.py`, the memory estimate `estimate.py`.
+
+Offline mode (the setting, WORKBENCH_OFFLINE=1 or HF_HUB_OFFLINE=1) makes search, files, pull and remote
+estimates raise OfflineError before anything touches the network; local models keep working.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from huggingface_hub import hf_hub_url
+
+from .errors import HubError, InvalidParameter, OfflineError
+from .estimate import FitEstimate, ModelShape, estimate_fit
+from .hub_download import FileTarget, VerifiedFile, download_lock, fetch_file, free_bytes
+from .hub_http import HubClient
+from .hub_refs import group_gguf_files, parse_ref, pick_entry, split_complete, validate_repo
+from .hub_types import DownloadState, GGUFEntry, HubModel, HubRef, RemoteFile, RepoListing
+from .records import LocalModel
+from .tasks import CancelToken, Progress, ProgressCallback, check, no_progress
+from .units import human_size
+
+SORTS = {"downloads": "downloads", "likes": "likes", "updated": "last_modified", "modified": "last_modified",
+         "last_modified": "last_modified", "trending": "trending_score", "created": "created_at"}
+SEARCH_FIELDS = ["author", "downloads", "likes", "lastModified", "gated", "private", "tags"]
+HEADER_FIRST_FETCH = 4 * 1024 * 1024  # most headers fit; big vocabularies (gemma: 6.5 MB) need one more round
+HEADER_MAX_FETCH = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A reference resolved against the Hub: the listing at one commit and the entry it names."""
+
+    ref: HubRef
+    listing: RepoListing
+    entry: GGUFEntry
+
+    @property
+    def commit(self) -> str:
+        return self.listing.revision or self.ref.revision or "main"
+
+
+class Hub:
+    def __init__(self, workbench):
+        self._wb = workbench
+
+    # ---- queries ---------------------------------------------------------------------------------------------
+    def search(self, query: str = "", *, sort: str = "downloads", limit: int = 20) -> list[HubModel]:
+        """GGUF repositories matching `query`, most downloaded (or liked, or recently updated) first."""
+        if sort not in SORTS:
+            raise InvalidParameter(f"cannot sort by {sort!r}: use one of {', '.join(sorted(SORTS))}")
+        if not 1 <= limit <= 1000:
+            raise InvalidParameter(f"limit must be between 1 and 1000, not {limit}")
+        client = self._client("search")
+        with client.errors("search"):
+            found = client.api().list_models(search=query or None, filter="gguf", sort=SORTS[sort], limit=limit,
+                                             expand=SEARCH_FIELDS)
+            return [_hub_model(m) for m in found]
+
+    def files(self, repo: str, *, revision: str | None = None) -> RepoListing:
+        """Every GGUF entry in `repo` (split models grouped) with sizes and LFS sha256, at one commit."""
+        repo = validate_repo(repo)
+        client = self._client("listing files")
+        with client.errors("listing files", repo, revision):
+            info = client.api().model_info(repo, revision=revision, files_metadata=True)
+        files = [RemoteFile(s.rfilename, s.size if s.lfs is None else s.lfs.size, s.lfs.sha256 if s.lfs else None)
+                 for s in info.siblings or []]
+        return RepoListing(repo, info.sha, bool(info.gated), group_gguf_files(files))
+
+    def resolve(self, ref: str | HubRef) -> Resolution:
+        """The listing and the entry a reference names; NotFound lists the quantizations that exist."""
+        hub_ref = parse_ref(ref) if isinstance(ref, str) else ref
+        listing = self.files(hub_ref.repo, revision=hub_ref.revision)
+        return Resolution(hub_ref, listing, pick_entry(listing.entries, hub_ref))
+
+    def pending_downloads(self) -> list[DownloadState]:
+        """Downloads that stopped part-way (paused, failed, interrupted): `pull` resumes them."""
+        return [s for s in self._wb.store.downloads.list() if s.status != "done"]
+
+    # ---- pull ------------------------------------------------------------------------------------------------
+    def pull(self, ref: str | HubRef, *, name: str | None = None, on_progress: ProgressCallback = no_progress,
+             cancel: CancelToken | None = None) -> LocalModel:
+        """Download (resuming if a partial exists), verify against the LFS sha256 and register a GGUF model.
+
+        Two pulls of the same file wait for each other; the second returns the model the first registered.
+        """
+        client = self._client("pull")
+        resolution = self.resolve(ref)
+        entry = resolution.entry
+        if not split_complete(entry):
+            raise HubError(f"{entry.name} in {resolution.listing.repo} is a split model with shards missing: "
+                           "the upload looks incomplete, try again later or pick another file")
+        targets = [self._target(client, resolution, f) for f in entry.files]
+        downloads = self._wb.paths.downloads
+
+        def waiting() -> None:
+            on_progress(Progress(f"pulling {entry.name}", message="waiting for another pull of the same file"))
+
+        with download_lock(downloads, targets[0].key, cancel, on_wait=waiting):
+            existing = self._already_pulled(targets[0].sha256, name)
+            if existing is not None:
+                on_progress(Progress(f"pulling {entry.name}", existing.size_bytes, existing.size_bytes,
+                                     message="already in the library"))
+                return existing
+            self._check_space(targets)
+            verified = []
+            for target in targets:
+                check(cancel, "pull")
+                opener = partial(_open, client, target)
+                verified.append(fetch_file(target, opener, downloads=downloads, states=self._wb.store.downloads,
+                                           on_progress=on_progress, cancel=cancel))
+            return self._register(resolution, verified, name)
+
+    def _target(self, client: HubClient, resolution: Resolution, remote: RemoteFile) -> FileTarget:
+        repo, commit = resolution.listing.repo, resolution.commit
+        url = hf_hub_url(repo, remote.path, revision=commit, endpoint=client.endpoint)
+        return FileTarget(repo, commit, remote.path, url, remote.size, remote.sha256)
+
+    def _already_pulled(self, sha256: str | None, name: str | None) -> LocalModel | None:
+        if not sha256:
+            return None
+        for model in self._wb.store.models.by_sha256(sha256):
+            if name is None or model.name == name:
+                return model
+        return None
+
+    def _check_space(self, targets: list[FileTarget]) -> None:
+        """All shards must fit before the first byte is fetched (each shard checks again for itself)."""
+        from .hub_download import DISK_RESERVE, partial_path
+
+        downloads = self._wb.paths.downloads
+        need = sum((t.size or 0) - _size(partial_path(downloads, t.key)) for t in targets)
+        free = free_bytes(downloads)
+        if free < need + DISK_RESERVE:
+            from .errors import DiskFull
+
+            raise DiskFull(f"pulling {targets[0].filename} needs {human_size(need)} more (plus "
+                           f"{human_size(DISK_RESERVE)} spare) but only {human_size(free)} is free on {downloads}: "
+                           "free some space and pull again")
+
+    def _register(self, resolution: Resolution, verified: list[VerifiedFile], name: str | None) -> LocalModel:
+        from .records import ModelSource
+
+        first = resolution.entry.files[0]
+        source = ModelSource(resolution.listing.repo, resolution.commit, first.path)
+        library = self._wb.library
+        if len(verified) == 1:
+            return library.add_verified_file(verified[0].path, verified[0].sha256, name=name, source=source)
+        return library.add_verified_file(verified[0].path, verified[0].sha256, name=name, source=source,
+                                         extra_files=[(v.path, v.sha256) for v in verified[1:]])
+
+    # ---- estimate --------------------------------------------------------------------------------------------
+    def estimate(self, ref: str | HubRef, *, context: int, cache_type: str = "f16", parallel: int = 1,
+                 cancel: CancelToken | None = None) -> FitEstimate:
+        """Fit estimate for a remote model from its GGUF header alone (a few MB fetched with a Range request)."""
+        resolution = self.resolve(ref)
+        info = self.fetch_header(resolution, cancel=cancel)
+        weights = info.tensor_bytes + sum(f.size or 0 for f in resolution.entry.files[1:])
+        shape = ModelShape.from_info(info, weights)
+        return estimate_fit(shape, context=context, cache_type=cache_type, parallel=parallel)
+
+    def fetch_header(self, resolution: Resolution, *, cancel: CancelToken | None = None):
+        """The GGUF header of the entry's first file, fetched by Range requests that grow until it parses."""
+        from .gguf_info import HeaderIncomplete, read_gguf_header
+
+        client = self._client("estimate")
+        first = resolution.entry.files[0]
+        target = self._target(client, resolution, first)
+        cache = self._wb.paths.cache / "gguf-headers"
+        cache.mkdir(parents=True, exist_ok=True)
+        path = cache / f"{target.key}.head"
+        size = HEADER_FIRST_FETCH
+        limit = min(first.size or HEADER_MAX_FETCH, HEADER_MAX_FETCH)
+        while True:
+            check(cancel, "estimate")
+            if not path.exists() or path.stat().st_size < min(size, limit):
+                _fetch_prefix(client, target, path, min(size, limit))
+            try:
+                return read_gguf_header(path, total_size=first.size)
+            except HeaderIncomplete:
+                if size >= limit:
+                    raise
+                size *= 4
+
+    # ---- helpers ---------------------------------------------------------------------------------------------
+    def _client(self, what: str) -> HubClient:
+        if self._wb.offline:
+            raise OfflineError(f"{what} needs the Hugging Face Hub, but offline mode is on (the offline setting, "
+                               "WORKBENCH_OFFLINE=1 or HF_HUB_OFFLINE=1): turn it off to go online; local models "
+                               "keep working")
+        return HubClient(self._wb.settings.hf_token or os.environ.get("HF_TOKEN"))
+
+
+def _open(client: HubClient, target: FileTarget, start: int):
+    return client.stream(target.url, start, what=f"downloading {target.filename}", repo=target.repo,
+                         filename=target.filename)
+
+
+def _fetch_prefix(client: HubClient, target: FileTarget, path: Path, length: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    with client.stream(target.url, 0, length - 1, what=f"reading the header of {target.filename}",
+                       repo=target.repo, filename=target.filename) as stream, tmp.open("wb") as fh:
+        for chunk in stream.chunks:
+            fh.write(chunk)
+            if fh.tell() >= length:
+                break
+    os.replace(tmp, path)
+
+
+def _hub_model(m) -> HubModel:
+    return HubModel(repo=m.id, author=m.author or m.id.split("/")[0], downloads=m.downloads, likes=m.likes,
+                    last_modified=m.last_modified, gated=bool(m.gated), private=bool(m.private),
+                    tags=tuple(m.tags or ()))
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0

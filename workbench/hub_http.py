@@ -1,0 +1,168 @@
+"""The Hub transport: huggingface_hub's own HTTP client, its error types mapped onto ours.
+
+Everything that talks to the network goes through `huggingface_hub.get_session()` — the one httpx client the
+library configures (its request hook, headers, user agent) — so the standard environment applies to every
+request we make, including our own streamed downloads. Verified against huggingface_hub 2.4.0, which uses
+`httpx2` (a maintained httpx fork) with `trust_env=True`:
+
+- `HF_ENDPOINT`: the Hub (or a mirror / local test server). Read at *call* time here: huggingface_hub reads it
+  once at import, so we pass `endpoint=` explicitly.
+- `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` (either case): proxies, via urllib's getproxies().
+- `SSL_CERT_FILE` / `SSL_CERT_DIR`: a custom CA bundle or directory (corporate TLS inspection). Note that
+  `REQUESTS_CA_BUNDLE` and `CURL_CA_BUNDLE` are NOT read (requests is no longer used); without SSL_CERT_*,
+  Linux uses the system store, Windows/macOS the OS trust store (truststore).
+- `HF_TOKEN` (or `hf auth login`'s stored token): used when no token is set in Workbench's settings.
+- `HF_HUB_DOWNLOAD_TIMEOUT` (default 10 s): how long a download may stall before it is retried in place.
+- `HF_HUB_OFFLINE=1`: huggingface_hub refuses every request; Workbench refuses even earlier (no socket).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx2
+from huggingface_hub import HfApi, constants, get_session
+from huggingface_hub.errors import (
+    DisabledRepoError,
+    GatedRepoError,
+    HfHubHTTPError,
+    OfflineModeIsEnabled,
+    RemoteEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
+
+from . import __version__
+from .errors import GatedRepo, HubError, NotFound, OfflineError
+from .hub_download import StreamInterrupted
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+TOKEN_HINT = "set a token (HF_TOKEN or `workbench settings hf_token ...`)"
+
+
+def endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+class HubClient:
+    """One configured way to reach the Hub: endpoint, token, and the error translation."""
+
+    def __init__(self, token: str | None):
+        self.token = token or None  # None: huggingface_hub falls back to HF_TOKEN / the stored login
+        self.endpoint = endpoint()
+
+    def api(self) -> HfApi:
+        return HfApi(endpoint=self.endpoint, token=self.token, library_name="workbench",
+                     library_version=__version__)
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return build_hf_headers(token=self.token, library_name="workbench", library_version=__version__,
+                                headers=extra)
+
+    @contextmanager
+    def errors(self, what: str, repo: str | None = None, revision: str | None = None,
+               filename: str | None = None) -> Iterator[None]:
+        """Turn huggingface_hub / httpx errors raised inside into WorkbenchErrors that say what to do."""
+        try:
+            yield
+        except OfflineModeIsEnabled as exc:
+            raise OfflineError(f"{what} needs the Hugging Face Hub but HF_HUB_OFFLINE is set: unset it to go "
+                               "online") from exc
+        except GatedRepoError as exc:
+            raise self._gated(repo, exc) from exc
+        except RepositoryNotFoundError as exc:
+            raise NotFound(f"repo {repo} was not found on {self.endpoint}: check the name; if it is private, "
+                           f"{TOKEN_HINT}") from exc
+        except RevisionNotFoundError as exc:
+            raise NotFound(f"revision {revision!r} was not found in {repo}: use a branch, tag or commit sha "
+                           "that exists") from exc
+        except RemoteEntryNotFoundError as exc:
+            raise NotFound(f"{filename} was not found in {repo} at {revision or 'main'}: "
+                           f"`workbench files {repo}` lists its GGUF files") from exc
+        except DisabledRepoError as exc:
+            raise HubError(f"repo {repo} has been disabled on the Hub") from exc
+        except HfHubHTTPError as exc:
+            raise self._http_error(what, repo, exc) from exc
+        except httpx2.HTTPError as exc:
+            raise HubError(f"cannot reach the Hub at {self.endpoint} for {what} ({type(exc).__name__}: {exc}): "
+                           "check the network connection, a proxy (HTTPS_PROXY) or CA bundle (SSL_CERT_FILE), "
+                           "or turn on offline mode") from exc
+
+    def _gated(self, repo: str | None, exc: HfHubHTTPError) -> GatedRepo:
+        page = f"{self.endpoint}/{repo}"
+        if self.token or _status(exc) == 403:
+            return GatedRepo(f"repo {repo} is gated and your token has no access yet: accept its license at "
+                             f"{page} with the account the token belongs to")
+        return GatedRepo(f"repo {repo} is gated: accept its license on the Hub ({page}) and {TOKEN_HINT}")
+
+    def _http_error(self, what: str, repo: str | None, exc: HfHubHTTPError) -> HubError:
+        status = _status(exc)
+        detail = exc.server_message or str(exc).splitlines()[0]
+        if status == 401:
+            return GatedRepo(f"the Hub refused {what} for {repo} (401 {detail}): {TOKEN_HINT} — "
+                             "or check that the token is still valid")
+        if status == 403:
+            return GatedRepo(f"the Hub refused {what} for {repo} (403 {detail}): the token lacks permission")
+        if status == 429:
+            return HubError(f"the Hub is rate-limiting requests (429): wait a minute and try again; {TOKEN_HINT} "
+                            "for higher limits")
+        return HubError(f"the Hub answered {status} to {what}{f' for {repo}' if repo else ''}: {detail}")
+
+    # ---- streaming -------------------------------------------------------------------------------------------
+    @contextmanager
+    def stream(self, url: str, start: int = 0, stop: int | None = None, *, what: str = "a download",
+               repo: str | None = None, filename: str | None = None) -> Iterator[HttpStream]:
+        """GET `url` from byte `start` (to `stop` inclusive) on huggingface_hub's session; redirects to the CDN
+        are followed (httpx drops the Authorization header when the origin changes)."""
+        extra = {"Accept-Encoding": "identity"}  # the sha256 is over the stored bytes, never a re-encoding
+        if start or stop is not None:
+            extra["Range"] = f"bytes={start}-{'' if stop is None else stop}"
+        with self.errors(what, repo, filename=filename):
+            timeout = httpx2.Timeout(constants.HF_HUB_DOWNLOAD_TIMEOUT)
+            with get_session().stream("GET", url, headers=self.headers(extra), timeout=timeout,
+                                      follow_redirects=True) as response:
+                if response.status_code >= 400:
+                    response.read()  # hf_raise_for_status reads the body for the server's message
+                    hf_raise_for_status(response)
+                yield HttpStream(_body_start(response), _chunks(response), _total_size(response))
+
+
+@dataclass
+class HttpStream:
+    start: int
+    chunks: Iterator[bytes]
+    total: int | None
+
+
+def _chunks(response: httpx2.Response) -> Iterator[bytes]:
+    try:
+        for chunk in response.iter_bytes():
+            if chunk:
+                yield chunk
+    except httpx2.TransportError as exc:  # dropped connection, stall past the read timeout, truncated body
+        raise StreamInterrupted(f"{type(exc).__name__}: {exc or 'connection lost'}") from exc
+
+
+def _body_start(response: httpx2.Response) -> int:
+    if response.status_code != 206:
+        return 0
+    m = re.match(r"^bytes (\d+)-", response.headers.get("Content-Range", ""))
+    return int(m.group(1)) if m else 0
+
+
+def _total_size(response: httpx2.Response) -> int | None:
+    m = re.match(r"^bytes \d+-\d+/(\d+)$", response.headers.get("Content-Range", ""))
+    if m:
+        return int(m.group(1))
+    length = response.headers.get("Content-Length")
+    return int(length) if length and length.isdigit() and response.status_code == 200 else None
+
+
+def _status(exc: HfHubHTTPError) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
