@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -88,10 +89,11 @@ class Recorded:
 
 
 class Gate:
-    """Stops the CDN at an absolute file offset until released."""
+    """Stops the CDN at an absolute file offset until released (or, with `drop`, closes the connection there)."""
 
-    def __init__(self, offset: int):
+    def __init__(self, offset: int, drop: bool = False):
         self.offset = offset
+        self.drop = drop
         self.reached = threading.Event()
         self._release = threading.Event()
 
@@ -108,6 +110,7 @@ class FakeHub:
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
         self.gates: list[Gate] = []
+        self.ignore_range = False  # answer Range requests with the whole file (200), like some proxies
         self._servers: list[ThreadingHTTPServer] = []
         self.hub_url = self.cdn_url = ""
 
@@ -143,14 +146,21 @@ class FakeHub:
         self.gates.append(gate)
         return gate
 
+    def drop_at(self, offset: int) -> Gate:
+        """The next response that crosses `offset` ends there: the connection closes mid-body, once."""
+        gate = Gate(offset, drop=True)
+        self.gates.append(gate)
+        return gate
+
     # ---- inspection ----------------------------------------------------------------------------------------
     def record(self, entry: Recorded) -> None:
         with self._lock:
             self.requests.append(entry)
 
-    def ranges_seen(self) -> list[str]:
+    def ranges_seen(self, server: str = "cdn") -> list[str]:
+        """The Range headers of requests that reached `server` (a resolve redirect carries it on to the CDN)."""
         with self._lock:
-            return [r.headers["range"] for r in self.requests if "range" in r.headers]
+            return [r.headers["range"] for r in self.requests if "range" in r.headers and r.server == server]
 
     def cdn_gets(self) -> list[Recorded]:
         with self._lock:
@@ -171,9 +181,19 @@ class FakeHub:
         return None
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # clients killed or cancelled mid-body are expected
+            super().handle_error(request, client_address)
+
+
 def _server(hub: FakeHub, role: str) -> ThreadingHTTPServer:
     handler = type(f"{role.title()}Handler", (_Handler,), {"hub": hub, "role": role})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _QuietServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     return server
 
@@ -288,7 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
         start, end = 0, len(data) - 1
         status = 200
         wanted = re.match(r"^bytes=(\d+)-(\d*)$", self.headers.get("Range", ""))
-        if wanted:
+        if wanted and not self.hub.ignore_range:
             start = int(wanted.group(1))
             end = min(int(wanted.group(2)), len(data) - 1) if wanted.group(2) else len(data) - 1
             if start >= len(data):
@@ -314,6 +334,10 @@ class _Handler(BaseHTTPRequestHandler):
             if gate is not None and pos == gate.offset and not gate.reached.is_set():
                 self.wfile.flush()
                 gate.reached.set()
+                if gate.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 gate.wait_released()
         self.wfile.flush()
 
