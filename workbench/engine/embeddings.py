@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import llama_cpp
 
 from ..errors import ContextLengthExceeded, EngineError, InvalidParameter, ModelLoadError
+from .native import Batch, Vocab
 
 DEFAULT_CONTEXT = 2048
 LOGITS_BUDGET_BYTES = 512 * 1024 * 1024
@@ -54,6 +55,7 @@ class EmbeddingResult:
 
 
 def _meta_str(model, key: str) -> str | None:
+    """One GGUF metadata value as text (llama.cpp renders numbers too), None when the key is absent."""
     buf = ctypes.create_string_buffer(256)
     n = llama_cpp.llama_model_meta_val_str(model, key.encode(), buf, ctypes.sizeof(buf))
     return buf.value.decode("utf-8", "replace") if n >= 0 else None
@@ -87,7 +89,7 @@ class Embedder:
     def __init__(self, model, *, context_length: int | None = None, threads: int | None = None,
                  reproducible: bool = True, max_sequences: int = DEFAULT_MAX_SEQUENCES):
         self._model = model
-        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self._vocab = Vocab(model)
         self.pooling = model_pooling_type(model)
         self.n_embd = llama_cpp.llama_model_n_embd(model)
         self.context_length = context_length or default_context_length(model)
@@ -95,6 +97,7 @@ class Embedder:
         self.max_sequences = 1 if reproducible else max(1, max_sequences)
         self._lock = threading.Lock()
         self._ctx = self._create_context(threads)
+        self._batch = Batch(self.context_length)  # reused: a decode never holds more than one ubatch
 
     @property
     def pooling_name(self) -> str:
@@ -143,6 +146,7 @@ class Embedder:
             if self._ctx is not None:
                 llama_cpp.llama_free(self._ctx)
                 self._ctx = None
+                self._batch.free()
 
     def __enter__(self) -> Embedder:
         return self
@@ -153,7 +157,7 @@ class Embedder:
     # --- internals --------------------------------------------------------------------------------------
 
     def _tokens(self, text: str, truncate: bool) -> tuple[list[int], bool]:
-        tokens = tokenize(self._vocab, text)
+        tokens = self._vocab.tokenize(text, add_special=True, parse_special=False)
         if not tokens:
             raise InvalidParameter("cannot embed an empty text: the model produced no tokens for it")
         if len(tokens) <= self.context_length:
@@ -161,9 +165,8 @@ class Embedder:
         if not truncate:
             raise ContextLengthExceeded(len(tokens), self.context_length)
         head = tokens[: self.context_length]
-        eos = llama_cpp.llama_vocab_eos(self._vocab)
-        if llama_cpp.llama_vocab_get_add_eos(self._vocab) and tokens[-1] == eos:
-            head[-1] = eos  # keep the end marker encoder models pool on (BERT's [SEP])
+        if llama_cpp.llama_vocab_get_add_eos(self._vocab.ptr) and tokens[-1] == self._vocab.eos:
+            head[-1] = self._vocab.eos  # keep the end marker encoder models pool on (BERT's [SEP])
         return head, True
 
     def _groups(self, lengths: list[int]) -> list[list[int]]:
@@ -179,24 +182,15 @@ class Embedder:
         return groups
 
     def _decode(self, sequences: list[list[int]]) -> list[list[float]]:
-        total = sum(len(s) for s in sequences)
-        batch = llama_cpp.llama_batch_init(total, 0, len(sequences))
-        try:
-            i = 0
-            for seq_id, tokens in enumerate(sequences):
-                for pos, token in enumerate(tokens):
-                    batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, 1
-                    batch.seq_id[i][0] = seq_id
-                    batch.logits[i] = True
-                    i += 1
-            batch.n_tokens = total
-            llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self._ctx), True)
-            rc = llama_cpp.llama_decode(self._ctx, batch)
-            if rc != 0:
-                raise EngineError(f"llama_decode failed with code {rc} while computing embeddings")
-            return [self._pooled(seq_id) for seq_id in range(len(sequences))]
-        finally:
-            llama_cpp.llama_batch_free(batch)
+        """One llama_decode of whole sequences on an emptied cache (cells from 0: the same layout every time)."""
+        batch = self._batch
+        batch.clear()
+        for seq_id, tokens in enumerate(sequences):
+            for pos, token in enumerate(tokens):
+                batch.add(token, pos, seq_id, True)  # pooling reads every token's output
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self._ctx), True)
+        batch.decode(self._ctx)  # DecodeError (an EngineError) on failure
+        return [self._pooled(seq_id) for seq_id in range(len(sequences))]
 
     def _pooled(self, seq_id: int) -> list[float]:
         pointer = llama_cpp.llama_get_embeddings_seq(self._ctx, seq_id)
@@ -208,14 +202,3 @@ class Embedder:
             raise EngineError("the model produced a zero or non-finite embedding")
         return [v / norm for v in values]
 
-
-def tokenize(vocab, text: str, *, add_special: bool = True) -> list[int]:
-    """llama_tokenize with a retry at the exact size it asks for."""
-    data = text.encode("utf-8")
-    capacity = len(data) + 8
-    while True:
-        buf = (llama_cpp.llama_token * capacity)()
-        n = llama_cpp.llama_tokenize(vocab, data, len(data), buf, capacity, add_special, False)
-        if n >= 0:
-            return list(buf[:n])
-        capacity = -n
