@@ -86,6 +86,7 @@ def write_sample(path: Path, *, arch: str = "llama", big_endian: bool = False, t
 
 def write_split(folder: Path, stem: str = "sample", count: int = 3) -> list[Path]:
     """A split model as gguf-split writes it: shard k holds split.no=k, all hold split.count and the tensor total."""
+    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for k in range(count):
         path = folder / f"{stem}-{k + 1:05d}-of-{count:05d}.gguf"
@@ -105,3 +106,16 @@ def write_split(folder: Path, stem: str = "sample", count: int = 3) -> list[Path
         writer.close()
         paths.append(path)
     return paths
+
+
+def write_padded(path: Path, megabytes: int, *, name: str = "Padded Model") -> Path:
+    """A valid GGUF of about `megabytes` MB (one big zero tensor): long enough to cancel a copy midway."""
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name(name)
+    writer.add_file_type(int(gguf.LlamaFileType.ALL_F32))
+    writer.add_tensor("big.weight", np.zeros((megabytes * 256, 1024), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

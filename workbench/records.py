@@ -34,6 +34,7 @@ class LocalModel:
     general_name: str | None = None
     tensor_count: int | None = None
     split_paths: tuple[Path, ...] = ()
+    split_sha256: tuple[str, ...] = ()  # the other shards' sha256, aligned with split_paths (verify checks them)
     metadata: dict = field(default_factory=dict, hash=False, compare=False)
     source_repo: str | None = None
     source_revision: str | None = None
@@ -50,6 +51,55 @@ class LocalModel:
     def files(self) -> tuple[Path, ...]:
         """Every file that makes up the model: the first shard (or only file) and the other shards."""
         return (self.path, *self.split_paths)
+
+    @property
+    def source(self) -> ModelSource | None:
+        if self.source_repo is None:
+            return None
+        return ModelSource(self.source_repo, self.source_revision, self.source_file)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model came from on the Hub: repository, revision (commit sha) and file path in the repo."""
+
+    repo: str
+    revision: str | None = None
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One file of a model, rehashed: status is "ok", "changed" (other bytes) or "missing"."""
+
+    path: Path
+    status: str
+    expected_sha256: str
+    actual_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """`Library.verify`: every file of a model rehashed against the sha256 recorded when it was added."""
+
+    name: str
+    files: tuple[FileCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(f.status == "ok" for f in self.files)
+
+    @property
+    def status(self) -> str:
+        """"ok", or the worst problem: "missing" before "changed"."""
+        statuses = {f.status for f in self.files}
+        return "missing" if "missing" in statuses else "changed" if "changed" in statuses else "ok"
+
+    def __str__(self) -> str:
+        if self.ok:
+            return "ok (the file matches its sha256)" if len(self.files) == 1 else \
+                f"ok (all {len(self.files)} files match their sha256)"
+        return "; ".join(f"{f.path} {f.status}" for f in self.files if f.status != "ok")
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             general_name TEXT,
             tensor_count INTEGER,
             split_paths TEXT NOT NULL DEFAULT '[]',
+            split_sha256 TEXT NOT NULL DEFAULT '[]',
             metadata_json TEXT NOT NULL DEFAULT '{}',
             source_repo TEXT,
             source_revision VARCHAR(64),

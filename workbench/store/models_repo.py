@@ -12,7 +12,8 @@ from ..errors import AlreadyExists, NotFound
 from ..records import LocalModel
 from .tables import ModelRow
 
-_SCALARS = [f.name for f in dataclasses.fields(LocalModel) if f.name not in ("path", "split_paths", "metadata", "id")]
+_JSON_FIELDS = ("path", "split_paths", "split_sha256", "metadata", "id")
+_SCALARS = [f.name for f in dataclasses.fields(LocalModel) if f.name not in _JSON_FIELDS]
 
 
 def _to_record(row: ModelRow) -> LocalModel:
@@ -20,6 +21,7 @@ def _to_record(row: ModelRow) -> LocalModel:
         **{name: getattr(row, name) for name in _SCALARS},
         path=Path(row.path),
         split_paths=tuple(Path(p) for p in json.loads(row.split_paths)),
+        split_sha256=tuple(json.loads(row.split_sha256)),
         metadata=json.loads(row.metadata_json),
         id=row.id,
     )
@@ -30,6 +32,7 @@ def _to_row_values(model: LocalModel) -> dict:
     values.update(
         path=str(model.path),
         split_paths=json.dumps([str(p) for p in model.split_paths]),
+        split_sha256=json.dumps(list(model.split_sha256)),
         metadata_json=json.dumps(model.metadata, default=str),
     )
     return values

@@ -35,6 +35,7 @@ class ModelRow(Base):
     general_name: Mapped[str | None] = mapped_column(Text)
     tensor_count: Mapped[int | None] = mapped_column(Integer)
     split_paths: Mapped[str] = mapped_column(Text, default="[]")
+    split_sha256: Mapped[str] = mapped_column(Text, default="[]")
     metadata_json: Mapped[str] = mapped_column(Text, default="{}")
     source_repo: Mapped[str | None] = mapped_column(Text)
     source_revision: Mapped[str | None] = mapped_column(String(64))

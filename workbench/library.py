@@ -1,0 +1,327 @@
+"""The local model library: GGUF files known by sha256, registered in place or copied into a blob store.
+
+Import validates the file with `gguf_info` first (a non-GGUF or hostile file is refused before anything is
+written), hashes it with throttled progress (cancellable), then registers it:
+- in place (the default): the file stays where the user keeps it, registered by absolute path; removing the
+  model never deletes it;
+- copied (`copy=True`): into `blobs/sha256-<hex>.gguf` — a split model into `blobs/sha256-<hex of shard 1>/
+  model-0000k-of-0000N.gguf`, so llama.cpp still finds the shards beside the first — through a temp name, fsync
+  and `os.replace`, so a cancel, a crash or a full disk leaves nothing half-written;
+- a file already inside the data dir's `blobs/` or `partial/` (a quantize output, a finished download) is moved
+  to its content address, never registered in place there.
+
+Dedupe is by sha256 (of the first shard, for a split model; every shard is hashed and recorded):
+- content that is already registered returns that record, whatever path it came from — except that `copy=True`
+  on a model registered in place moves the record to the stored copy, and a record whose files have gone
+  missing is re-pointed at the newly given path;
+- with an explicit `name` that differs, the same bytes get a second name (an alias record sharing the files)
+  when that name is free; a taken name is AlreadyExists. Removing one alias keeps the files for the others.
+
+Names (see `library_names`): derived `gemma-3-270m:Q4_K_M`; a derived name taken by *other* content gets a
+counter (`gemma-3-270m-2:Q4_K_M`); an explicit name that is taken is AlreadyExists, never silently changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .errors import InvalidModelFile, InvalidName, NotFound
+from .gguf_info import GGUFInfo, read_gguf_info
+from .library_files import (
+    check_free_space,
+    copy_hashing,
+    fsync_dir,
+    remove_tree_or_file,
+    sha256_file,
+    shard_name,
+    split_siblings,
+    temp_path,
+)
+from .library_names import derive_name, validate_name, with_suffix
+from .paths import Paths
+from .records import FileCheck, LocalModel, ModelSource, VerifyResult
+from .tasks import CancelToken, ProgressCallback, ProgressMeter, no_progress
+
+SHA_PREFIX = re.compile(r"^(?:sha256[:-])?([0-9a-fA-F]{12,64})$")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The files of one model (one, or every shard in order) and their validated headers."""
+
+    files: tuple[Path, ...]
+    infos: tuple[GGUFInfo, ...]
+
+    @property
+    def info(self) -> GGUFInfo:
+        return self.infos[0]
+
+    @property
+    def total(self) -> int:
+        return sum(i.file_size for i in self.infos)
+
+    @property
+    def parameter_count(self) -> int | None:
+        if "general.parameter_count" in self.info.metadata or len(self.infos) == 1:
+            return self.info.parameter_count
+        return sum(i.parameter_count or 0 for i in self.infos)
+
+    @property
+    def tensor_count(self) -> int:
+        return self.info.split_tensors_count or sum(i.tensor_count for i in self.infos)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # SQLite stores naive datetimes; they are UTC
+
+
+def _absolute(path: Path) -> Path:
+    """Absolute, with the folder resolved but a symlinked file name kept (HF cache snapshots link to blobs)."""
+    path = Path(path).expanduser()
+    return path.parent.resolve() / path.name
+
+
+class Library:
+    def __init__(self, paths: Paths, store):
+        self.paths = paths
+        self.store = store
+        self._lock = threading.Lock()  # the check-then-add of registration, between threads of one process
+
+    # ---- queries -------------------------------------------------------------------------------------------
+    def list(self) -> list[LocalModel]:
+        return self.store.models.list()
+
+    def get(self, name: str) -> LocalModel:
+        """By exact name, else a unique sha256 prefix (≥ 12 hex digits), else a unique case-insensitive name."""
+        model = self.store.models.find(name)
+        if model is not None:
+            return model
+        everything = self.list()
+        match = SHA_PREFIX.match(name)
+        if match:
+            prefix = match[1].lower()
+            hits = [m for m in everything if m.sha256.startswith(prefix)]
+            if len({m.sha256 for m in hits}) > 1:
+                raise InvalidName(f"{name!r} is the start of {len(hits)} different models' sha256: give more digits")
+            if hits:
+                return min(hits, key=lambda m: m.id or 0)
+        folded = [m for m in everything if m.name.casefold() == name.casefold()]
+        if len(folded) == 1:
+            return folded[0]
+        raise NotFound(f"no model named {name!r}: `workbench list` shows the library")
+
+    def find(self, name: str) -> LocalModel | None:
+        try:
+            return self.get(name)
+        except NotFound:
+            return None
+
+    # ---- import --------------------------------------------------------------------------------------------
+    def import_file(self, path: str | os.PathLike, *, name: str | None = None, copy: bool = False,
+                    on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
+                    source: ModelSource | None = None, parent_sha256: str | None = None,
+                    requantized: bool = False) -> LocalModel:
+        """Validate, hash and register a GGUF file (or a split model, given any of its shards)."""
+        if name is not None:
+            validate_name(name)
+        plan = self._plan(_absolute(Path(path)))
+        meter = ProgressMeter(f"importing {plan.files[0].name}", plan.total, on_progress)
+        adopt = self._inside_store(plan.files[0])
+        if copy or adopt:
+            files, shas = self._store_files(plan, meter, cancel, move=adopt)
+        else:
+            files = plan.files
+            shas = tuple(sha256_file(p, meter, cancel, "import") for p in plan.files)
+        meter.finish()
+        return self._register(plan, files, shas, in_place=not (copy or adopt), name=name, source=source,
+                              parent_sha256=parent_sha256, requantized=requantized)
+
+    def add_verified_file(self, path: str | os.PathLike, sha256: str, *, name: str | None = None,
+                          source: ModelSource | None = None,
+                          extra_files: list[tuple[Path, str]] | tuple = ()) -> LocalModel:
+        """Register a download already verified against `sha256`: moved into the blob store, not rehashed.
+
+        `extra_files` are a split model's other shards, in order, as (path, sha256). The files must be inside
+        the data dir (the hub downloads into `paths.downloads`); they are moved, never copied.
+        """
+        if name is not None:
+            validate_name(name)
+        files = tuple(_absolute(Path(p)) for p in (path, *(p for p, _ in extra_files)))
+        shas = (sha256.lower(), *(s.lower() for _, s in extra_files))
+        for f in files:
+            if not self._inside_store(f):
+                raise InvalidModelFile(f"{f} is not in {self.paths.downloads}: only verified downloads are moved "
+                                       "into the library; import other files with import_file")
+        plan = _Plan(files, tuple(read_gguf_info(f) for f in files))
+        self._check_shards(plan)
+        stored = self._place(files, shas)
+        return self._register(plan, stored, shas, in_place=False, name=name, source=source)
+
+    # ---- remove / verify -----------------------------------------------------------------------------------
+    def remove(self, name: str) -> LocalModel:
+        """Unregister a model; delete its stored files when no other name uses them. In-place files stay."""
+        model = self.get(name)
+        with self._lock:
+            removed = self.store.models.remove(model.name)
+            shared = any(m.files == removed.files for m in self.store.models.by_sha256(removed.sha256))
+            if not removed.in_place and not shared:
+                self._delete_stored(removed)
+        return removed
+
+    def verify(self, name: str, on_progress: ProgressCallback = no_progress,
+               cancel: CancelToken | None = None) -> VerifyResult:
+        """Rehash every file of the model: ok, changed (other bytes) or missing, per file."""
+        model = self.get(name)
+        expected = (model.sha256, *model.split_sha256)
+        present = [p for p in model.files if p.is_file()]
+        meter = ProgressMeter(f"verifying {model.name}", sum(p.stat().st_size for p in present), on_progress)
+        checks = []
+        for i, path in enumerate(model.files):
+            want = expected[i] if i < len(expected) else ""
+            if path not in present:
+                checks.append(FileCheck(path, "missing", want))
+                continue
+            actual = sha256_file(path, meter, cancel, "verify")
+            checks.append(FileCheck(path, "ok" if actual == want else "changed", want, actual))
+        meter.finish()
+        return VerifyResult(model.name, tuple(checks))
+
+    # ---- internals: files ----------------------------------------------------------------------------------
+    def _inside_store(self, path: Path) -> bool:
+        resolved = path.resolve()
+        return any(resolved.is_relative_to(d.resolve()) for d in (self.paths.blobs, self.paths.downloads))
+
+    def _plan(self, path: Path) -> _Plan:
+        info = read_gguf_info(path)
+        if not info.is_split:
+            return _Plan((path,), (info,))
+        shards = split_siblings(path, info.split_count)
+        infos = [info if p == path else read_gguf_info(p) for p in shards]
+        plan = _Plan(tuple(shards), tuple(infos))
+        self._check_shards(plan)
+        return plan
+
+    @staticmethod
+    def _check_shards(plan: _Plan) -> None:
+        count = plan.info.split_count or 1
+        if count != len(plan.files):
+            raise InvalidModelFile(f"{plan.files[0]} is shard 1 of {count} but {len(plan.files)} file(s) were given")
+        for i, (path, info) in enumerate(zip(plan.files, plan.infos, strict=True)):
+            if count > 1 and (info.split_no, info.split_count) != (i, count):
+                raise InvalidModelFile(f"{path} says it is shard {(info.split_no or 0) + 1} of "
+                                       f"{info.split_count or 1}, but it is in place {i + 1} of {count}")
+        expected = plan.info.split_tensors_count
+        found = sum(i.tensor_count for i in plan.infos)
+        if count > 1 and expected is not None and expected != found:
+            raise InvalidModelFile(f"{plan.files[0]}'s shards hold {found} tensors, but it declares {expected}")
+
+    def _store_files(self, plan: _Plan, meter: ProgressMeter, cancel: CancelToken | None,
+                     move: bool) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+        """Hash (moving) or hash-while-copying (copying) into the blob store; leaves nothing behind on failure."""
+        if move:
+            shas = tuple(sha256_file(p, meter, cancel, "import") for p in plan.files)
+            return self._place(plan.files, shas), shas
+        check_free_space(self.paths.blobs, plan.total)
+        temps: list[Path] = []
+        try:
+            shas = []
+            for f in plan.files:
+                temps.append(temp_path(self.paths.blobs))
+                shas.append(copy_hashing(f, temps[-1], meter, cancel, "import"))
+            return self._place(tuple(temps), tuple(shas)), tuple(shas)
+        finally:
+            for t in temps:
+                remove_tree_or_file(t)  # after a successful place they are gone already
+
+    def _place(self, sources: tuple[Path, ...], shas: tuple[str, ...]) -> tuple[Path, ...]:
+        """Move files into their content address (atomic renames); the sources are consumed."""
+        blobs = self.paths.blobs
+        if len(sources) == 1:
+            target = blobs / f"sha256-{shas[0]}.gguf"
+            os.replace(sources[0], target)
+            fsync_dir(blobs)
+            return (target,)
+        target_dir = blobs / f"sha256-{shas[0]}"
+        names = [shard_name(i, len(sources)) for i in range(len(sources))]
+        if all((target_dir / n).is_file() for n in names):  # the same split model is stored already
+            for s in sources:
+                remove_tree_or_file(s)
+            return tuple(target_dir / n for n in names)
+        staging = temp_path(blobs, "")
+        staging.mkdir()
+        for source, n in zip(sources, names, strict=True):
+            os.replace(source, staging / n)
+        remove_tree_or_file(target_dir)  # an incomplete leftover of a crashed earlier import
+        os.replace(staging, target_dir)
+        fsync_dir(blobs)
+        return tuple(target_dir / n for n in names)
+
+    def _delete_stored(self, model: LocalModel) -> None:
+        blobs = self.paths.blobs.resolve()
+        for path in model.files:
+            resolved = path.resolve()
+            if not resolved.is_relative_to(blobs):
+                continue  # never delete anything outside the blob store
+            if resolved.parent != blobs and resolved.parent.parent == blobs:
+                remove_tree_or_file(resolved.parent)  # a split model's folder
+            else:
+                remove_tree_or_file(resolved)
+
+    # ---- internals: records --------------------------------------------------------------------------------
+    def _register(self, plan: _Plan, files: tuple[Path, ...], shas: tuple[str, ...], *, in_place: bool,
+                  name: str | None, source: ModelSource | None = None, parent_sha256: str | None = None,
+                  requantized: bool = False) -> LocalModel:
+        with self._lock:
+            existing = self.store.models.by_sha256(shas[0])
+            if existing:
+                return self._dedupe(existing, files, in_place, name, source)
+            info = plan.info
+            record = LocalModel(
+                name=name or self._free_name(derive_name(info, plan.files[0].stem)),
+                sha256=shas[0], path=files[0], in_place=in_place, size_bytes=plan.total, added_at=_now(),
+                architecture=info.architecture, parameter_count=plan.parameter_count,
+                quantization=info.quantization, context_length=info.context_length,
+                embedding_length=info.embedding_length, block_count=info.block_count, head_count=info.head_count,
+                head_count_kv=info.head_count_kv, tokenizer_model=info.tokenizer_model,
+                chat_template_sha256=info.chat_template_sha256, license=info.license,
+                general_name=info.general_name, tensor_count=plan.tensor_count,
+                split_paths=files[1:], split_sha256=shas[1:], metadata=info.metadata,
+                source_repo=source.repo if source else None, source_revision=source.revision if source else None,
+                source_file=source.filename if source else None, parent_sha256=parent_sha256,
+                requantized=requantized,
+            )
+            return self.store.models.add(record)
+
+    def _free_name(self, derived: str) -> str:
+        validate_name(derived)
+        candidate, n = derived, 2
+        while self.store.models.find(candidate) is not None:
+            candidate, n = with_suffix(derived, n), n + 1
+        return candidate
+
+    def _dedupe(self, existing: list[LocalModel], files: tuple[Path, ...], in_place: bool, name: str | None,
+                source: ModelSource | None) -> LocalModel:
+        named = next((m for m in existing if m.name == name), None)
+        base = named or existing[0]
+        move_to_store = base.in_place and not in_place
+        gone = not all(p.is_file() for p in base.files)
+        if move_to_store or gone or (source and base.source_repo is None):
+            changes = {}
+            if move_to_store or gone:
+                changes = dict(path=files[0], split_paths=files[1:], in_place=in_place)
+            if source and base.source_repo is None:
+                changes.update(source_repo=source.repo, source_revision=source.revision, source_file=source.filename)
+            for m in existing:
+                if m.files == base.files:
+                    updated = self.store.models.update(dataclasses.replace(m, **changes))
+                    base = updated if m.name == base.name else base
+        if name is None or named is not None:
+            return base
+        alias = dataclasses.replace(base, name=name, id=None, added_at=_now())
+        return self.store.models.add(alias)  # AlreadyExists when the name belongs to other content

@@ -1,0 +1,124 @@
+"""File work for the library: hashing with progress, atomic copies and moves into the blob store, split shards.
+
+Copies go to a temporary name in the destination folder, are fsync'ed, then `os.replace`d into place, so a
+crash, a cancel or a full disk never leaves a half-written file under a content address. The hashing is
+plain `hashlib` over 1 MiB reads (it releases the GIL, so the GUI stays live).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import DiskFull, InvalidModelFile, NotFound
+from .tasks import CancelToken, ProgressMeter, check
+from .units import human_size
+
+CHUNK = 1 << 20
+DISK_RESERVE = 64 << 20  # keep this much free after a copy: SQLite and logs still need room
+SHARD_NAME = re.compile(r"^(?P<prefix>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _chunks(f, meter: ProgressMeter, cancel: CancelToken | None, what: str) -> Iterator[bytes]:
+    while chunk := f.read(CHUNK):
+        check(cancel, what)
+        yield chunk
+        meter.advance(len(chunk))
+
+
+def sha256_file(path: Path, meter: ProgressMeter, cancel: CancelToken | None, what: str) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in _chunks(f, meter, cancel, what):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def copy_hashing(src: Path, dst: Path, meter: ProgressMeter, cancel: CancelToken | None, what: str) -> str:
+    """Copy src to the new file dst (fsync'ed) and return src's sha256, in one read. dst is removed on failure."""
+    digest = hashlib.sha256()
+    try:
+        with src.open("rb") as f, dst.open("xb") as out:
+            for chunk in _chunks(f, meter, cancel, what):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            dst.unlink()
+        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+            raise disk_full(exc, dst.parent) from None
+        raise
+    return digest.hexdigest()
+
+
+def disk_full(exc: OSError, folder: Path) -> DiskFull:
+    if exc.errno == errno.EFBIG:
+        return DiskFull(f"the file is too large for the file system (or file size limit) of {folder}: "
+                        "move the data dir (WORKBENCH_HOME) to another disk, or import in place")
+    return DiskFull(f"the disk holding {folder} is full: free some space, or import in place instead of --copy")
+
+
+def check_free_space(folder: Path, need: int) -> None:
+    free = shutil.disk_usage(folder).free
+    if free < need + DISK_RESERVE:
+        raise DiskFull(f"copying needs {human_size(need)} (plus {human_size(DISK_RESERVE)} spare) but only "
+                       f"{human_size(free)} is free on {folder}: free some space, or import in place")
+
+
+def temp_path(folder: Path, suffix: str = ".partial") -> Path:
+    return folder / f".tmp-{uuid.uuid4().hex}{suffix}"
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename inside `folder` durable (POSIX); a no-op where directories cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_tree_or_file(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def shard_name(index: int, count: int, prefix: str = "model") -> str:
+    """The llama.cpp split naming: `<prefix>-00001-of-00003.gguf` (index is 0-based)."""
+    return f"{prefix}-{index + 1:05d}-of-{count:05d}.gguf"
+
+
+def split_siblings(path: Path, count: int) -> list[Path]:
+    """All shards of the split model whose shard `path` is, in order; InvalidModelFile if any is missing."""
+    match = SHARD_NAME.match(path.name)
+    if match is None or int(match["count"]) != count:
+        raise InvalidModelFile(
+            f"{path} is one shard of a split model of {count} files, but its name does not end in "
+            f"-0000N-of-{count:05d}.gguf, so its other shards cannot be found: keep the names gguf-split gave them"
+        )
+    prefix = match["prefix"]
+    shards = [path.with_name(shard_name(i, count, prefix)) for i in range(count)]
+    missing = [p.name for p in shards if not p.is_file()]
+    if missing:
+        raise NotFound(f"{path.name} is part of a split model of {count} files, but {', '.join(missing)} "
+                       f"{'is' if len(missing) == 1 else 'are'} missing from {path.parent}: put every shard "
+                       "in the same folder")
+    return shards
