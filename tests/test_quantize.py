@@ -12,8 +12,17 @@ from pathlib import Path
 import llama_cpp
 import pytest
 
+from workbench.engine import native
 from workbench.engine import quantize as q
-from workbench.errors import Cancelled, EngineError, InvalidModelFile, InvalidParameter
+from workbench.errors import (
+    AlreadyExists,
+    Cancelled,
+    EngineError,
+    InvalidModelFile,
+    InvalidName,
+    InvalidParameter,
+    NotFound,
+)
 from workbench.gguf_info import read_gguf_info
 from workbench.records import LocalModel
 from workbench.tasks import CancelToken
@@ -152,3 +161,97 @@ def test_gemma_requantize_is_refused_by_llama_cpp_too_and_cancel_mid_write_leave
         q.quantize_file(gemma_model_path, out, q.quant_type("Q4_0"), allow_requantize=True,
                         on_progress=cancel_once_writing, cancel=token)
     assert written and not out.exists()
+
+
+# --- the service: library in, library out ----------------------------------------------------------------------
+
+
+def _greedy(path: Path, prompt: str, n: int = 8) -> list[int]:
+    """Load through the engine's loader and decode `n` greedy tokens: the file works in llama.cpp."""
+    model = native.load_model(path, gpu_layers=0, use_extra_bufts=True)
+    cfg = native.ContextConfig(n_ctx=128, n_batch=128, n_ubatch=128, n_seq_max=1, n_threads=2, flash_attn="auto",
+                               type_k="f16", type_v="f16", kv_unified=True)
+    ctx = native.new_context(model, cfg, path)
+    vocab, batch, out = native.Vocab(model), native.Batch(128), []
+    try:
+        tokens = vocab.tokenize(prompt, add_special=True, parse_special=False)
+        for pos, token in enumerate(tokens):
+            batch.add(token, pos, 0, pos == len(tokens) - 1)
+        for step in range(n):
+            batch.decode(ctx)
+            logits = llama_cpp.llama_get_logits_ith(ctx, batch.n - 1)
+            token = max(range(vocab.n_tokens), key=lambda t: logits[t])
+            out.append(token)
+            batch.clear()
+            batch.add(token, len(tokens) + step, 0, True)
+    finally:
+        batch.free()
+        native.free_context(ctx)
+        native.free_model(model)
+    return out
+
+
+def _leftovers(wb) -> list[Path]:
+    return [p for p in wb.paths.blobs.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("target", ["Q8_0", "Q4_0"])
+def test_quantize_registers_the_new_model_with_its_parent(wb, tiny_model_path, target):
+    source = wb.library.import_file(tiny_model_path)
+    assert source.quantization == "F32"
+    reports = []
+    made = q.quantize(wb, source.name, target, on_progress=reports.append)
+    assert made.name == q.default_name(source.name, q.quant_type(target))
+    assert made.parent_sha256 == source.sha256 and made.requantized is False
+    assert made.quantization == target and not made.in_place
+    assert made.path.parent == wb.paths.blobs and made.path.name == f"sha256-{made.sha256}.gguf"
+    assert wb.library.get(made.name) == made
+    assert _leftovers(wb) == []
+    assert any(r.task.startswith("quantizing") for r in reports)
+    generated = _greedy(made.path, "Hello")
+    assert len(generated) == 8
+
+
+def test_quantize_service_refuses_requantizing_then_labels_it(wb, tiny_model_path):
+    source = wb.library.import_file(tiny_model_path)
+    q8 = q.quantize(wb, source.name, "Q8_0")
+    with pytest.raises(InvalidParameter, match=r"tiny-llama:Q8_0 is already quantized \(Q8_0\)"):
+        q.quantize(wb, q8.name, "Q4_0")
+    assert _leftovers(wb) == []
+    q4 = q.quantize(wb, q8.name, "Q4_0", allow_requantize=True, name="tiny-requant:Q4_0")
+    assert q4.requantized is True and q4.parent_sha256 == q8.sha256
+    with pytest.raises(AlreadyExists, match="--name"):
+        q.quantize(wb, source.name, "Q8_0")
+
+
+def test_quantize_service_errors_name_the_problem(wb, tiny_model_path):
+    source = wb.library.import_file(tiny_model_path)
+    with pytest.raises(NotFound):
+        q.quantize(wb, "no-such-model", "Q8_0")
+    with pytest.raises(InvalidParameter, match="Q4_K_M"):
+        q.quantize(wb, source.name, "Q7")
+    with pytest.raises(InvalidName):
+        q.quantize(wb, source.name, "Q8_0", name="../escape")
+    assert len(wb.library.list()) == 1
+
+
+def test_quantize_service_cancel_leaves_no_partial_and_no_record(wb, tiny_model_path):
+    source = wb.library.import_file(tiny_model_path)
+    token = CancelToken()
+    with pytest.raises(Cancelled):
+        q.quantize(wb, source.name, "Q8_0", on_progress=lambda _p: token.cancel(), cancel=token)
+    assert _leftovers(wb) == []
+    assert [m.name for m in wb.library.list()] == [source.name]
+
+
+@pytest.mark.gemma
+def test_gemma_requantize_is_labelled(wb, gemma_model_path):
+    source = wb.library.import_file(gemma_model_path)
+    assert source.name == "gemma-3-270m:Q4_K_M"
+    with pytest.raises(InvalidParameter) as err:
+        q.quantize(wb, source.name, "Q4_0")
+    assert "--allow-requantize" in str(err.value)
+    made = q.quantize(wb, source.name, "Q4_0", allow_requantize=True)
+    assert made.name == "gemma-3-270m:Q4_0" and made.requantized and made.parent_sha256 == source.sha256
+    assert made.quantization == "Q4_0"
+    assert len(_greedy(made.path, "The capital of France is", n=4)) == 4

@@ -19,6 +19,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,11 +28,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import Cancelled, EngineError, InvalidModelFile, InvalidParameter
+from ..errors import AlreadyExists, Cancelled, DiskFull, EngineError, InvalidModelFile, InvalidParameter
+from ..library_names import validate_name
 from ..records import LocalModel
 from ..tasks import CancelToken, ProgressCallback, ProgressMeter, no_progress
 
 POLL_SECONDS = 0.1
+DISK_RESERVE = 256 * 1024 * 1024  # never fill the disk to the last byte
 _CHILD_FLAG = "--quantize-child"
 _MIB = 1024 * 1024
 
@@ -213,8 +216,8 @@ def _child_main(source: str, target: str, ftype: int, allow_requantize: bool, th
 class _Run:
     """Parent side of one child run: folds child messages into state and Progress reports."""
 
-    def __init__(self, source: Path, target: Path, meter: ProgressMeter):
-        self.source_bytes = source.stat().st_size
+    def __init__(self, source_bytes: int, target: Path, meter: ProgressMeter):
+        self.source_bytes = source_bytes
         self.target = target
         self.meter = meter
         self.model_mib = self.quant_mib = None
@@ -234,10 +237,18 @@ class _Run:
             self.quant_mib = message[1]
             if self.model_mib is not None:
                 self.meter.total = estimate_output_bytes(self.source_bytes, self.model_mib, self.quant_mib)
+                self._check_space(self.meter.total)
         elif kind == "failed":
             self.failure = message[1]
         elif kind == "exit":
             self.exit_code = message[1]
+
+    def _check_space(self, need: int) -> None:
+        free = shutil.disk_usage(self.target.parent).free
+        if free < need + DISK_RESERVE:
+            raise DiskFull(f"the quantized file needs about {need / 1e9:.2f} GB (plus "
+                           f"{DISK_RESERVE / 1e9:.1f} GB spare) but {free / 1e9:.2f} GB is free on "
+                           f"{self.target.parent}: free some space first")
 
     def report(self) -> None:
         try:
@@ -260,14 +271,16 @@ def _read_lines(stream, messages: queue.Queue) -> None:
 
 def quantize_file(source: Path, target: Path, qtype: QuantType, *, allow_requantize: bool = False,
                   threads: int | None = None, on_progress: ProgressCallback = no_progress,
-                  cancel: CancelToken | None = None) -> Path:
+                  cancel: CancelToken | None = None, source_bytes: int | None = None) -> Path:
     """Write `source` quantized to `qtype` at `target` (which must not exist). Progress is in output bytes.
 
-    Raises Cancelled (partial deleted), InvalidModelFile / EngineError with llama.cpp's own reason.
+    `source_bytes` is the whole model's size when it is split over several files (default: `source`'s size).
+    Raises Cancelled (partial deleted), DiskFull, InvalidModelFile / EngineError with llama.cpp's own reason.
     """
     if target.exists():
         raise InvalidParameter(f"{target} already exists: quantize will not overwrite a file")
-    run = _Run(source, target, ProgressMeter(f"quantize {qtype.name}", None, on_progress))
+    run = _Run(source_bytes or source.stat().st_size, target,
+               ProgressMeter(f"quantizing to {qtype.name}", None, on_progress))
     args = json.dumps([str(source), str(target), qtype.ftype, allow_requantize, threads or 0])
     # A plain child interpreter (not multiprocessing): "spawn" would re-run the caller's __main__ script.
     with tempfile.TemporaryFile() as errors:
@@ -341,29 +354,27 @@ def quantize(workbench_or_library, source_name: str, target_type: str, *, name: 
              on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> LocalModel:
     """Quantize library model `source_name` to `target_type` and register the result with its parent.
 
-    The new model is named `name` or `<base>:<TYPE>`; a requantized one is recorded with requantized=True.
+    The new model is named `name` or `<base>:<TYPE>` and stored in the blob store (written to a hidden temp
+    file beside the blobs, then moved to its content address by the library). A requantized model (from an
+    already-quantized source, only with `allow_requantize`) is recorded with requantized=True.
     """
     library = _library_of(workbench_or_library)
     if threads is None:
         threads = getattr(getattr(workbench_or_library, "settings", None), "threads", None)
     target = quant_type(target_type)
     source = library.get(source_name)
-    new_name = name or default_name(source.name, target)
+    new_name = validate_name(name or default_name(source.name, target))
     if library.find(new_name) is not None:
-        raise InvalidParameter(f"a model named {new_name!r} already exists: pick another --name")
+        raise AlreadyExists(f"a model named {new_name!r} already exists: pick another --name")
     requantized = check_allowed(source, target, allow_requantize=allow_requantize)
-    scratch = library.paths.blobs / f".quantize-{uuid.uuid4().hex}.gguf.partial"
+    scratch = library.paths.blobs / f".quantize-{uuid.uuid4().hex}.partial"
     try:
         quantize_file(source.path, scratch, target, allow_requantize=requantized, threads=threads,
-                      on_progress=on_progress, cancel=cancel)
-        return library.import_file(
-            scratch, name=new_name, copy=False, cancel=cancel, parent_sha256=source.sha256,
-            requantized=requantized,
-        )
+                      on_progress=on_progress, cancel=cancel, source_bytes=source.size_bytes)
+        return library.import_file(scratch, name=new_name, on_progress=on_progress, cancel=cancel,
+                                   parent_sha256=source.sha256, requantized=requantized)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            scratch.unlink()
-
+        scratch.unlink(missing_ok=True)  # gone already when the library moved it to its content address
 
 if __name__ == "__main__" and sys.argv[1:2] == [_CHILD_FLAG]:
     sys.exit(_child_main(*json.loads(sys.argv[2])))
