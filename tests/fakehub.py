@@ -5,7 +5,7 @@ Two threaded HTTP servers on 127.0.0.1, like the real Hub and its CDN on differe
   sha256/size when `blobs=True`), `HEAD|GET /{repo}/resolve/{rev}/{path}` answering LFS files with a 302 to the
   CDN carrying `X-Repo-Commit`, `X-Linked-Etag`, `X-Linked-Size` (what `get_hf_file_metadata` reads), and the
   Hub's error headers (`X-Error-Code: GatedRepo | RepoNotFound | RevisionNotFound | EntryNotFound`);
-- the *cdn*: `GET|HEAD /cdn/{sha256}` with `Range: bytes=a-[b]` → 206 + `Content-Range`.
+- the *cdn*: `GET|HEAD /cdn/{repo}/{sha256}` with `Range: bytes=a-[b]` → 206 + `Content-Range`.
 
 Gated repos answer resolve with 401 without a bearer token and 403 with the wrong one; private repos look
 missing (401 RepoNotFound) without their token. Every request is recorded (`requests`) so a test can assert a
@@ -166,12 +166,9 @@ class FakeHub:
         with self._lock:
             return [r for r in self.requests if r.server == "cdn" and r.method == "GET"]
 
-    def file_by_sha(self, sha: str) -> FakeFile | None:
-        for repo in self.repos.values():
-            for f in repo.files.values():
-                if f.sha256 == sha or hashlib.sha256(f.data).hexdigest() == sha:
-                    return f
-        return None
+    def file_by_sha(self, repo_id: str, sha: str) -> FakeFile | None:
+        repo = self.repos.get(repo_id)
+        return next((f for f in repo.files.values() if f.sha256 == sha), None) if repo else None
 
     def take_gate(self, start: int, end: int) -> Gate | None:
         with self._lock:
@@ -288,8 +285,9 @@ class _Handler(BaseHTTPRequestHandler):
         common = {"X-Repo-Commit": repo.commit, "Accept-Ranges": "bytes"}
         if f.lfs:
             self.send_response(302)
-            headers = {**common, "Location": f"{self.hub.cdn_url}/cdn/{f.sha256}", "X-Linked-Size": str(len(f.data)),
-                       "X-Linked-Etag": f'"{f.sha256}"', "ETag": f'"{f.git_oid}"', "Content-Length": "0"}
+            headers = {**common, "Location": f"{self.hub.cdn_url}/cdn/{repo_id}/{f.sha256}",
+                       "X-Linked-Size": str(len(f.data)), "X-Linked-Etag": f'"{f.sha256}"',
+                       "ETag": f'"{f.git_oid}"', "Content-Length": "0"}
             for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
@@ -297,8 +295,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_bytes(f.data, head, {**common, "ETag": f'"{f.git_oid}"'})
 
     def _cdn(self, path: str, head: bool) -> None:
-        m = re.match(r"^/cdn/([0-9a-f]{64})$", path)
-        f = self.hub.file_by_sha(m.group(1)) if m else None
+        m = re.match(r"^/cdn/([^/]+/[^/]+)/([0-9a-f]{64})$", path)
+        f = self.hub.file_by_sha(m.group(1), m.group(2)) if m else None
         if f is None:
             return self._error(404, "EntryNotFound", "no such blob")
         self._send_bytes(f.served_bytes(), head, {"ETag": f'"{f.sha256}"', "Accept-Ranges": "bytes"})

@@ -12,8 +12,10 @@ estimates raise OfflineError before anything touches the network; local models k
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from .hub_download import FileTarget, VerifiedFile, download_lock, fetch_file, f
 from .hub_http import HubClient
 from .hub_refs import group_gguf_files, parse_ref, pick_entry, split_complete, validate_repo
 from .hub_types import DownloadState, GGUFEntry, HubModel, HubRef, RemoteFile, RepoListing
+from .library_names import validate_name
 from .records import LocalModel
 from .tasks import CancelToken, Progress, ProgressCallback, check, no_progress
 from .units import human_size
@@ -126,12 +129,18 @@ class Hub:
         return FileTarget(repo, commit, remote.path, url, remote.size, remote.sha256)
 
     def _already_pulled(self, sha256: str | None, name: str | None) -> LocalModel | None:
+        """The registered model with these bytes (files still present); under a new `name`, an alias of it."""
         if not sha256:
             return None
-        for model in self._wb.store.models.by_sha256(sha256):
-            if name is None or model.name == name:
-                return model
-        return None
+        present = [m for m in self._wb.store.models.by_sha256(sha256) if all(p.is_file() for p in m.files)]
+        if not present:
+            return None
+        named = next((m for m in present if m.name == name), None)
+        if name is None or named is not None:
+            return named or present[0]
+        validate_name(name)  # the same bytes under a second name share the stored files, like the library does
+        alias = dataclasses.replace(present[0], name=name, id=None, added_at=datetime.now(UTC).replace(tzinfo=None))
+        return self._wb.store.models.add(alias)
 
     def _check_space(self, targets: list[FileTarget]) -> None:
         """All shards must fit before the first byte is fetched (each shard checks again for itself)."""
