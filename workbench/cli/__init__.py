@@ -37,8 +37,9 @@ def _register_commands() -> None:
 def main(argv: list[str] | None = None) -> int:
     _register_commands()
     try:
-        app(args=argv, standalone_mode=False, prog_name="workbench")
-        return 0
+        result = app(args=argv, standalone_mode=False, prog_name="workbench")
+        # typer (>= 0.20) turns Ctrl-C into Exit(130) and, with standalone_mode=False, *returns* an Exit's code
+        return result if isinstance(result, int) and not isinstance(result, bool) else 0
     except WorkbenchError as exc:
         console_err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         return 1
