@@ -1,0 +1,48 @@
+"""Engine commands: `quantize` (another quantization of a local model) and `tokenize` (ids and pieces).
+
+Thin wrappers: the work is in `engine.quantize` and the runtime. Heavy imports happen inside the commands, so
+registering them does not load llama.cpp for a quick `workbench list`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import typer
+
+from ..tasks import CancelToken, Progress
+from .common import app, console, human_size, open_workbench, progress_bar
+
+_TYPES_HELP = (
+    "Target type: F32 F16 BF16 Q8_0 Q6_K Q5_K_M Q5_K_S Q5_1 Q5_0 Q4_K_M Q4_K_S Q4_1 Q4_0 IQ4_NL IQ4_XS "
+    "Q3_K_L Q3_K_M Q3_K_S IQ3_M IQ3_S IQ3_XXS Q2_K."
+)
+
+
+@app.command()
+def quantize(
+    name: str = typer.Argument(..., metavar="NAME", help="The library model to quantize (best: an F16 original)."),
+    target_type: str = typer.Argument(..., metavar="TYPE", help=_TYPES_HELP),
+    new_name: str = typer.Option(None, "--name", help="Name for the new model (default NAME's base:TYPE)."),
+    allow_requantize: bool = typer.Option(
+        False, "--allow-requantize", help="Quantize an already-quantized model (loses quality; labelled)."),
+    threads: int = typer.Option(None, "--threads", "-t", min=1, help="Threads to use (default: all cores)."),
+) -> None:
+    """Make another quantization of a local model and add it to the library, linked to its parent."""
+    from ..engine.quantize import quantize as run_quantize
+
+    cancel = CancelToken()
+    with open_workbench() as wb, progress_bar(f"quantizing {name} to {target_type.upper()}") as bar:
+
+        def on_progress(p: Progress) -> None:
+            bar(dataclasses.replace(p, message=p.message if p.task.startswith("quantizing") else p.task))
+
+        try:
+            model = run_quantize(wb, name, target_type, name=new_name, allow_requantize=allow_requantize,
+                                 threads=threads, on_progress=on_progress, cancel=cancel)
+        except KeyboardInterrupt:
+            cancel.cancel("interrupted")  # the child process is gone and the partial file deleted by now
+            raise
+    label = " [yellow](requantized)[/yellow]" if model.requantized else ""
+    console.print(f"[green]created[/green] {model.name}{label} ({human_size(model.size_bytes)}) "
+                  f"from {name}, sha256 {model.sha256[:12]}", highlight=False)
