@@ -196,3 +196,17 @@ def test_remote_estimate_reads_only_the_header(wb, fake_hub: FakeHub, gemma_mode
     assert fake_hub.ranges_seen() == ["bytes=0-4194303", "bytes=0-16777215"]
     again = wb.hub.estimate("hf.co/google/gemma-GGUF", context=2048)  # the header is cached
     assert len(fake_hub.ranges_seen()) == 2 and again.kv_cache_bytes < remote.kv_cache_bytes
+
+
+def test_split_model_is_pulled_as_one_model(wb, fake_hub: FakeHub, tmp_path: Path) -> None:  # noqa: F811
+    from tests.gguf_samples import write_split
+
+    shards = write_split(tmp_path / "shards", count=3)
+    fake_hub.add_repo("bob/split-GGUF", {f"F32/{p.name}": p.read_bytes() for p in shards})
+    listing = wb.hub.files("bob/split-GGUF")
+    assert [(e.name, e.quant, len(e.files)) for e in listing.entries] == [("F32/sample.gguf", "F32", 3)]
+    model = wb.hub.pull("hf.co/bob/split-GGUF:F32")
+    assert len(model.files) == 3 and [p.read_bytes() for p in model.files] == [p.read_bytes() for p in shards]
+    assert model.sha256 == hashlib.sha256(shards[0].read_bytes()).hexdigest()
+    assert model.source_file == "F32/sample-00001-of-00003.gguf"
+    assert len(fake_hub.cdn_gets()) == 3 and list(wb.paths.downloads.glob("*.gguf")) == []
