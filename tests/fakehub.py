@@ -105,7 +105,8 @@ class Gate:
 
 
 class FakeHub:
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+        self.tls = tls  # (certfile, keyfile): serve HTTPS, to test custom CA bundles
         self.repos: dict[str, FakeRepo] = {}
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
@@ -119,8 +120,17 @@ class FakeHub:
         hub = _server(self, "hub")
         cdn = _server(self, "cdn")
         self._servers = [hub, cdn]
-        self.hub_url = f"http://127.0.0.1:{hub.server_address[1]}"
-        self.cdn_url = f"http://127.0.0.1:{cdn.server_address[1]}"
+        scheme = "http"
+        if self.tls:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            for server in self._servers:
+                server.socket = context.wrap_socket(server.socket, server_side=True)
+            scheme = "https"
+        self.hub_url = f"{scheme}://127.0.0.1:{hub.server_address[1]}"
+        self.cdn_url = f"{scheme}://127.0.0.1:{cdn.server_address[1]}"
         for server in self._servers:
             threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self

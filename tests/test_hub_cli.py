@@ -80,3 +80,43 @@ def test_ctrl_c_exits_130_and_keeps_the_partial(served: FakeHub, workbench_home:
     assert proc.returncode == 130, err
     assert "partial download is kept" in err
     assert part.exists() and 100_000 <= part.stat().st_size < tiny_model_path.stat().st_size
+
+
+def test_http_proxy_from_the_environment_is_used(served: FakeHub, workbench_home: Path) -> None:
+    """HTTP(S)_PROXY reaches huggingface_hub's httpx client: the fake Hub, acting as the proxy, gets absolute URLs
+    for a Hub host that does not even resolve."""
+    env = {k: v for k, v in os.environ.items() if k.upper() != "NO_PROXY"}
+    env.update(WORKBENCH_HOME=str(workbench_home), HF_ENDPOINT="http://hub.invalid", HTTP_PROXY=served.endpoint)
+    out = subprocess.run([sys.executable, "-c", PULL_SCRIPT, "files", REPO], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "Q8_0" in out.stdout
+    assert any(r.path.startswith(f"http://hub.invalid/api/models/{REPO}") for r in served.requests)
+
+
+def test_custom_ca_bundle_via_ssl_cert_file(tmp_path: Path, workbench_home: Path, tiny_model_path: Path) -> None:
+    """A Hub behind a private CA (corporate TLS inspection): SSL_CERT_FILE is honoured; REQUESTS_CA_BUNDLE,
+    which requests-era huggingface_hub read, is not any more (httpx2)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    hub = FakeHub(tls=(str(cert), str(key))).start()
+    try:
+        hub.add_repo(REPO, {"tiny-Q8_0.gguf": tiny_model_path.read_bytes()})
+        base = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR",
+                                                                   "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+        base.update(WORKBENCH_HOME=str(workbench_home), HF_ENDPOINT=hub.endpoint, NO_PROXY="127.0.0.1")
+
+        def run(**extra: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-c", PULL_SCRIPT, "pull", f"hf.co/{REPO}:Q8_0"],
+                                  env={**base, **extra}, capture_output=True, text=True, timeout=120)
+
+        refused = run(REQUESTS_CA_BUNDLE=str(cert))
+        assert refused.returncode == 1 and "cannot reach the Hub" in refused.stderr
+        assert "SSL_CERT_FILE" in refused.stderr  # the message names the variable that would help
+        trusted = run(SSL_CERT_FILE=str(cert))
+        assert trusted.returncode == 0, trusted.stderr
+        assert "pulled" in trusted.stdout
+    finally:
+        hub.close()
