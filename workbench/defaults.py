@@ -43,6 +43,16 @@ def _package():
         return None
 
 
+def default_model_pending(workbench) -> bool:
+    """Whether `ensure_default_model` would do work now (so a face can show progress only then)."""
+    if os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
+        return False
+    package = _package()
+    if package is None or workbench.store.models.by_sha256(package.EXPECTED_SHA256):
+        return False
+    return not (bundled_dir(workbench) / MARKER).exists()
+
+
 def ensure_default_model(workbench, on_progress: ProgressCallback = no_progress,
                          cancel: CancelToken | None = None) -> LocalModel | None:
     """Register the bundled model on a data dir's first start; return it (or None: not installed or disabled).

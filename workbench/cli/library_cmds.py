@@ -1,0 +1,185 @@
+"""Library commands: `import`, `list`, `show`, `rm`, `verify` — thin wrappers over `Workbench.library`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..defaults import default_model_pending, ensure_default_model
+from ..errors import ChecksumMismatch, WorkbenchError
+from ..records import LocalModel
+from .common import app, console, console_err, human_count, human_size, open_workbench, progress_bar
+
+
+@app.command("import")
+def import_(
+    path: Path = typer.Argument(..., help="A .gguf file (for a split model, any of its shards)."),
+    name: str = typer.Option(None, "--name", help="Name to register it under (default: from its metadata)."),
+    copy: bool = typer.Option(False, "--copy", help="Copy it into the library's store instead of using it in place."),
+) -> None:
+    """Import a local GGUF model into the library (in place, or copied with --copy)."""
+    with open_workbench() as wb:
+        before = {m.name for m in wb.library.list()}
+        with progress_bar(f"{'copying' if copy else 'hashing'} {path.name}") as on_progress:
+            model = wb.library.import_file(path, name=name, copy=copy, on_progress=on_progress)
+    if model.name in before:
+        _say(f"already in the library as [bold]{escape(model.name)}[/bold] (sha256 {model.sha256[:12]})")
+        return
+    where = f"in place at {escape(str(model.path))}" if model.in_place else "copied into the library's store"
+    _say(f"[green]imported[/green] [bold]{escape(model.name)}[/bold] ({human_size(model.size_bytes)}, "
+         f"sha256 {model.sha256[:12]}) {where}")
+
+
+def _say(markup: str) -> None:
+    """One message line: never hard-wrapped (pipes and logs get whole lines), no emoji codes."""
+    console.print(markup, highlight=False, soft_wrap=True, emoji=False)
+
+
+def _table(table: Table) -> None:
+    """Tables take the terminal's width, or whatever they need when piped (never folded at 80 columns)."""
+    out = console if console.is_terminal else Console(file=sys.stdout, width=10_000, emoji=False)
+    out.print(table, emoji=False)
+
+
+@app.command("list")
+def list_() -> None:
+    """List the models in the library."""
+    with open_workbench() as wb:
+        _first_start(wb)
+        models = wb.library.list()
+    if not models:
+        console_err.print("no models yet: `workbench import FILE.gguf` or `workbench pull hf.co/OWNER/REPO`")
+        return
+    table = Table(box=None, header_style="bold")
+    table.add_column("NAME", no_wrap=True)
+    for column in ("ARCH", "PARAMS", "QUANT", "SIZE", "CTX", "SOURCE", "ADDED"):
+        table.add_column(column, overflow="fold")
+    for m in models:
+        cells = (m.name, m.architecture or "-", human_count(m.parameter_count), m.quantization or "-",
+                 human_size(m.size_bytes), f"{m.context_length:,}" if m.context_length else "-",
+                 _source(m), f"{m.added_at:%Y-%m-%d}")
+        table.add_row(*(escape(c) for c in cells))
+    _table(table)
+
+
+def _first_start(wb) -> None:
+    """Register the bundled default model on a fresh data dir; a failure here never breaks `list`."""
+    if not default_model_pending(wb):
+        return
+    try:
+        with progress_bar("preparing the default model (first start)") as on_progress:
+            ensure_default_model(wb, on_progress=on_progress)
+    except WorkbenchError as exc:
+        console_err.print(f"[yellow]warning:[/yellow] the bundled default model was not added: {exc}",
+                          highlight=False)
+
+
+def _source(m: LocalModel) -> str:
+    if m.source_repo:
+        return f"hf.co/{m.source_repo}"
+    if m.parent_sha256:
+        return f"quantized from {m.parent_sha256[:12]}"
+    return "in place" if m.in_place else "copied"
+
+
+@app.command()
+def show(
+    name: str = typer.Argument(..., help="Model name (or a sha256 prefix of 12+ digits)."),
+    as_json: bool = typer.Option(False, "--json", help="All facts and the full GGUF metadata as JSON."),
+    template: bool = typer.Option(False, "--template", help="Print only the chat template."),
+) -> None:
+    """Show everything known about a model."""
+    with open_workbench() as wb:
+        model = wb.library.get(name)
+    if as_json:
+        sys.stdout.write(json.dumps(model_json(model), indent=2, ensure_ascii=False) + "\n")
+        return
+    if template:
+        text = model.metadata.get("tokenizer.chat_template")
+        if not isinstance(text, str):
+            raise WorkbenchError(f"{model.name} has no chat template: give it one with TEMPLATE in a preset")
+        sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
+        return
+    table = Table(box=None, show_header=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for label, value in _facts(model):
+        table.add_row(label, escape(value))
+    _table(table)
+
+
+def _facts(m: LocalModel) -> list[tuple[str, str]]:
+    def n(value: int | None) -> str:
+        return "-" if value is None else f"{value:,}"
+
+    facts = [
+        ("name", m.name), ("sha256", m.sha256),
+        ("path", str(m.path)), *(("shard", str(p)) for p in m.split_paths),
+        ("stored", "in place (the file stays where it is)" if m.in_place else "copy in the library's store"),
+        ("size", human_size(m.size_bytes)), ("architecture", m.architecture or "-"),
+        ("parameters", f"{human_count(m.parameter_count)} ({n(m.parameter_count)})"),
+        ("quantization", m.quantization or "-"), ("context length", n(m.context_length)),
+        ("embedding length", n(m.embedding_length)), ("layers", n(m.block_count)),
+        ("attention heads", f"{n(m.head_count)} (KV {n(m.head_count_kv)})"),
+        ("tokenizer", m.tokenizer_model or "-"),
+        ("chat template", f"yes (sha256 {m.chat_template_sha256[:12]})" if m.chat_template_sha256 else "none"),
+        ("license", m.license or "-"), ("general.name", m.general_name or "-"), ("tensors", n(m.tensor_count)),
+        ("source", _source(m) + (f" {m.source_file} @ {(m.source_revision or '')[:12]}" if m.source_repo else "")),
+        ("added", f"{m.added_at:%Y-%m-%d %H:%M} UTC"),
+    ]
+    if m.parent_sha256:
+        facts.append(("parent", m.parent_sha256 + (" (requantized)" if m.requantized else "")))
+    return facts
+
+
+def model_json(m: LocalModel) -> dict:
+    """Every field of the record, JSON-ready (paths and times as strings, the full GGUF metadata)."""
+    def plain(value):
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, datetime):
+            return value.isoformat() + "Z"
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        return value
+
+    data = {f.name: plain(getattr(m, f.name)) for f in dataclasses.fields(m)}
+    data["files"] = plain(m.files)
+    return data
+
+
+@app.command()
+def rm(name: str = typer.Argument(..., help="Model name (or a sha256 prefix of 12+ digits).")) -> None:
+    """Remove a model from the library (a model imported in place keeps its file)."""
+    with open_workbench() as wb:
+        model = wb.library.remove(name)
+    label = escape(model.name)
+    if model.in_place:
+        _say(f"removed {label} (its file stays at {escape(str(model.path))})")
+    elif model.path.exists():
+        _say(f"removed {label} (its stored file is still used by another name)")
+    else:
+        _say(f"removed {label} and its stored copy ({human_size(model.size_bytes)} freed)")
+
+
+@app.command()
+def verify(name: str = typer.Argument(..., help="Model name (or a sha256 prefix of 12+ digits).")) -> None:
+    """Rehash a model's files and compare them with the sha256 recorded when it was added."""
+    with open_workbench() as wb, progress_bar(f"verifying {name}") as on_progress:
+        result = wb.library.verify(name, on_progress=on_progress)
+    for f in result.files:
+        style = {"ok": "green", "changed": "red", "missing": "red"}[f.status]
+        _say(f"[{style}]{f.status:8}[/{style}] {escape(str(f.path))}")
+    if not result.ok:
+        bad = [f for f in result.files if f.status != "ok"]
+        raise ChecksumMismatch(f"{result.name} failed verification ({len(bad)} of {len(result.files)} file(s) "
+                               "changed or missing): import or pull it again")
+    _say(escape(f"{result.name}: {result}"))
