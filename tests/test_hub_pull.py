@@ -210,3 +210,15 @@ def test_split_model_is_pulled_as_one_model(wb, fake_hub: FakeHub, tmp_path: Pat
     assert model.sha256 == hashlib.sha256(shards[0].read_bytes()).hexdigest()
     assert model.source_file == "F32/sample-00001-of-00003.gguf"
     assert len(fake_hub.cdn_gets()) == 3 and list(wb.paths.downloads.glob("*.gguf")) == []
+
+
+def test_a_taken_name_fails_before_downloading(wb, served: FakeHub, tmp_path: Path) -> None:
+    from tests.gguf_samples import write_sample
+    from workbench.errors import AlreadyExists, InvalidName
+
+    wb.library.import_file(write_sample(tmp_path / "other.gguf"), name="taken")
+    with pytest.raises(AlreadyExists, match="'taken' already exists"):
+        wb.hub.pull(REF, name="taken")
+    with pytest.raises(InvalidName):
+        wb.hub.pull(REF, name="../escape")
+    assert served.cdn_gets() == []

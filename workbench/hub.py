@@ -21,14 +21,22 @@ from pathlib import Path
 
 from huggingface_hub import hf_hub_url
 
-from .errors import HubError, InvalidParameter, OfflineError
+from .errors import AlreadyExists, DiskFull, HubError, InvalidParameter, OfflineError
 from .estimate import FitEstimate, ModelShape, estimate_fit
-from .hub_download import FileTarget, VerifiedFile, download_lock, fetch_file, free_bytes
+from .hub_download import (
+    DISK_RESERVE,
+    FileTarget,
+    VerifiedFile,
+    download_lock,
+    fetch_file,
+    free_bytes,
+    partial_path,
+)
 from .hub_http import HubClient
 from .hub_refs import group_gguf_files, parse_ref, pick_entry, split_complete, validate_repo
 from .hub_types import DownloadState, GGUFEntry, HubModel, HubRef, RemoteFile, RepoListing
 from .library_names import validate_name
-from .records import LocalModel
+from .records import LocalModel, ModelSource
 from .tasks import CancelToken, Progress, ProgressCallback, check, no_progress
 from .units import human_size
 
@@ -97,8 +105,11 @@ class Hub:
         Two pulls of the same file wait for each other; the second returns the model the first registered.
         """
         client = self._client("pull")
+        if name is not None:
+            validate_name(name)
         resolution = self.resolve(ref)
         entry = resolution.entry
+        self._check_name_free(name, entry)
         if not split_complete(entry):
             raise HubError(f"{entry.name} in {resolution.listing.repo} is a split model with shards missing: "
                            "the upload looks incomplete, try again later or pick another file")
@@ -142,23 +153,23 @@ class Hub:
         alias = dataclasses.replace(present[0], name=name, id=None, added_at=datetime.now(UTC).replace(tzinfo=None))
         return self._wb.store.models.add(alias)
 
+    def _check_name_free(self, name: str | None, entry: GGUFEntry) -> None:
+        """A taken name fails now, not after a long download (the same bytes under that name are fine)."""
+        taken = self._wb.store.models.find(name) if name else None
+        if taken is not None and taken.sha256 != entry.files[0].sha256:
+            raise AlreadyExists(f"a model named {name!r} already exists: pick another --name or remove it first")
+
     def _check_space(self, targets: list[FileTarget]) -> None:
         """All shards must fit before the first byte is fetched (each shard checks again for itself)."""
-        from .hub_download import DISK_RESERVE, partial_path
-
         downloads = self._wb.paths.downloads
         need = sum((t.size or 0) - _size(partial_path(downloads, t.key)) for t in targets)
         free = free_bytes(downloads)
         if free < need + DISK_RESERVE:
-            from .errors import DiskFull
-
             raise DiskFull(f"pulling {targets[0].filename} needs {human_size(need)} more (plus "
                            f"{human_size(DISK_RESERVE)} spare) but only {human_size(free)} is free on {downloads}: "
                            "free some space and pull again")
 
     def _register(self, resolution: Resolution, verified: list[VerifiedFile], name: str | None) -> LocalModel:
-        from .records import ModelSource
-
         first = resolution.entry.files[0]
         source = ModelSource(resolution.listing.repo, resolution.commit, first.path)
         library = self._wb.library
@@ -169,13 +180,16 @@ class Hub:
 
     # ---- estimate --------------------------------------------------------------------------------------------
     def estimate(self, ref: str | HubRef, *, context: int, cache_type: str = "f16", parallel: int = 1,
-                 cancel: CancelToken | None = None) -> FitEstimate:
-        """Fit estimate for a remote model from its GGUF header alone (a few MB fetched with a Range request)."""
+                 cancel: CancelToken | None = None, **options) -> FitEstimate:
+        """Fit estimate for a remote model from its GGUF header alone (a few MB fetched with a Range request).
+
+        `options` go to `estimate.estimate_fit` (swa_full, n_ubatch, gpu_layers, ram_available, vram_available).
+        """
         resolution = self.resolve(ref)
         info = self.fetch_header(resolution, cancel=cancel)
         weights = info.tensor_bytes + sum(f.size or 0 for f in resolution.entry.files[1:])
         shape = ModelShape.from_info(info, weights)
-        return estimate_fit(shape, context=context, cache_type=cache_type, parallel=parallel)
+        return estimate_fit(shape, context=context, cache_type=cache_type, parallel=parallel, **options)
 
     def fetch_header(self, resolution: Resolution, *, cancel: CancelToken | None = None):
         """The GGUF header of the entry's first file, fetched by Range requests that grow until it parses."""

@@ -42,7 +42,7 @@ from .errors import GatedRepo, HubError, NotFound, OfflineError
 from .hub_download import StreamInterrupted
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-TOKEN_HINT = "set a token (HF_TOKEN or `workbench settings hf_token ...`)"
+TOKEN_HINT = "set a token (HF_TOKEN or `workbench settings`)"
 
 
 def endpoint() -> str:
