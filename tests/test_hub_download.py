@@ -49,6 +49,7 @@ def test_full_download_is_verified_and_renamed(wb, served: FakeHub, tiny_model_p
     assert not partial_path(wb.paths.downloads, target.key).exists()
     assert wb.store.downloads.get(target.key).status == "done"
     assert reports[-1].completed == reports[-1].total == target.size
+    assert reports[-1].rate and reports[-1].rate > 0 and reports[-1].eta_seconds == 0  # bytes, rate, ETA
     assert served.ranges_seen() == []  # nothing to resume: no Range
 
 

@@ -160,6 +160,22 @@ def test_cancelled_pull_keeps_the_partial_and_resumes(wb, served: FakeHub, tiny_
     assert served.ranges_seen() == [f"bytes={kept}-"]
 
 
+def test_a_stopped_download_can_be_discarded(wb, served: FakeHub) -> None:
+    gate = served.pause_at(100_000)
+    cancel = CancelToken()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(wb.hub.pull, REF, cancel=cancel)
+        assert gate.reached.wait(30)
+        cancel.cancel()
+        gate.release()
+        with pytest.raises(Cancelled):
+            future.result(30)
+    (state,) = wb.hub.pending_downloads()
+    assert wb.hub.discard_download(state.key)
+    assert not Path(state.partial_path).exists() and wb.hub.pending_downloads() == []
+    assert not wb.hub.discard_download(state.key)
+
+
 def test_not_enough_disk_refuses_before_downloading(wb, served: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hub_download, "free_bytes", lambda folder: 1_000_000)
     import workbench.hub as hub_module

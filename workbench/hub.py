@@ -97,6 +97,16 @@ class Hub:
         """Downloads that stopped part-way (paused, failed, interrupted): `pull` resumes them."""
         return [s for s in self._wb.store.downloads.list() if s.status != "done"]
 
+    def discard_download(self, key: str, *, cancel: CancelToken | None = None) -> bool:
+        """Delete a stopped download's partial file and state (waits if a pull of it is running)."""
+        downloads = self._wb.paths.downloads
+        with download_lock(downloads, key, cancel):
+            found = self._wb.store.downloads.remove(key)
+            for path in (partial_path(downloads, key), downloads / f"{key}.gguf"):
+                found = path.exists() or found
+                path.unlink(missing_ok=True)
+        return found
+
     # ---- pull ------------------------------------------------------------------------------------------------
     def pull(self, ref: str | HubRef, *, name: str | None = None, on_progress: ProgressCallback = no_progress,
              cancel: CancelToken | None = None) -> LocalModel:
