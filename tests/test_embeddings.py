@@ -1,6 +1,6 @@
 """Embeddings: pooled, unit-length vectors on their own context over a loaded model (tiny and gemma).
 
-The model is loaded by the engine's own loader (`native.load_model`), as the runtime loads it.
+The model is loaded by the engine's own loader (`native.load_model`), or by a real Runtime for `embed_loaded`.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import math
 
 import pytest
 
-from workbench.engine import native
-from workbench.engine.embeddings import Embedder, default_context_length
+from workbench.engine import GenerationRequest, LoadOptions, Runtime, SamplingParams, native
+from workbench.engine.embeddings import Embedder, default_context_length, embed_loaded
 from workbench.errors import ContextLengthExceeded, EngineError, InvalidParameter
+from workbench.settings import Settings
 
 TEXTS = [
     "hello world",
@@ -128,3 +129,35 @@ def test_gemma_throughput_mode_is_close_to_one_at_a_time(gemma_model):
     for packed, alone in zip(batch, singles, strict=True):
         assert _cosine(packed, alone) > 0.995
     assert _cosine(singles[0], singles[3]) < 0.9
+
+
+# --- through the Runtime: the loaded model's weights back the embedding context too ----------------------------
+
+
+@pytest.fixture
+def runtime():
+    rt = Runtime(Settings(threads=2, parallel_slots=2, default_context=256, keep_alive_seconds=-1))
+    yield rt
+    rt.close()
+
+
+@pytest.mark.parametrize("reproducible", [True, False])
+def test_embed_loaded_shares_the_runtime_model_and_generation_still_runs(runtime, tiny_model_path, reproducible):
+    loaded = runtime.acquire(tiny_model_path, LoadOptions(reproducible=reproducible))
+    request = GenerationRequest(prompt="Hello", sampling=SamplingParams(temperature=0), max_tokens=6)
+    before, _ = loaded.generate(request).collect()
+    generation = loaded.generate(request)  # running on the scheduler thread while we embed on this one
+    result = embed_loaded(loaded, TEXTS)
+    during, final = generation.collect()
+    assert final.finish_reason == "length" and during == before
+    assert len(result.vectors) == len(TEXTS) and all(len(v) == 64 for v in result.vectors)
+    assert _max_diff(result.vectors[0], result.vectors[4]) < 1e-5  # packed: equal up to rounding
+    if reproducible:  # the model's mode decides: one text per decode, so batch == one at a time exactly
+        assert result.vectors == [embed_loaded(loaded, [t]).vectors[0] for t in TEXTS]
+
+
+def test_embed_loaded_after_unload_is_a_typed_error(runtime, tiny_model_path):
+    loaded = runtime.acquire(tiny_model_path)
+    assert runtime.unload(loaded) == 1
+    with pytest.raises(EngineError, match="unloaded"):
+        embed_loaded(loaded, ["hello"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import llama_cpp
 import pytest
 
-from workbench.engine import native
+from workbench.engine import FinalEvent, GenerationRequest, Runtime, SamplingParams
 from workbench.engine import quantize as q
 from workbench.errors import (
     AlreadyExists,
@@ -25,6 +25,7 @@ from workbench.errors import (
 )
 from workbench.gguf_info import read_gguf_info
 from workbench.records import LocalModel
+from workbench.settings import Settings
 from workbench.tasks import CancelToken
 
 
@@ -166,29 +167,12 @@ def test_gemma_requantize_is_refused_by_llama_cpp_too_and_cancel_mid_write_leave
 # --- the service: library in, library out ----------------------------------------------------------------------
 
 
-def _greedy(path: Path, prompt: str, n: int = 8) -> list[int]:
-    """Load through the engine's loader and decode `n` greedy tokens: the file works in llama.cpp."""
-    model = native.load_model(path, gpu_layers=0, use_extra_bufts=True)
-    cfg = native.ContextConfig(n_ctx=128, n_batch=128, n_ubatch=128, n_seq_max=1, n_threads=2, flash_attn="auto",
-                               type_k="f16", type_v="f16", kv_unified=True)
-    ctx = native.new_context(model, cfg, path)
-    vocab, batch, out = native.Vocab(model), native.Batch(128), []
-    try:
-        tokens = vocab.tokenize(prompt, add_special=True, parse_special=False)
-        for pos, token in enumerate(tokens):
-            batch.add(token, pos, 0, pos == len(tokens) - 1)
-        for step in range(n):
-            batch.decode(ctx)
-            logits = llama_cpp.llama_get_logits_ith(ctx, batch.n - 1)
-            token = max(range(vocab.n_tokens), key=lambda t: logits[t])
-            out.append(token)
-            batch.clear()
-            batch.add(token, len(tokens) + step, 0, True)
-    finally:
-        batch.free()
-        native.free_context(ctx)
-        native.free_model(model)
-    return out
+def _greedy(model: LocalModel, prompt: str, n: int = 8) -> FinalEvent:
+    """Load the model through the engine's Runtime and decode `n` greedy tokens: the file works in llama.cpp."""
+    with Runtime(Settings(threads=2, parallel_slots=1, default_context=128, keep_alive_seconds=-1)) as runtime:
+        request = GenerationRequest(prompt=prompt, sampling=SamplingParams(temperature=0), max_tokens=n)
+        _text, final = runtime.generate(model, request).collect()
+    return final
 
 
 def _leftovers(wb) -> list[Path]:
@@ -208,8 +192,8 @@ def test_quantize_registers_the_new_model_with_its_parent(wb, tiny_model_path, t
     assert wb.library.get(made.name) == made
     assert _leftovers(wb) == []
     assert any(r.task.startswith("quantizing") for r in reports)
-    generated = _greedy(made.path, "Hello")
-    assert len(generated) == 8
+    final = _greedy(made, "Hello")
+    assert final.finish_reason == "length" and final.completion_tokens == 8
 
 
 def test_quantize_service_refuses_requantizing_then_labels_it(wb, tiny_model_path):
@@ -254,4 +238,5 @@ def test_gemma_requantize_is_labelled(wb, gemma_model_path):
     made = q.quantize(wb, source.name, "Q4_0", allow_requantize=True)
     assert made.name == "gemma-3-270m:Q4_0" and made.requantized and made.parent_sha256 == source.sha256
     assert made.quantization == "Q4_0"
-    assert len(_greedy(made.path, "The capital of France is", n=4)) == 4
+    final = _greedy(made, "The capital of France is", n=4)
+    assert final.finish_reason == "length" and final.completion_tokens == 4
