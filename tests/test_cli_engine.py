@@ -78,3 +78,22 @@ def test_ctrl_c_exits_130_and_leaves_no_partial(gemma_model_path, workbench_home
     assert proc.returncode == 130, (out, err)
     assert _leftovers() == []
     assert list(_models()) == [source]
+
+
+def test_tokenize_command_prints_ids_and_pieces(tiny_model_path, capsys):
+    from tests.tinymodel import BOS_ID, END_ID
+
+    source = _import(tiny_model_path)
+    assert main(["tokenize", source, "hi"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["0", str(BOS_ID), "'<s>'"] in rows
+    assert ["1", str(ord("h")), "'h'"] in rows and ["2", str(ord("i")), "'i'"] in rows
+    assert ["3", "tokens"] in rows
+    assert main(["tokenize", source, "hi<|end|>", "--no-special", "--parse-special"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["2", str(END_ID), "'<|end|>'"] in rows and ["3", "tokens"] in rows
+
+
+def test_tokenize_command_unknown_model(capsys):
+    assert main(["tokenize", "nope", "hi"]) == 1
+    assert "no model named 'nope'" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """Engine commands: `quantize` (another quantization of a local model) and `tokenize` (ids and pieces).
 
-Thin wrappers: the work is in `engine.quantize` and the runtime. Heavy imports happen inside the commands, so
-registering them does not load llama.cpp for a quick `workbench list`.
+Thin wrappers: the work is in `engine.quantize` and the runtime (`LoadedModel.tokenize`). Heavy imports
+happen inside the commands, so registering them does not load llama.cpp for a quick `workbench list`.
 """
 
 from __future__ import annotations
@@ -46,3 +46,30 @@ def quantize(
     label = " [yellow](requantized)[/yellow]" if model.requantized else ""
     console.print(f"[green]created[/green] {model.name}{label} ({human_size(model.size_bytes)}) "
                   f"from {name}, sha256 {model.sha256[:12]}", highlight=False)
+
+
+@app.command()
+def tokenize(
+    name: str = typer.Argument(..., metavar="NAME", help="The library model whose tokenizer to use."),
+    text: str = typer.Argument(..., metavar="TEXT", help="The text to tokenize."),
+    no_special: bool = typer.Option(False, "--no-special", help="Do not add BOS/EOS the way a prompt gets them."),
+    parse_special: bool = typer.Option(
+        False, "--parse-special", help="Read special-token text such as <|end|> as the special token."),
+) -> None:
+    """Show the token ids and pieces the model's tokenizer makes of TEXT."""
+    from rich.table import Table
+
+    from ..engine import LoadOptions
+
+    with open_workbench() as wb:
+        model = wb.library.get(name)
+        loaded = wb.runtime.acquire(model, LoadOptions(n_ctx=64, n_parallel=1))  # the tokenizer needs no KV room
+        tokens = loaded.tokenize(text, add_special=not no_special, parse_special=parse_special)
+        pieces = [loaded.token_text(t) for t in tokens]
+    table = Table(box=None, header_style="bold")
+    for column, justify in (("#", "right"), ("ID", "right"), ("PIECE", "left")):
+        table.add_column(column, justify=justify)
+    for index, (token, piece) in enumerate(zip(tokens, pieces, strict=True)):
+        table.add_row(str(index), str(token), repr(piece))
+    console.print(table)
+    console.print(f"{len(tokens)} tokens", highlight=False)
