@@ -34,8 +34,9 @@ def quantize(
     cancel = CancelToken()
     with open_workbench() as wb, progress_bar(f"quantizing {name} to {target_type.upper()}") as bar:
 
-        def on_progress(p: Progress) -> None:
-            bar(dataclasses.replace(p, message=p.message if p.task.startswith("quantizing") else p.task))
+        def on_progress(p: Progress) -> None:  # the bar's text: the phase and its step, without tensor names
+            step = p.message.split(":")[0]
+            bar(dataclasses.replace(p, message=f"{p.task}: {step}" if step else p.task))
 
         try:
             model = run_quantize(wb, name, target_type, name=new_name, allow_requantize=allow_requantize,

@@ -15,6 +15,7 @@ CLI can list types without loading the native library.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import queue
@@ -31,7 +32,7 @@ from pathlib import Path
 from ..errors import AlreadyExists, Cancelled, DiskFull, EngineError, InvalidModelFile, InvalidParameter
 from ..library_names import validate_name
 from ..records import LocalModel
-from ..tasks import CancelToken, ProgressCallback, ProgressMeter, no_progress
+from ..tasks import CancelToken, Progress, ProgressCallback, ProgressMeter, no_progress
 
 POLL_SECONDS = 0.1
 DISK_RESERVE = 256 * 1024 * 1024  # never fill the disk to the last byte
@@ -258,7 +259,7 @@ class _Run:
         if self.meter.total is not None:
             size = min(size, self.meter.total - 1)  # the estimate may be a little short: never show 100% early
         i, n, name = self.tensor
-        self.meter.advance(size - self.meter.completed, f"tensor {i}/{n} {name}" if n else "reading the model")
+        self.meter.advance(size - self.meter.completed, f"tensor {i}/{n}: {name}" if n else "reading the model")
 
 
 def _read_lines(stream, messages: queue.Queue) -> None:
@@ -285,7 +286,7 @@ def quantize_file(source: Path, target: Path, qtype: QuantType, *, allow_requant
     # A plain child interpreter (not multiprocessing): "spawn" would re-run the caller's __main__ script.
     with tempfile.TemporaryFile() as errors:
         child = subprocess.Popen([sys.executable, "-m", __name__, _CHILD_FLAG, args], stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=errors, text=True)
+                                 stdout=subprocess.PIPE, stderr=errors, text=True, env=_child_env())
         try:
             _pump(child, run, cancel)
         except BaseException:  # Cancelled, errors and Ctrl-C all leave no child and no partial file behind
@@ -299,6 +300,13 @@ def quantize_file(source: Path, target: Path, qtype: QuantType, *, allow_requant
     run.meter.total = run.meter.completed = target.stat().st_size
     run.meter.finish("done")
     return target
+
+
+def _child_env() -> dict[str, str]:
+    """The parent's environment, plus the folder holding `workbench` so a source checkout imports it too."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    existing = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, existing] if existing else [package_root])}
 
 
 def _pump(child: subprocess.Popen, run: _Run, cancel: CancelToken | None) -> None:
@@ -371,7 +379,10 @@ def quantize(workbench_or_library, source_name: str, target_type: str, *, name: 
     try:
         quantize_file(source.path, scratch, target, allow_requantize=requantized, threads=threads,
                       on_progress=on_progress, cancel=cancel, source_bytes=source.size_bytes)
-        return library.import_file(scratch, name=new_name, on_progress=on_progress, cancel=cancel,
+        def registering(p: Progress) -> None:  # the library names its task after the hidden temp file
+            on_progress(dataclasses.replace(p, task=f"registering {new_name}", message=p.message or "hashing"))
+
+        return library.import_file(scratch, name=new_name, on_progress=registering, cancel=cancel,
                                    parent_sha256=source.sha256, requantized=requantized)
     finally:
         scratch.unlink(missing_ok=True)  # gone already when the library moved it to its content address
