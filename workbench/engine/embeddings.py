@@ -1,5 +1,9 @@
 """Pooled, L2-normalised text embeddings from a loaded model, on an embedding context of their own.
 
+API: `embed_loaded(loaded_model, texts, truncate=True) -> EmbeddingResult` for a model the Runtime loaded
+(what /v1/embeddings calls); `Embedder(llama_model_ptr, ...)` with `.embed(texts) -> list[list[float]]` and
+`.encode(texts) -> EmbeddingResult` (vectors + per-text token counts for usage) underneath.
+
 An `Embedder` borrows an already loaded `llama_model` (the one the runtime generates with: a model can back
 several contexts, so the weights — including CPU-repacked copies, which are private memory and not shared by
 mmap — exist once) and creates its own `llama_context` with `embeddings = True` and a pooling type: the GGUF's
