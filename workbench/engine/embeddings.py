@@ -9,7 +9,7 @@ several contexts, so the weights — including CPU-repacked copies, which are pr
 mmap — exist once) and creates its own `llama_context` with `embeddings = True` and a pooling type: the GGUF's
 `<arch>.pooling_type` when it names one (mean, CLS, last), else mean pooling, which suits causal LMs too.
 
-Measured facts that shape this (llama.cpp b0.3.36, CPU):
+Measured facts that shape this (llama-cpp-python 0.3.36, CPU):
 - a pooled sequence must fit one ubatch (a 200-token text through 64-token ubatches pools only the last chunk),
   so `n_ubatch = n_batch = n_ctx = context_length`, the per-text limit;
 - a causal LM still computes logits for every token in embedding mode, so the compute buffer grows by
