@@ -148,8 +148,8 @@ def parse_parameter(name: str, raw: Any, *, max_context: int | None = None) -> A
 
 
 def _coerce(s: ParameterSpec, raw: Any) -> Any:
-    if isinstance(raw, str):
-        return _from_text(s, raw.strip())
+    if isinstance(raw, str):  # text values (stop strings) keep their spaces; numbers and booleans do not
+        return _from_text(s, raw if s.type == "str" else raw.strip())
     if s.type == "bool" and isinstance(raw, bool):
         return raw
     if s.type == "int" and isinstance(raw, int) and not isinstance(raw, bool):
