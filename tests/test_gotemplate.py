@@ -210,3 +210,11 @@ def test_translated_templates_keep_the_sandbox_caps():
     huge = [{"role": "user", "content": "x" * 600_000}, {"role": "assistant", "content": "y" * 600_000}]
     with pytest.raises(TemplateError, match="over the"):
         go(source, huge)
+
+
+def test_long_conversation_renders_within_default_caps():
+    # collating and `$last := eq (len (slice $.Messages $i)) 1` must stay linear-ish in the message count
+    messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i} " * 20}
+                for i in range(1000)]
+    out = go(fx.OLLAMA_QWEN25, messages)
+    assert out.count("<|im_start|>") == 1001 and out.endswith("<|im_start|>assistant\n")

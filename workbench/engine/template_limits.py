@@ -114,26 +114,40 @@ class Budget:
         return total
 
     # -- estimates of operations that multiply sizes -------------------------------------------------
-    def check_binop(self, op: str, left: Any, right: Any) -> None:
+    def check_binop(self, op: str, left: Any, right: Any) -> int | None:
+        """Refuse an operator whose result would be over the limit; returns the result's weight when it is
+        known from the operands (so `list + [x]` in a loop costs O(1) to check, not a walk of the list)."""
         self.tick()
         if op == "*":
-            self._check_mul(left, right)
-        elif op == "**" and isinstance(left, int) and isinstance(right, int) and right > 0:
+            return self._check_mul(left, right)
+        if op == "**" and isinstance(left, int) and isinstance(right, int) and right > 0:
             if max(left.bit_length(), 1) * right > MAX_INT_BITS and abs(left) > 1:
                 raise LimitExceeded(f"the chat template computed a number with more than {MAX_INT_BITS} bits")
         elif op == "+" and _is_sized(left) and _is_sized(right):
-            self.need(self.weight(left) + self.weight(right), "a value with +")
+            estimate = self.weight(left) + self.weight(right)
+            self.need(estimate, "a value with +")
+            return estimate - 1 if isinstance(left, list | tuple) else estimate
         elif op == "%" and isinstance(left, str):
             self.check_percent(left, right)
+        return None
 
-    def _check_mul(self, left: Any, right: Any) -> None:
+    def _check_mul(self, left: Any, right: Any) -> int | None:
         if isinstance(left, int) and isinstance(right, int):
             if left.bit_length() + right.bit_length() > MAX_INT_BITS:
                 raise LimitExceeded(f"the chat template computed a number with more than {MAX_INT_BITS} bits")
-            return
+            return None
         for seq, count in ((left, right), (right, left)):
-            if _is_sized(seq) and isinstance(count, int):
-                self.need(self.weight(seq) * max(count, 0), "a repeated value with *")
+            if _is_sized(seq) and isinstance(count, int) and not isinstance(count, bool):
+                weight = self.weight(seq)
+                self.need(weight * max(count, 0), "a repeated value with *")
+                return weight * max(count, 0) if isinstance(seq, str | bytes) else (weight - 1) * max(count, 0) + 1
+        return None
+
+    def remember(self, value: Any, weight: int) -> Any:
+        """Record the weight of a new list/tuple computed from its parts (see check_binop)."""
+        if isinstance(value, list | tuple):
+            self._memo[id(value)] = (value, weight)
+        return value
 
     def check_percent(self, fmt: str, args: Any) -> None:
         """`fmt % args` and the `format` filter: widths and the number of fields bound the result."""

@@ -142,8 +142,11 @@ class _Environment(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context, operator, left, right):
         budget = current()
-        budget.check_binop(operator, left, right)
-        return budget.check(self.binop_table[operator](left, right), f"a value with {operator}")
+        weight = budget.check_binop(operator, left, right)
+        result = self.binop_table[operator](left, right)
+        if weight is not None:
+            budget.remember(result, weight)
+        return budget.check(result, f"a value with {operator}")
 
     def call(self, context, obj, /, *args, **kwargs):
         budget = current()
