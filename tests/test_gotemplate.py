@@ -215,6 +215,6 @@ def test_translated_templates_keep_the_sandbox_caps():
 def test_long_conversation_renders_within_default_caps():
     # collating and `$last := eq (len (slice $.Messages $i)) 1` must stay linear-ish in the message count
     messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i} " * 20}
-                for i in range(1000)]
+                for i in range(1001)]
     out = go(fx.OLLAMA_QWEN25, messages)
-    assert out.count("<|im_start|>") == 1001 and out.endswith("<|im_start|>assistant\n")
+    assert out.count("<|im_start|>") == 1002 and out.endswith("<|im_start|>assistant\n")
