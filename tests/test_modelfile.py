@@ -132,6 +132,8 @@ ERRORS = [
      'unsupported Go template construct `{{ template "x" }}`'),
     ('FROM llama3\nTEMPLATE """{% for m in messages %}\n{{ m.content }}\n{% endfor"""', 4, "syntax error"),
     ("FROM llama3\nTEMPLATE {{ self.__init__.__globals__.__builtins__ }}", 2, "TEMPLATE is refused"),
+    ("FROM llama3\nTEMPLATE {% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}", 2,
+     "ran longer than"),
 ]
 
 
@@ -142,6 +144,7 @@ def test_errors_name_their_line(text, line, message):
     assert info.value.line == line
     assert message in str(info.value)
     assert str(info.value).startswith(f"line {line}: ")
+    assert [d.line for d in info.value.diagnostics if d.severity == "error"] == [line]
 
 
 def test_num_ctx_beyond_the_model():
@@ -171,7 +174,8 @@ def test_validate_reports_every_problem_and_parse_the_first():
     assert diagnostics[1].column == 1
     with pytest.raises(InvalidModelfile) as info:
         parse(text)
-    assert info.value.line == 1 and "top_k" in str(info.value)
+    assert info.value.line == 1 and "top_k" in str(info.value) and "(and 4 more)" in str(info.value)
+    assert info.value.diagnostics == diagnostics
 
 
 def test_template_that_fails_on_a_sample_is_a_warning_not_an_error():

@@ -30,7 +30,7 @@ from typing import Any, Literal
 from .errors import InvalidModelfile, InvalidParameter, TemplateError, TemplateSecurityError
 from .parameters import PARAMETERS, parse_parameter, split_parameters
 
-__all__ = ["Diagnostic", "Message", "Modelfile", "classify_from", "parse", "render", "validate"]
+__all__ = ["Diagnostic", "Message", "Modelfile", "ModelfileErrors", "classify_from", "parse", "render", "validate"]
 
 FromKind = Literal["library", "path", "hub"]
 INSTRUCTIONS = ("FROM", "PARAMETER", "TEMPLATE", "SYSTEM", "ADAPTER", "MESSAGE", "LICENSE", "REQUIRES",
@@ -62,6 +62,16 @@ class Diagnostic:
     column: int
     message: str
     severity: Literal["error", "warning"] = "error"
+
+
+class ModelfileErrors(InvalidModelfile):
+    """What `parse` raises: the first error as message and line, and every diagnostic in `.diagnostics`."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        errors = [d for d in diagnostics if d.severity == "error"]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(errors[0].message + more, errors[0].line)
+        self.diagnostics = diagnostics
 
 
 @dataclass(frozen=True)
@@ -274,6 +284,8 @@ class _Builder:
             self._check_template(c)
 
     def _check_template(self, c: _Command) -> None:
+        from .engine.templates import LimitExceeded
+
         try:
             template = _chat_template(c.value, max_seconds=0.5)
         except TemplateError as exc:
@@ -286,6 +298,9 @@ class _Builder:
                 return
             except TemplateSecurityError as exc:
                 self.error(c, f"TEMPLATE is refused: {exc}")
+                return
+            except LimitExceeded as exc:  # a template that runs away is broken, whatever the conversation
+                self.error(c, f"TEMPLATE: {exc}")
                 return
             except TemplateError as exc:
                 failure = exc
@@ -350,11 +365,11 @@ def validate(text: str, *, max_context: int | None = None) -> list[Diagnostic]:
 
 
 def parse(text: str, *, max_context: int | None = None) -> Modelfile:
-    """The Modelfile in text; InvalidModelfile(message, line) for the first error."""
+    """The Modelfile in text; ModelfileErrors (an InvalidModelfile: the first error's message and line, plus
+    `.diagnostics`) when anything is wrong."""
     model, diagnostics = _build(text, max_context)
-    for d in diagnostics:
-        if d.severity == "error":
-            raise InvalidModelfile(d.message, d.line)
+    if any(d.severity == "error" for d in diagnostics):
+        raise ModelfileErrors(diagnostics)
     assert model is not None
     return model
 

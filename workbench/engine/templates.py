@@ -39,7 +39,7 @@ from jinja2.utils import generate_lorem_ipsum, pass_environment
 from ..errors import TemplateError, TemplateSecurityError
 from .template_limits import Budget, LimitExceeded, activate, current, deactivate
 
-__all__ = ["ChatTemplate", "render_prompt"]
+__all__ = ["ChatTemplate", "LimitExceeded", "render_prompt"]
 
 
 # -- code generation: route loops, concatenation and literals through the budget ---------------------------
@@ -285,7 +285,9 @@ class ChatTemplate:
         try:
             self._template = _ENVIRONMENT.from_string(source)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"chat template syntax error at line {exc.lineno}: {exc.message}") from None
+            error = TemplateError(f"chat template syntax error at line {exc.lineno}: {exc.message}")
+            error.line = exc.lineno
+            raise error from None
         except SecurityError as exc:
             raise TemplateSecurityError(f"chat template refused: {exc}") from None
 
@@ -305,7 +307,7 @@ class ChatTemplate:
             return self._stream(budget, context)
         except LimitExceeded as exc:
             where = _where(exc)
-            raise TemplateError(f"{exc} (template{where})" if where else str(exc)) from None
+            raise LimitExceeded(f"{exc} (template{where})" if where else str(exc)) from None
         except TemplateSecurityError:
             raise
         except TemplateError:
