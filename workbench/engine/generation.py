@@ -1,0 +1,137 @@
+"""`Generation`: the caller's handle on one running request — an iterator of events, cancellable.
+
+The scheduler thread pushes `TextEvent`s and one `FinalEvent` into a queue; iterating blocks on that queue.
+`cancel()`, `close()` and garbage collection all cancel: the scheduler notices at its next step, finishes the
+request with finish_reason "cancelled" and frees the slot. The scheduler keeps only the internal `Job`, never
+the `Generation`, so dropping the last reference to a Generation really does collect it (and cancel).
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from .params import FinalEvent, GenerationRequest, TextEvent
+from .sampling import Sampler
+from .textstream import TextStream
+
+Event = TextEvent | FinalEvent
+
+
+@dataclass(eq=False)
+class Job:
+    """Scheduler-side state of one request (owned by the scheduler thread once submitted)."""
+
+    request: GenerationRequest
+    prompt: list[int]
+    sampler: Sampler
+    seed: int
+    max_tokens: int | None
+    events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    cancelled: bool = False
+    submitted_at: float = field(default_factory=time.perf_counter)
+    first_token_at: float | None = None
+    last_token_at: float | None = None
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    tokens: list[int] = field(default_factory=list)
+    done: bool = False
+
+    def __post_init__(self) -> None:
+        self.stream = TextStream(self.request.stop)
+
+    def emit(self, text: str) -> None:
+        if text:
+            self.events.put(TextEvent(text))
+
+    def finish(self, reason: str, error: str | None = None) -> FinalEvent:
+        """Flush held-back text, free the sampler and post the final event (exactly once)."""
+        if self.done:
+            raise RuntimeError("job finished twice")
+        self.done = True
+        if reason in ("length", "stop") and error is None:
+            self.emit(self.stream.flush())
+        self.sampler.free()
+        final = FinalEvent(
+            finish_reason=reason,  # type: ignore[arg-type]
+            prompt_tokens=len(self.prompt),
+            cached_tokens=self.cached_tokens,
+            completion_tokens=self.completion_tokens,
+            ttft_seconds=None if self.first_token_at is None else self.first_token_at - self.submitted_at,
+            decode_tokens_per_second=self._decode_rate(),
+            seed=self.seed,
+            error=error,
+            stop_sequence=self.stream.stopped_by,
+            tokens=tuple(self.tokens),
+        )
+        self.events.put(final)
+        return final
+
+    def _decode_rate(self) -> float | None:
+        if self.first_token_at is None or self.last_token_at is None or self.completion_tokens < 2:
+            return None
+        elapsed = self.last_token_at - self.first_token_at
+        return (self.completion_tokens - 1) / elapsed if elapsed > 0 else None
+
+
+class Generation:
+    """Iterate for events (TextEvent…, then one FinalEvent). cancel()/close()/del cancel the request."""
+
+    def __init__(self, job: Job, wake: Callable[[], None]):
+        self._job = job
+        self._wake = wake
+        self.final: FinalEvent | None = None
+
+    def __iter__(self) -> Iterator[Event]:
+        return self
+
+    def __next__(self) -> Event:
+        if self.final is not None:
+            raise StopIteration
+        event = self._job.events.get()
+        if isinstance(event, FinalEvent):
+            self.final = event
+        return event
+
+    def cancel(self) -> None:
+        """Stop at the next scheduler step; the final event then says "cancelled". Safe from any thread."""
+        if not self._job.cancelled and not self._job.done:
+            self._job.cancelled = True
+            self._wake()
+
+    def close(self) -> None:
+        self.cancel()
+
+    def __enter__(self) -> Generation:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if self.final is None:
+                self.cancel()
+        except Exception:  # interpreter shutdown: nothing left to cancel
+            pass
+
+    def collect(self, on_text: Callable[[str], None] | None = None) -> tuple[str, FinalEvent]:
+        """Run to the end: (all text, final event)."""
+        parts: list[str] = []
+        for event in self:
+            if isinstance(event, TextEvent):
+                parts.append(event.text)
+                if on_text is not None:
+                    on_text(event.text)
+        assert self.final is not None
+        return "".join(parts), self.final
+
+    @property
+    def seed(self) -> int:
+        return self._job.seed
+
+    @property
+    def prompt_tokens(self) -> int:
+        return len(self._job.prompt)

@@ -1,0 +1,212 @@
+"""`LoadedModel`: one model in memory with its context and scheduler — tokenize, facts, `generate()`.
+
+Created by the Runtime (which resolves LoadOptions against the settings); callers get it from
+`Runtime.acquire()` and never build one themselves. `generate()` validates and tokenizes on the caller's
+thread, so a bad request (prompt over the context, a grammar that does not parse, a logit bias outside the
+vocabulary) raises right there, before anything is decoded; the scheduler thread does the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..errors import ContextLengthExceeded, EngineError, InvalidParameter
+from . import native
+from .generation import Generation, Job
+from .params import GenerationRequest, LoadOptions
+from .sampling import Sampler, resolve_seed
+from .scheduler import Scheduler
+
+_BYTES_PER_CELL = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32, "q5_1": 24 / 32, "q5_0": 22 / 32,
+                   "q4_1": 20 / 32, "q4_0": 18 / 32}
+
+
+@dataclass(frozen=True)
+class ResolvedLoad:
+    """LoadOptions with every default filled in (what the model was really loaded with)."""
+
+    options: LoadOptions  # n_ctx/n_threads/n_parallel/reproducible no longer None
+    context: native.ContextConfig
+
+
+class LoadedModel:
+    def __init__(self, path: Path, resolved: ResolvedLoad, *, name: str | None = None, sha256: str | None = None,
+                 max_queue: int = 64):
+        self.path = Path(path)
+        self.name = name or self.path.name
+        self.sha256 = sha256
+        self.loaded_at = time.time()
+        self._closed = False
+        self._lock = threading.Lock()
+        opts, cfg = resolved.options, resolved.context
+        self._model = native.load_model(self.path, gpu_layers=opts.gpu_layers, use_extra_bufts=not opts.reproducible)
+        self._ctx = self._lora = None
+        try:
+            self.facts = native.model_facts(self._model)
+            opts, cfg = _cap_context(opts, cfg, self.facts.n_ctx_train)
+            self.options = opts
+            self._ctx = native.new_context(self._model, cfg, self.path)
+            if opts.lora_path:
+                self._lora = native.attach_lora(self._model, self._ctx, Path(opts.lora_path), opts.lora_scale,
+                                                self.path)
+            self.metadata = native.model_meta(self._model)
+            self.chat_template = native.chat_template(self._model)
+            self.vocab = native.Vocab(self._model)
+            self._scheduler = Scheduler(self._ctx, self.vocab, n_slots=cfg.n_seq_max, n_ctx=opts.n_ctx,
+                                        n_batch=cfg.n_batch, n_ubatch=cfg.n_ubatch, n_swa=self.facts.n_swa,
+                                        reproducible=bool(opts.reproducible), max_queue=max_queue, name=self.name)
+        except BaseException:
+            native.free_context(self._ctx)
+            native.free_lora(self._lora)
+            native.free_model(self._model)
+            raise
+        self.memory_bytes = self.facts.size_bytes + self._kv_bytes(cfg)
+        self.touch()
+
+    def touch(self) -> None:
+        """Mark the model as just handed out (keep-alive counts from here)."""
+        self.touched_at = time.monotonic()
+        self.finished_at_touch = self._scheduler.finished
+
+    @property
+    def idle_since(self) -> float:
+        return max(self.touched_at, self._scheduler.last_active)
+
+    @property
+    def served_since_touch(self) -> bool:
+        return self._scheduler.finished > self.finished_at_touch
+
+    # ------------------------------------------------------------------ facts
+
+    @property
+    def n_ctx(self) -> int:
+        """Tokens one request may use (prompt + completion)."""
+        return self.options.n_ctx
+
+    @property
+    def n_ctx_train(self) -> int:
+        return self.facts.n_ctx_train
+
+    @property
+    def n_parallel(self) -> int:
+        return len(self._scheduler.slots)
+
+    @property
+    def n_vocab(self) -> int:
+        return self.vocab.n_tokens
+
+    @property
+    def bos_token_id(self) -> int | None:
+        return self.vocab.bos if self.vocab.bos >= 0 else None
+
+    @property
+    def eos_token_id(self) -> int | None:
+        return self.vocab.eos if self.vocab.eos >= 0 else None
+
+    @property
+    def eot_token_id(self) -> int | None:
+        return self.vocab.eot if self.vocab.eot >= 0 else None
+
+    @property
+    def bos_token(self) -> str:
+        """The BOS token's text (for chat templates that write `{{ bos_token }}`), '' if none."""
+        return self.token_text(self.vocab.bos) if self.vocab.bos >= 0 else ""
+
+    @property
+    def eos_token(self) -> str:
+        return self.token_text(self.vocab.eos) if self.vocab.eos >= 0 else ""
+
+    @property
+    def add_bos(self) -> bool:
+        return self.vocab.add_bos
+
+    @property
+    def architecture(self) -> str | None:
+        return self.metadata.get("general.architecture")
+
+    @property
+    def busy(self) -> bool:
+        return not self._closed and self._scheduler.busy
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _kv_bytes(self, cfg: native.ContextConfig) -> int:
+        arch = self.metadata.get("general.architecture", "")
+        head = self.facts.n_embd // max(self.facts.n_head, 1)
+        k_len = int(self.metadata.get(f"{arch}.attention.key_length", head))
+        v_len = int(self.metadata.get(f"{arch}.attention.value_length", head))
+        cells = cfg.n_ctx * self.facts.n_layer * self.facts.n_head_kv
+        return int(cells * (k_len * _BYTES_PER_CELL[cfg.type_k] + v_len * _BYTES_PER_CELL[cfg.type_v]))
+
+    # ------------------------------------------------------------------ tokens
+
+    def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = False) -> list[int]:
+        """add_special: add BOS (if the model wants one); parse_special: "<|end|>" text → the special token."""
+        return self.vocab.tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def detokenize(self, tokens, *, render_special: bool = False) -> str:
+        return self.vocab.detokenize(list(tokens), render_special=render_special)
+
+    def token_text(self, token: int) -> str:
+        return self.vocab.piece(token, special=True).decode("utf-8", "replace")
+
+    def is_eog(self, token: int) -> bool:
+        return self.vocab.is_eog(token)
+
+    # ------------------------------------------------------------------ generation
+
+    def prompt_tokens(self, request: GenerationRequest) -> list[int]:
+        if request.prompt_tokens is not None:
+            tokens = list(request.prompt_tokens)
+            bad = [t for t in tokens if not 0 <= t < self.vocab.n_tokens]
+            if bad:
+                raise InvalidParameter(f"prompt token {bad[0]} is outside the vocabulary ({self.vocab.n_tokens})")
+            return tokens
+        add_bos = self.vocab.add_bos if request.add_bos is None else request.add_bos
+        tokens = self.vocab.tokenize(request.prompt, add_special=False, parse_special=request.parse_special)
+        if add_bos and self.vocab.bos >= 0 and (not tokens or tokens[0] != self.vocab.bos):
+            tokens.insert(0, self.vocab.bos)
+        return tokens
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        """Queue a request; iterate the returned Generation for its events.
+
+        Raises ContextLengthExceeded (prompt longer than n_ctx), InvalidParameter (empty prompt, bad grammar,
+        bias outside the vocabulary) and QueueFull synchronously, before anything is decoded.
+        """
+        if self._closed:
+            raise EngineError(f"{self.name} has been unloaded: acquire it again from the runtime")
+        tokens = self.prompt_tokens(request)
+        if not tokens:
+            raise InvalidParameter("the prompt is empty")
+        if len(tokens) > self.n_ctx:
+            raise ContextLengthExceeded(len(tokens), self.n_ctx)
+        seed = resolve_seed(request.sampling)
+        sampler = Sampler(request.sampling, self.vocab, seed, tokens)
+        job = Job(request=request, prompt=tokens, sampler=sampler, seed=seed, max_tokens=request.max_tokens)
+        self._scheduler.submit(job)
+        return Generation(job, self._scheduler.wake)
+
+    def close(self) -> None:
+        """Stop the scheduler (running requests end "cancelled") and free the native memory."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._scheduler.close()
+        native.free_context(self._ctx)
+        native.free_lora(self._lora)
+        native.free_model(self._model)
+        self._ctx = self._model = self._lora = None
+
+
+def _cap_context(opts: LoadOptions, cfg: native.ContextConfig, n_ctx_train: int):
+    """A request's context never exceeds what the model was trained for."""
+    if n_ctx_train <= 0 or opts.n_ctx <= n_ctx_train:
+        return opts, cfg
+    return replace(opts, n_ctx=n_ctx_train), replace(cfg, n_ctx=n_ctx_train * cfg.n_seq_max)

@@ -1,0 +1,181 @@
+"""The engine's public records: load options, sampling parameters, a generation request and its events.
+
+Plain frozen dataclasses (no llama_cpp here), validated on construction so a bad value fails where it is
+given — a Modelfile PARAMETER, an HTTP body, a GUI field — with an `InvalidParameter` naming the field.
+Sampling names and defaults are Ollama's, so presets and the Ollama-compatible endpoint map 1:1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..errors import InvalidParameter
+
+CACHE_TYPES = ("f16", "f32", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0")
+FLASH_ATTN = ("auto", "on", "off")
+FinishReason = Literal["stop", "length", "cancelled", "error"]
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise InvalidParameter(message)
+
+
+def _positive_or_none(name: str, value: int | None) -> None:
+    _check(value is None or (isinstance(value, int) and value > 0), f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a model is loaded. None means "the settings' default" (resolved by the Runtime).
+
+    n_ctx is the context of ONE request (like Ollama's num_ctx); the KV cache holds n_ctx for each of the
+    n_parallel slots. reproducible=True makes every request's output independent of what else runs
+    (see scheduler.py) at some cost in throughput; None = settings.reproducible.
+    """
+
+    n_ctx: int | None = None
+    n_threads: int | None = None
+    n_batch: int = 512
+    n_ubatch: int = 512
+    n_parallel: int | None = None
+    type_k: str = "f16"
+    type_v: str = "f16"
+    flash_attn: str = "auto"
+    gpu_layers: int = -1
+    lora_path: str | None = None
+    lora_scale: float = 1.0
+    reproducible: bool | None = None
+    embeddings: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("n_ctx", "n_threads", "n_parallel"):
+            _positive_or_none(name, getattr(self, name))
+        _check(isinstance(self.n_batch, int) and self.n_batch >= 1, f"n_batch must be ≥ 1, got {self.n_batch!r}")
+        _check(isinstance(self.n_ubatch, int) and self.n_ubatch >= 1, f"n_ubatch must be ≥ 1, got {self.n_ubatch!r}")
+        _check(self.n_parallel is None or self.n_parallel <= 64, "n_parallel must be at most 64")
+        for name in ("type_k", "type_v"):
+            value = getattr(self, name)
+            _check(value in CACHE_TYPES, f"{name} must be one of {', '.join(CACHE_TYPES)}; got {value!r}")
+        _check(self.flash_attn in FLASH_ATTN, f"flash_attn must be auto, on or off; got {self.flash_attn!r}")
+        _check(isinstance(self.gpu_layers, int) and self.gpu_layers >= -1, "gpu_layers must be -1 (auto) or ≥ 0")
+        _check(math.isfinite(self.lora_scale), "lora_scale must be a finite number")
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Per-request sampling. temperature 0 = greedy. seed None = a random seed, reported in the FinalEvent."""
+
+    temperature: float = 0.8
+    top_k: int = 40
+    top_p: float = 0.9
+    min_p: float = 0.0
+    typical_p: float = 1.0
+    repeat_penalty: float = 1.1
+    repeat_last_n: int = 64
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    mirostat: int = 0
+    mirostat_tau: float = 5.0
+    mirostat_eta: float = 0.1
+    seed: int | None = None
+    logit_bias: dict[int, float] = field(default_factory=dict, hash=False)
+    grammar: str | None = None
+    json_schema: dict | None = field(default=None, hash=False)
+
+    def __post_init__(self) -> None:
+        _check(_num(self.temperature) and 0 <= self.temperature <= 100, "temperature must be between 0 and 100")
+        _check(isinstance(self.top_k, int) and self.top_k >= 0, "top_k must be an integer ≥ 0 (0 = off)")
+        for name in ("top_p", "typical_p"):
+            value = getattr(self, name)
+            _check(_num(value) and 0 < value <= 1, f"{name} must be in (0, 1], got {value!r}")
+        _check(_num(self.min_p) and 0 <= self.min_p <= 1, f"min_p must be in [0, 1], got {self.min_p!r}")
+        _check(_num(self.repeat_penalty) and 0 < self.repeat_penalty <= 10, "repeat_penalty must be in (0, 10]")
+        _check(isinstance(self.repeat_last_n, int) and self.repeat_last_n >= -1, "repeat_last_n must be ≥ -1")
+        for name in ("presence_penalty", "frequency_penalty"):
+            value = getattr(self, name)
+            _check(_num(value) and -2 <= value <= 2, f"{name} must be between -2 and 2, got {value!r}")
+        _check(self.mirostat in (0, 1, 2), f"mirostat must be 0, 1 or 2, got {self.mirostat!r}")
+        _check(_num(self.mirostat_tau) and self.mirostat_tau > 0, "mirostat_tau must be > 0")
+        _check(_num(self.mirostat_eta) and self.mirostat_eta > 0, "mirostat_eta must be > 0")
+        _check(
+            self.seed is None or (isinstance(self.seed, int) and 0 <= self.seed < 2**32),
+            f"seed must be an integer in [0, 2^32), got {self.seed!r}",
+        )
+        for token, bias in self.logit_bias.items():
+            _check(isinstance(token, int) and token >= 0, f"logit_bias keys must be token ids ≥ 0, got {token!r}")
+            _check(isinstance(bias, int | float) and not math.isnan(bias), f"logit_bias for {token} is not a number")
+        _check(not (self.grammar and self.json_schema), "give either a grammar or a json_schema, not both")
+        _check(self.json_schema is None or isinstance(self.json_schema, dict), "json_schema must be an object")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0 and self.mirostat == 0
+
+    @property
+    def penalties_active(self) -> bool:
+        return self.repeat_last_n != 0 and (
+            self.repeat_penalty != 1.0 or self.presence_penalty != 0.0 or self.frequency_penalty != 0.0
+        )
+
+
+def _num(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One completion: a prompt (text or tokens), sampling, limits and stop strings.
+
+    add_bos: None = the model's own rule (tokenizer.ggml.add_bos_token); a chat prompt rendered from a
+    template that already writes the BOS token passes False. parse_special: special-token text such as
+    "<|end|>" in the prompt becomes the special token (True for rendered chat templates).
+    """
+
+    prompt: str | None = None
+    prompt_tokens: tuple[int, ...] | None = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    add_bos: bool | None = None
+    parse_special: bool = True
+
+    def __post_init__(self) -> None:
+        _check((self.prompt is None) != (self.prompt_tokens is None), "give either prompt or prompt_tokens")
+        _check(self.max_tokens is None or (isinstance(self.max_tokens, int) and self.max_tokens >= 0),
+               "max_tokens must be an integer ≥ 0")
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
+        _check(all(isinstance(s, str) and s for s in self.stop), "stop strings must be non-empty strings")
+        _check(len(self.stop) <= 16, "at most 16 stop strings")
+        if self.prompt_tokens is not None:
+            object.__setattr__(self, "prompt_tokens", tuple(self.prompt_tokens))
+
+
+@dataclass(frozen=True)
+class TextEvent:
+    """A piece of generated text (never a broken UTF-8 character, never part of a stop string)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class FinalEvent:
+    """The last event of every generation."""
+
+    finish_reason: FinishReason
+    prompt_tokens: int
+    cached_tokens: int  # prompt tokens reused from the slot's KV cache (not prefilled again)
+    completion_tokens: int
+    ttft_seconds: float | None
+    decode_tokens_per_second: float | None
+    seed: int | None
+    error: str | None = None
+    stop_sequence: str | None = None  # which stop string (or None for an end-of-generation token)
+    tokens: tuple[int, ...] = field(default=(), repr=False)  # the completion's token ids (EOG excluded)
+
+    @property
+    def prefilled_tokens(self) -> int:
+        return self.prompt_tokens - self.cached_tokens

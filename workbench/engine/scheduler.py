@@ -1,0 +1,331 @@
+"""Continuous batching: one thread owns a llama_context with N slots and decodes them together.
+
+Each step: one token for every generating slot, then prompt chunks of admitted requests (arrival order) up
+to `n_batch` tokens in total, ONE `llama_decode` (the GIL is released inside it), then every slot that has
+an output row samples it with its own sampler chain. Requests beyond the slots wait in a bounded FIFO
+(QueueFull past the bound). A new request takes the free slot whose cached tokens share the longest prefix
+with its prompt; only the rest is prefilled (`llama_memory_seq_rm` from the divergence point). When the
+cache cannot be trimmed there — recurrent/hybrid memory refuses, or a sliding-window cache no longer holds
+the window before the divergence point (the llama-server rule on `llama_memory_seq_pos_min`) — the slot is
+cleared and the whole prompt is prefilled.
+
+Reproducible mode (output independent of what else runs). What breaks batch invariance on the CPU backend —
+found by reading ggml-cpu and measured on gemma-3-270m (logits of one sequence alone vs beside k others,
+greedy/seeded runs alone vs among 7 mid-flight others; tests/test_engine_invariance.py):
+1. Repacked weights (`use_extra_bufts`): GEMV for one row, a differently-accumulating GEMM for several.
+   Fixed: load with use_extra_bufts=False.
+2. ggml-cpu's tiled K-quant matmul runs only for >= 8 rows (measured: logits identical beside 1-6 others,
+   0.86 apart beside 7+). Fixed: GGML_CPU_TILED_MM=0 (native.ensure_backend), one vec_dot per element.
+   Q5_0/Q8_0 weights go through llamafile's tinyBLAS for >= 2 rows and vec_dot for 1 — measured identical.
+3. Attention matmuls (F16 K/V): llamafile's tinyBLAS for >= 2 query rows of a stream, vec_dot_f16 for one,
+   with different accumulation. A decode token is always 1 row; a prompt token must then always be in a
+   chunk of >= 2 rows. So: decode tokens and prompt chunks go to separate llama_decode calls (a mixed batch
+   is split by llama.cpp into ubatches with 1 row per stream first), one prompt chunk per call, never a
+   1-token piece; and prefix reuse keeps only tokens computed as *prompt* (generated tokens were 1-row
+   decodes, a fresh prefill would compute them as >= 2 rows) and prefills >= 2 tokens.
+4. KV cell layout in a unified cache: softmax sums exp() in 16-wide SIMD blocks and V·softmax accumulates by
+   cell index, so a sequence interleaved with others rounds differently. Fixed: a per-sequence
+   (non-unified) cache — each slot's own stream, token `pos` in cell `pos`; trimming drops only a tail.
+   Padding of n_kv only adds exact zeros. Each slot's context is thus a fixed share: n_ctx × n_parallel cells.
+5. Flash attention: ggml-cpu has three kernels chosen by shape (KV-split for one query row over >= 512 cells,
+   tiled for >= 64 rows, one-row otherwise) — measured up to 3.8 logits apart for a chunked prompt. Fixed:
+   flash_attn off (a quantized V cache needs it, so it is refused in this mode).
+6. Sampling: each request has its own chain and seeded RNG; thread count does not matter (every output
+   element is computed by one thread).
+Throughput mode keeps repacking, a unified KV cache, flash attention auto and mixed decode/prompt batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import llama_cpp
+
+from ..errors import QueueFull
+from . import native
+from .generation import Job
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Slot:
+    seq: int
+    cache: list[int] = field(default_factory=list)  # tokens whose K/V this sequence holds, in position order
+    job: Job | None = None
+    prefilled: bool = False
+    next_token: int = -1
+    row: int = -1
+    pending_chunk: int = 0  # prompt tokens added to the batch being decoded
+    prompt_cached: int = 0  # leading cache tokens computed as prompt (prefill), not generated one by one
+    last_used: float = 0.0
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class Scheduler:
+    def __init__(self, ctx, vocab: native.Vocab, *, n_slots: int, n_ctx: int, n_batch: int, n_ubatch: int,
+                 n_swa: int, reproducible: bool, max_queue: int, name: str = "model"):
+        self.ctx = ctx
+        self.vocab = vocab
+        self.n_ctx = n_ctx  # per-request limit
+        self.n_batch = n_batch
+        self.n_ubatch = n_ubatch
+        self.reproducible = reproducible
+        self.n_swa = n_swa
+        self.max_queue = max_queue
+        self.slots = [Slot(seq=i) for i in range(n_slots)]
+        self._mem = llama_cpp.llama_get_memory(ctx)
+        self._batch = native.Batch(n_batch)
+        self._waiting: deque[Job] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._eog: dict[int, bool] = {}
+        self.last_active = time.monotonic()
+        self.finished = 0  # jobs ended so far (the runtime's keep-alive 0 watches it)
+        self.on_idle = None  # called on the scheduler thread when the last job ends
+        self._thread = threading.Thread(target=self._run, name=f"engine-{name}", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ called from any thread
+
+    def submit(self, job: Job) -> None:
+        with self._cond:
+            if self._closed:
+                job.sampler.free()
+                raise RuntimeError("the model has been unloaded")
+            busy = sum(1 for s in self.slots if s.job is not None)
+            if busy + len(self._waiting) >= len(self.slots) + self.max_queue:
+                job.sampler.free()
+                raise QueueFull(
+                    f"{len(self.slots)} requests are running and {len(self._waiting)} are waiting "
+                    f"(the queue holds {self.max_queue}): retry later"
+                )
+            self._waiting.append(job)
+            self.last_active = time.monotonic()
+            self._cond.notify()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._waiting) or any(s.job is not None for s in self.slots)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+        self._batch.free()
+
+    # ------------------------------------------------------------------ the scheduler thread
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and not self._has_work():
+                    self._cond.wait()
+                if self._closed:
+                    break
+                admitted = self._take_admissible()
+            try:
+                for job in admitted:
+                    self._admit(job)
+                self._reap_cancelled()
+                self._step()
+            except Exception as exc:  # a bug or a native failure: end the affected requests, keep the thread
+                _log.exception("engine step failed")
+                self._fail_active(f"internal engine error: {exc}")
+            self.last_active = time.monotonic()
+            if self.on_idle is not None and not self._has_work():
+                self.on_idle()
+        self._shutdown()
+
+    def _has_work(self) -> bool:
+        return bool(self._waiting) or any(s.job is not None for s in self.slots)
+
+    def _take_admissible(self) -> list[Job]:
+        free = sum(1 for s in self.slots if s.job is None)
+        taken = []
+        while self._waiting and len(taken) < free:
+            taken.append(self._waiting.popleft())
+        for job in [j for j in self._waiting if j.cancelled]:  # a cancelled queued job leaves at once
+            self._waiting.remove(job)
+            self._finish(job, "cancelled")
+        return taken
+
+    def _admit(self, job: Job) -> None:
+        if job.cancelled:
+            self._finish(job, "cancelled")
+            return
+        free = [s for s in self.slots if s.job is None]
+        # longest common prefix wins; among equals the least recently used slot (keeps other caches warm)
+        slot = max(free, key=lambda s: (common_prefix(s.cache, job.prompt), -s.last_used))
+        keep = min(common_prefix(slot.cache, job.prompt), len(job.prompt) - 1)  # ≥1 token must be decoded
+        if self.reproducible:  # reuse only tokens computed as prompt, and prefill ≥ 2 (see _chunk_size)
+            keep = max(0, min(keep, slot.prompt_cached, len(job.prompt) - 2))
+        keep = self._trim(slot, keep)
+        job.cached_tokens = keep
+        slot.job, slot.prefilled, slot.row = job, False, -1
+        slot.last_used = time.monotonic()
+        if job.max_tokens == 0:
+            slot.job = None
+            self._finish(job, "length")
+
+    def _trim(self, slot: Slot, keep: int) -> int:
+        """Drop the slot's cache from `keep` on; returns how many cached tokens really stay."""
+        if keep > 0:
+            # token `keep` attends to positions [keep - n_swa, keep): with a sliding-window cache those must
+            # still be there (a ring cache overwrites the oldest first, so pos_min tells)
+            pos_min = llama_cpp.llama_memory_seq_pos_min(self._mem, slot.seq)
+            if pos_min < 0 or pos_min > (max(0, keep - self.n_swa) if self.n_swa > 0 else 0):
+                keep = 0
+        if 0 < keep < len(slot.cache) and not llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, keep, -1):
+            keep = 0  # recurrent/hybrid memory cannot drop a tail
+        if keep == 0:
+            llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, -1, -1)
+        del slot.cache[keep:]
+        slot.prompt_cached = min(slot.prompt_cached, keep)
+        return keep
+
+    def _reap_cancelled(self) -> None:
+        for slot in self.slots:
+            if slot.job is not None and slot.job.cancelled:
+                job, slot.job = slot.job, None
+                self._finish(job, "cancelled")
+
+    def _step(self) -> None:
+        generating = [s for s in self.slots if s.job is not None and s.prefilled]
+        pending = sorted((s for s in self.slots if s.job is not None and not s.prefilled),
+                         key=lambda s: s.job.submitted_at)
+        if not self.reproducible:  # everything in one decode
+            self._round(generating, pending, self.n_batch - len(generating))
+            return
+        # reproducible: decode tokens alone (one row per stream), then ONE prompt chunk of ≥ 2 rows
+        if generating:
+            self._round(generating, [], 0)
+        if pending:
+            self._round([], pending[:1], min(self.n_batch, self.n_ubatch))
+
+    def _round(self, generating: list[Slot], pending: list[Slot], budget: int) -> None:
+        """One llama_decode: a token for each generating slot, then prompt chunks within `budget`."""
+        batch = self._batch
+        batch.clear()
+        rows: list[Slot] = []  # slots with an output row to sample after the decode
+        for slot in generating:
+            slot.row = batch.add(slot.next_token, len(slot.cache), slot.seq, True)
+            rows.append(slot)
+        chunked: list[Slot] = []
+        for slot in pending:
+            if budget <= 0:
+                break
+            budget -= self._add_prompt_chunk(slot, budget, rows)
+            chunked.append(slot)
+        if batch.n == 0:
+            return
+        try:
+            batch.decode(self.ctx)
+        except native.DecodeError as exc:
+            self._fail_slots(generating + chunked, str(exc))
+            return
+        for slot in generating:
+            slot.cache.append(slot.next_token)
+        for slot in chunked:
+            start = len(slot.cache)
+            slot.cache.extend(slot.job.prompt[start : start + slot.pending_chunk])
+            slot.pending_chunk = 0
+            slot.prefilled = len(slot.cache) == len(slot.job.prompt)
+            if slot.prefilled:
+                slot.prompt_cached = len(slot.cache)
+        for slot in rows:
+            self._sample(slot)
+
+    def _chunk_size(self, remaining: int, budget: int) -> int:
+        take = min(remaining, budget)
+        if self.reproducible and remaining - take == 1:
+            # never leave a 1-token piece: one row per stream takes another attention kernel (vec_dot_f16)
+            # than ≥ 2 rows (tinyBLAS), and prompt tokens must always be computed the same way
+            take = take - 1 if take > 2 else remaining
+        return take
+
+    def _add_prompt_chunk(self, slot: Slot, budget: int, rows: list[Slot]) -> int:
+        prompt, start = slot.job.prompt, len(slot.cache)
+        take = self._chunk_size(len(prompt) - start, budget)
+        batch = self._batch
+        for pos in range(start, start + take):
+            row = batch.add(prompt[pos], pos, slot.seq, pos == len(prompt) - 1)
+        slot.pending_chunk = take
+        if start + take == len(prompt):
+            slot.row = row
+            rows.append(slot)
+        return take
+
+    def _is_eog(self, token: int) -> bool:
+        flag = self._eog.get(token)
+        if flag is None:
+            flag = self._eog[token] = self.vocab.is_eog(token)
+        return flag
+
+    def _sample(self, slot: Slot) -> None:
+        job = slot.job
+        token = job.sampler.sample(self.ctx, slot.row)
+        now = time.perf_counter()
+        if job.first_token_at is None:
+            job.first_token_at = now
+        job.last_token_at = now
+        if job.cancelled:
+            return self._release(slot, "cancelled")
+        if self._is_eog(token):
+            return self._release(slot, "stop")
+        job.completion_tokens += 1
+        job.tokens.append(token)
+        job.emit(job.stream.feed(self.vocab.piece(token)))
+        if job.stream.stopped_by is not None:
+            return self._release(slot, "stop")
+        if job.max_tokens is not None and job.completion_tokens >= job.max_tokens:
+            return self._release(slot, "length")
+        if len(slot.cache) >= self.n_ctx:  # no room to decode this token: the context is full
+            return self._release(slot, "length")
+        slot.next_token = token
+
+    def _release(self, slot: Slot, reason: str, error: str | None = None) -> None:
+        job, slot.job = slot.job, None
+        slot.prefilled, slot.pending_chunk = False, 0
+        slot.last_used = time.monotonic()
+        self._finish(job, reason, error)
+
+    def _finish(self, job: Job, reason: str, error: str | None = None) -> None:
+        job.finish(reason, error)
+        self.finished += 1
+
+    def _fail_slots(self, slots, message: str) -> None:
+        for slot in list(slots):
+            llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, -1, -1)  # its cache state is unknown now
+            slot.cache.clear()
+            slot.prompt_cached = 0
+            if slot.job is not None:
+                self._release(slot, "error", message)
+
+    def _fail_active(self, message: str) -> None:
+        self._fail_slots([s for s in self.slots if s.job is not None], message)
+
+    def _shutdown(self) -> None:
+        with self._cond:
+            waiting, self._waiting = list(self._waiting), deque()
+        for job in waiting:
+            self._finish(job, "cancelled", "the model was unloaded")
+        for slot in self.slots:
+            if slot.job is not None:
+                self._release(slot, "cancelled", "the model was unloaded")
