@@ -120,6 +120,7 @@ class ContextConfig:
     type_k: str
     type_v: str
     kv_unified: bool
+    swa_full: bool = True
     embeddings: bool = False
 
 
@@ -138,6 +139,7 @@ def new_context(model, cfg: ContextConfig, path: Path):
     params.type_k = _CACHE_TYPES[cfg.type_k]
     params.type_v = _CACHE_TYPES[cfg.type_v]
     params.kv_unified = cfg.kv_unified
+    params.swa_full = cfg.swa_full
     params.embeddings = cfg.embeddings
     params.no_perf = True
     with _Capture() as lines:

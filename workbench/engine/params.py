@@ -24,7 +24,7 @@ def _check(ok: bool, message: str) -> None:
 
 
 def _positive_or_none(name: str, value: int | None) -> None:
-    _check(value is None or (isinstance(value, int) and value > 0), f"{name} must be a positive integer, got {value!r}")
+    _check(value is None or (_int(value) and value > 0), f"{name} must be a positive integer, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -48,19 +48,20 @@ class LoadOptions:
     lora_path: str | None = None
     lora_scale: float = 1.0
     reproducible: bool | None = None
+    swa_full: bool = True  # sliding-window models: a full-size window cache, so prefix reuse always works
     embeddings: bool = False
 
     def __post_init__(self) -> None:
         for name in ("n_ctx", "n_threads", "n_parallel"):
             _positive_or_none(name, getattr(self, name))
-        _check(isinstance(self.n_batch, int) and self.n_batch >= 1, f"n_batch must be ≥ 1, got {self.n_batch!r}")
-        _check(isinstance(self.n_ubatch, int) and self.n_ubatch >= 1, f"n_ubatch must be ≥ 1, got {self.n_ubatch!r}")
+        _check(_int(self.n_batch) and self.n_batch >= 1, f"n_batch must be ≥ 1, got {self.n_batch!r}")
+        _check(_int(self.n_ubatch) and self.n_ubatch >= 1, f"n_ubatch must be ≥ 1, got {self.n_ubatch!r}")
         _check(self.n_parallel is None or self.n_parallel <= 64, "n_parallel must be at most 64")
         for name in ("type_k", "type_v"):
             value = getattr(self, name)
             _check(value in CACHE_TYPES, f"{name} must be one of {', '.join(CACHE_TYPES)}; got {value!r}")
         _check(self.flash_attn in FLASH_ATTN, f"flash_attn must be auto, on or off; got {self.flash_attn!r}")
-        _check(isinstance(self.gpu_layers, int) and self.gpu_layers >= -1, "gpu_layers must be -1 (auto) or ≥ 0")
+        _check(_int(self.gpu_layers) and self.gpu_layers >= -1, "gpu_layers must be -1 (auto) or ≥ 0")
         _check(math.isfinite(self.lora_scale), "lora_scale must be a finite number")
 
 
@@ -87,13 +88,13 @@ class SamplingParams:
 
     def __post_init__(self) -> None:
         _check(_num(self.temperature) and 0 <= self.temperature <= 100, "temperature must be between 0 and 100")
-        _check(isinstance(self.top_k, int) and self.top_k >= 0, "top_k must be an integer ≥ 0 (0 = off)")
+        _check(_int(self.top_k) and self.top_k >= 0, "top_k must be an integer ≥ 0 (0 = off)")
         for name in ("top_p", "typical_p"):
             value = getattr(self, name)
             _check(_num(value) and 0 < value <= 1, f"{name} must be in (0, 1], got {value!r}")
         _check(_num(self.min_p) and 0 <= self.min_p <= 1, f"min_p must be in [0, 1], got {self.min_p!r}")
         _check(_num(self.repeat_penalty) and 0 < self.repeat_penalty <= 10, "repeat_penalty must be in (0, 10]")
-        _check(isinstance(self.repeat_last_n, int) and self.repeat_last_n >= -1, "repeat_last_n must be ≥ -1")
+        _check(_int(self.repeat_last_n) and self.repeat_last_n >= -1, "repeat_last_n must be ≥ -1")
         for name in ("presence_penalty", "frequency_penalty"):
             value = getattr(self, name)
             _check(_num(value) and -2 <= value <= 2, f"{name} must be between -2 and 2, got {value!r}")
@@ -101,11 +102,11 @@ class SamplingParams:
         _check(_num(self.mirostat_tau) and self.mirostat_tau > 0, "mirostat_tau must be > 0")
         _check(_num(self.mirostat_eta) and self.mirostat_eta > 0, "mirostat_eta must be > 0")
         _check(
-            self.seed is None or (isinstance(self.seed, int) and 0 <= self.seed < 2**32),
+            self.seed is None or (_int(self.seed) and 0 <= self.seed < 2**32),
             f"seed must be an integer in [0, 2^32), got {self.seed!r}",
         )
         for token, bias in self.logit_bias.items():
-            _check(isinstance(token, int) and token >= 0, f"logit_bias keys must be token ids ≥ 0, got {token!r}")
+            _check(_int(token) and token >= 0, f"logit_bias keys must be token ids ≥ 0, got {token!r}")
             _check(isinstance(bias, int | float) and not math.isnan(bias), f"logit_bias for {token} is not a number")
         _check(not (self.grammar and self.json_schema), "give either a grammar or a json_schema, not both")
         _check(self.json_schema is None or isinstance(self.json_schema, dict), "json_schema must be an object")
@@ -123,6 +124,10 @@ class SamplingParams:
 
 def _num(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,7 @@ class GenerationRequest:
 
     def __post_init__(self) -> None:
         _check((self.prompt is None) != (self.prompt_tokens is None), "give either prompt or prompt_tokens")
-        _check(self.max_tokens is None or (isinstance(self.max_tokens, int) and self.max_tokens >= 0),
+        _check(self.max_tokens is None or (_int(self.max_tokens) and self.max_tokens >= 0),
                "max_tokens must be an integer ≥ 0")
         if isinstance(self.stop, str):
             object.__setattr__(self, "stop", (self.stop,))

@@ -91,7 +91,7 @@ class Runtime:
         cfg = ContextConfig(
             n_ctx=n_ctx * n_parallel, n_batch=n_batch, n_ubatch=resolved.n_ubatch, n_seq_max=n_parallel,
             n_threads=n_threads, flash_attn=flash, type_k=opts.type_k, type_v=opts.type_v,
-            kv_unified=not reproducible, embeddings=opts.embeddings,
+            kv_unified=not reproducible, swa_full=opts.swa_full, embeddings=opts.embeddings,
         )
         return ResolvedLoad(options=resolved, context=cfg)
 
