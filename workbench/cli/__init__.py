@@ -10,6 +10,7 @@ import importlib
 import sys
 
 import typer
+from rich.markup import escape
 
 from ..errors import WorkbenchError
 from .common import app, console_err
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         # typer (>= 0.20) turns Ctrl-C into Exit(130) and, with standalone_mode=False, *returns* an Exit's code
         return result if isinstance(result, int) and not isinstance(result, bool) else 0
     except WorkbenchError as exc:
-        console_err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        # user text (file names, file contents) must never be read as rich markup or emoji codes
+        console_err.print("[red]error:[/red] " + escape(str(exc)), highlight=False, emoji=False, soft_wrap=True)
         return 1
     except (KeyboardInterrupt, typer.Abort):
         console_err.print("interrupted")
