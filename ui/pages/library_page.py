@@ -103,7 +103,12 @@ class LibraryPage(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
+        """Reload the table, keeping the selected model selected."""
+        selected = self.selected()
         self.table_model.set_models(self.wb.library.list())
+        names = [m.name for m in self.table_model.models]
+        if selected is not None and selected.name in names:
+            self.table.selectRow(names.index(selected.name))
         self.models_changed.emit()
 
     def selected(self) -> LocalModel | None:
