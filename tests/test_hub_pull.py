@@ -64,6 +64,9 @@ def test_pull_downloads_verifies_and_registers(wb, served: FakeHub, tiny_bytes: 
     gets = len(served.cdn_gets())
     assert wb.hub.pull(REF) == model  # already there: nothing downloaded again
     assert len(served.cdn_gets()) == gets
+    wb.update_settings(offline=True)  # a preset's FROM hf.co/... finds the pulled model with no network
+    assert wb.hub.find_local(REF) == model
+    assert wb.hub.find_local(f"hf.co/{REPO}:Q2_K") is None
 
 
 def test_pull_under_a_name_and_a_second_name_is_an_alias(wb, served: FakeHub) -> None:

@@ -33,7 +33,14 @@ from .hub_download import (
     partial_path,
 )
 from .hub_http import HubClient
-from .hub_refs import group_gguf_files, parse_ref, pick_entry, split_complete, validate_repo
+from .hub_refs import (
+    group_gguf_files,
+    parse_ref,
+    pick_entry,
+    quant_from_filename,
+    split_complete,
+    validate_repo,
+)
 from .hub_types import DownloadState, GGUFEntry, HubModel, HubRef, RemoteFile, RepoListing
 from .library_names import validate_name
 from .records import LocalModel, ModelSource
@@ -86,6 +93,20 @@ class Hub:
         files = [RemoteFile(s.rfilename, s.size if s.lfs is None else s.lfs.size, s.lfs.sha256 if s.lfs else None)
                  for s in info.siblings or []]
         return RepoListing(repo, info.sha, bool(info.gated), group_gguf_files(files))
+
+    def find_local(self, ref: str | HubRef) -> LocalModel | None:
+        """The library model an already-pulled reference resolved to, without any network access."""
+        ref = parse_ref(ref) if isinstance(ref, str) else ref
+        for model in self._wb.library.list():
+            if model.source_repo != ref.repo or (ref.revision and model.source_revision != ref.revision):
+                continue
+            if ref.filename and model.source_file == ref.filename:
+                return model
+            # pull chose the file by the quant its name announces, so match on that (the header may differ)
+            announced = quant_from_filename(model.source_file or "") or model.quantization or ""
+            if ref.quant and announced.upper() == ref.quant.upper():
+                return model
+        return None
 
     def resolve(self, ref: str | HubRef) -> Resolution:
         """The listing and the entry a reference names; NotFound lists the quantizations that exist."""
