@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_engine_mechanics import wait_until
-from workbench.engine import GenerationRequest, LoadOptions, Runtime
+from workbench.engine import GenerationRequest, LoadOptions, Runtime, SamplingParams
 from workbench.engine.native import DecodeError
 from workbench.errors import EngineError, InvalidParameter, ModelLoadError
 from workbench.settings import Settings
@@ -132,3 +132,18 @@ def test_backend_report_and_decode_error_messages():
     assert info.gpu_offload or info.backend == "CPU"
     assert "no room" in str(DecodeError(1)) and "aborted" in str(DecodeError(2)) and "-3" in str(DecodeError(-3))
     assert isinstance(DecodeError(1), EngineError)
+
+
+def test_lora_adapter_changes_the_output_and_scale_zero_does_not(tmp_path: Path, tiny_model_path: Path):
+    from tests.tinymodel import write_tiny_lora
+
+    lora = write_tiny_lora(tmp_path / "tiny-lora.gguf")
+    request = GenerationRequest(prompt="Hello", max_tokens=24, sampling=SamplingParams(temperature=0))
+    with Runtime(Settings(keep_alive_seconds=-1)) as rt:
+        base = rt.acquire(tiny_model_path, LoadOptions(n_ctx=256)).generate(request).collect()[1].tokens
+        tuned = rt.acquire(tiny_model_path, LoadOptions(n_ctx=256, lora_path=str(lora))).generate(request)
+        off = rt.acquire(tiny_model_path, LoadOptions(n_ctx=256, lora_path=str(lora), lora_scale=0.0)).generate(request)
+        assert tuned.collect()[1].tokens != base
+        assert off.collect()[1].tokens == base
+        with pytest.raises(ModelLoadError, match="LoRA"):
+            rt.acquire(tiny_model_path, LoadOptions(n_ctx=256, lora_path=str(tiny_model_path)))

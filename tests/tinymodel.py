@@ -153,3 +153,25 @@ def write_tiny_model(path: Path, *, seed: int = 0) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def write_tiny_lora(path: Path, *, seed: int = 1, rank: int = 4, alpha: float = 8.0) -> Path:
+    """A LoRA adapter for the tiny model (random A/B on every layer's q and v projections), as llama.cpp reads it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    head_dim = N_EMBD // N_HEAD
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_string("general.type", "adapter")
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", alpha)
+    for i in range(N_LAYER):
+        for name, n_out in (("attn_q", N_EMBD), ("attn_v", N_HEAD_KV * head_dim)):
+            # ggml shapes: lora_a [n_in, rank], lora_b [rank, n_out] (numpy shapes are reversed)
+            writer.add_tensor(f"blk.{i}.{name}.weight.lora_a", rng.standard_normal((rank, N_EMBD)).astype(np.float32))
+            writer.add_tensor(f"blk.{i}.{name}.weight.lora_b", rng.standard_normal((n_out, rank)).astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

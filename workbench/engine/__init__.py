@@ -1,10 +1,17 @@
-"""The llama.cpp runtime: the only package that imports `llama_cpp` (DESIGN §4).
+"""The llama.cpp runtime — the only package that imports `llama_cpp` (DESIGN §4).
 
-Public API: `Runtime` (loaded models, keep-alive), `LoadedModel` (tokenize, facts, `generate`),
-`LoadOptions`, `SamplingParams`, `GenerationRequest`, `Generation` (iterator of `TextEvent`s then one
-`FinalEvent`), `BackendInfo`, `LoadedInfo`. Importing this package does not load llama.cpp's shared
-libraries until a Runtime loads a model or reports the backend... except that `llama_cpp` itself loads them on
-import; keep `from .engine import ...` inside functions in code paths that must stay light (app.py does).
+Public API:
+  Runtime(settings)                 loaded models keyed by (model, resolved LoadOptions), keep-alive unloading
+    .acquire(path | LocalModel, LoadOptions | None) -> LoadedModel
+    .generate(path | LocalModel, GenerationRequest, LoadOptions | None) -> Generation
+    .loaded() -> list[LoadedInfo]   (for `ps`)     .unload(model)     .backend_info() -> BackendInfo     .close()
+  LoadedModel                       tokenize / detokenize / token_text, n_ctx, n_ctx_train, bos/eos,
+                                    chat_template, metadata, memory_bytes, generate(GenerationRequest)
+  Generation                        iterator of TextEvent(text)… then one FinalEvent; cancel()/close(); collect()
+  LoadOptions, SamplingParams, GenerationRequest, TextEvent, FinalEvent, BackendInfo, LoadedInfo
+
+Importing this package imports llama_cpp (which loads its shared libraries): callers that must stay light
+import it lazily, as app.py does.
 """
 
 from .backend import BackendInfo

@@ -18,12 +18,18 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+# ggml-cpu's tiled K-quant matmul runs only for >= 8 rows, so a row's result would depend on how many rows
+# share its batch; switched off, K-quants use one vec_dot per output element (scheduler.py, reproducible
+# mode). ggml reads this once, at the process's first matmul — hence here, at import, before anything decodes.
+# Throughput mode loses nothing measurable: its weights are repacked, which bypasses the tiled path.
+os.environ.setdefault("GGML_CPU_TILED_MM", "0")
+
 import llama_cpp
-import llama_cpp._ggml
 
 from ..errors import EngineError, ModelLoadError
 
 _log = logging.getLogger("workbench.engine.llama")
+_log.addHandler(logging.NullHandler())  # llama.cpp's chatter goes wherever the app configures logging, not stderr
 _init_lock = threading.Lock()
 _initialized = False
 _tls = threading.local()
@@ -54,10 +60,6 @@ def ensure_backend() -> None:
     with _init_lock:
         if _initialized:
             return
-        # ggml-cpu's tiled K-quant matmul (read once, at the first matmul) runs only for ≥ 8 rows, so a row's
-        # result would depend on how many rows share its batch; off, K-quants use one vec_dot per element
-        # (see scheduler.py on reproducible mode). Throughput mode loses little: its weights are repacked.
-        os.environ.setdefault("GGML_CPU_TILED_MM", "0")
         llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
         llama_cpp.llama_backend_init()
         _initialized = True

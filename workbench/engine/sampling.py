@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import llama_cpp
 import numpy as np
 
-from ..errors import InvalidParameter
+from ..errors import EngineError, InvalidParameter
 from . import native
 from .params import SamplingParams
 
@@ -153,6 +153,9 @@ class Sampler:
         arr = llama_cpp.llama_token_data_array(self._cand_ptr, len(self._ids), -1, False)
         if grammar_first:
             llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(arr))
+            if not np.isfinite(self._cand["logit"][: arr.size]).any():
+                # sampling (and accepting) a forbidden token would make llama.cpp abort the process
+                raise EngineError("the grammar allows no token at this point of the output")
         llama_cpp.llama_sampler_apply(chain, ctypes.byref(arr))
         return int(self._cand["id"][arr.selected])
 

@@ -280,7 +280,11 @@ class Scheduler:
 
     def _sample(self, slot: Slot) -> None:
         job = slot.job
-        token = job.sampler.sample(self.ctx, slot.row)
+        try:
+            token = job.sampler.sample(self.ctx, slot.row)
+        except Exception as exc:  # this request's sampler failed (e.g. a grammar dead end): end only this one
+            _log.warning("sampling failed: %s", exc)
+            return self._release(slot, "error", str(exc))
         now = time.perf_counter()
         if job.first_token_at is None:
             job.first_token_at = now
