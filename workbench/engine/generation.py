@@ -46,10 +46,10 @@ class Job:
         if text:
             self.events.put(TextEvent(text))
 
-    def finish(self, reason: str, error: str | None = None) -> FinalEvent:
-        """Flush held-back text, free the sampler and post the final event (exactly once)."""
+    def finish(self, reason: str, error: str | None = None) -> FinalEvent | None:
+        """Flush held-back text, free the sampler and post the final event (once; later calls do nothing)."""
         if self.done:
-            raise RuntimeError("job finished twice")
+            return None
         self.done = True
         if reason in ("length", "stop") and error is None:
             self.emit(self.stream.flush())

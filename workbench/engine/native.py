@@ -211,6 +211,8 @@ class Batch:
     def add(self, token: int, pos: int, seq: int, logits: bool) -> int:
         """Append one token; returns its index in the batch (the index to sample from when logits=True)."""
         i = self.n
+        if i >= self.capacity:  # writing past the C arrays would corrupt memory
+            raise EngineError(f"batch overflow ({self.capacity} tokens)")
         self._token[i] = token
         self._pos[i] = pos
         self._seq[i][0] = seq

@@ -54,8 +54,8 @@ class LoadOptions:
     def __post_init__(self) -> None:
         for name in ("n_ctx", "n_threads", "n_parallel"):
             _positive_or_none(name, getattr(self, name))
-        _check(_int(self.n_batch) and self.n_batch >= 1, f"n_batch must be ≥ 1, got {self.n_batch!r}")
-        _check(_int(self.n_ubatch) and self.n_ubatch >= 1, f"n_ubatch must be ≥ 1, got {self.n_ubatch!r}")
+        _check(_int(self.n_batch) and self.n_batch >= 8, f"n_batch must be ≥ 8, got {self.n_batch!r}")
+        _check(_int(self.n_ubatch) and self.n_ubatch >= 8, f"n_ubatch must be ≥ 8, got {self.n_ubatch!r}")
         _check(self.n_parallel is None or self.n_parallel <= 64, "n_parallel must be at most 64")
         for name in ("type_k", "type_v"):
             value = getattr(self, name)

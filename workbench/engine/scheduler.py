@@ -86,7 +86,7 @@ class Scheduler:
         self.max_queue = max_queue
         self.slots = [Slot(seq=i) for i in range(n_slots)]
         self._mem = llama_cpp.llama_get_memory(ctx)
-        self._batch = native.Batch(n_batch)
+        self._batch = native.Batch(n_batch + 2)  # a prompt chunk may exceed its budget by 1 (_chunk_size)
         self._waiting: deque[Job] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -140,7 +140,7 @@ class Scheduler:
                 if self._closed:
                     break
                 admitted = self._take_admissible()
-            try:
+            try:  # nothing may escape: a dead scheduler thread would leave every caller blocked forever
                 for job in admitted:
                     self._admit(job)
                 self._reap_cancelled()
