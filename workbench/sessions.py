@@ -5,9 +5,9 @@ A session pins a preset version (or, for a quick chat, a bare library model). It
 `current_leaf_id` is the branch on screen; `path()` walks from it to the root.
 
 Messages are committed as they complete; an answer being streamed is written first with status `streaming`
-and its text is saved periodically, so killing the process loses nothing already answered (the next start
-marks such answers `interrupted`). Export is Markdown (for people) or JSON with provenance (for machines, and
-`import_json` reads it back).
+and its text is saved periodically, so killing the process loses nothing already answered (the next start's
+`recover_interrupted` marks such answers `interrupted`). Export is Markdown (for people) or JSON with
+provenance (for machines, and `import_json` reads it back).
 """
 
 from __future__ import annotations
@@ -25,7 +25,14 @@ class Sessions:
     def __init__(self, workbench):
         self._wb = workbench
         self._repo = workbench.store.sessions
-        self._repo.mark_interrupted()
+
+    def recover_interrupted(self) -> int:
+        """Mark answers left `streaming` by a killed process as `interrupted` (their text so far is kept).
+
+        Called by a face at start-up while it holds the data dir's instance lock — not on every open, or a CLI
+        command would mark an answer the running app is still streaming.
+        """
+        return self._repo.mark_interrupted()
 
     # -- sessions ----------------------------------------------------------------------------------------
     def create(self, *, preset_ref: str | None = None, model_name: str | None = None, title: str | None = None,
