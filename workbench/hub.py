@@ -12,10 +12,8 @@ estimates raise OfflineError before anything touches the network; local models k
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -151,7 +149,7 @@ class Hub:
             on_progress(Progress(f"pulling {entry.name}", message="waiting for another pull of the same file"))
 
         with download_lock(downloads, targets[0].key, cancel, on_wait=waiting):
-            existing = self._already_pulled(targets[0].sha256, name)
+            existing = self._wb.library.find_present(targets[0].sha256, name) if targets[0].sha256 else None
             if existing is not None:
                 on_progress(Progress(f"pulling {entry.name}", existing.size_bytes, existing.size_bytes,
                                      message="already in the library"))
@@ -170,23 +168,9 @@ class Hub:
         url = hf_hub_url(repo, remote.path, revision=commit, endpoint=client.endpoint)
         return FileTarget(repo, commit, remote.path, url, remote.size, remote.sha256)
 
-    def _already_pulled(self, sha256: str | None, name: str | None) -> LocalModel | None:
-        """The registered model with these bytes (files still present); under a new `name`, an alias of it."""
-        if not sha256:
-            return None
-        present = [m for m in self._wb.store.models.by_sha256(sha256) if all(p.is_file() for p in m.files)]
-        if not present:
-            return None
-        named = next((m for m in present if m.name == name), None)
-        if name is None or named is not None:
-            return named or present[0]
-        validate_name(name)  # the same bytes under a second name share the stored files, like the library does
-        alias = dataclasses.replace(present[0], name=name, id=None, added_at=datetime.now(UTC).replace(tzinfo=None))
-        return self._wb.store.models.add(alias)
-
     def _check_name_free(self, name: str | None, entry: GGUFEntry) -> None:
         """A taken name fails now, not after a long download (the same bytes under that name are fine)."""
-        taken = self._wb.store.models.find(name) if name else None
+        taken = self._wb.store.models.find(name) if name else None  # exact name, as the insert checks
         if taken is not None and taken.sha256 != entry.files[0].sha256:
             raise AlreadyExists(f"a model named {name!r} already exists: pick another --name or remove it first")
 

@@ -298,6 +298,21 @@ class Library:
             )
             return self.store.models.add(record)
 
+    def find_present(self, sha256: str, name: str | None = None) -> LocalModel | None:
+        """The registered model with these bytes whose files are still on disk, or None.
+
+        Under a new `name` it registers an alias sharing the same files (the rule `import_file` follows), so a
+        pull of bytes the library already holds downloads nothing.
+        """
+        present = [m for m in self.store.models.by_sha256(sha256) if all(p.is_file() for p in m.files)]
+        if not present:
+            return None
+        named = next((m for m in present if m.name == name), None)
+        if name is None or named is not None:
+            return named or present[0]
+        validate_name(name)
+        return self.store.models.add(dataclasses.replace(present[0], name=name, id=None, added_at=_now()))
+
     def _free_name(self, derived: str) -> str:
         validate_name(derived)
         candidate, n = derived, 2
