@@ -8,6 +8,7 @@ bind error), `stop()` asks uvicorn to exit, cancels in-flight generations (their
 from __future__ import annotations
 
 import threading
+import time
 
 import uvicorn
 
@@ -46,15 +47,11 @@ class EndpointServer:
     def start(self, timeout: float = 30.0) -> EndpointServer:
         self._thread = threading.Thread(target=self._run, name="workbench-endpoint", daemon=True)
         self._thread.start()
-        started = threading.Event()
-
-        def wait_started() -> bool:
-            while not (self._server.started or self._error or not self._thread.is_alive()):
-                if started.wait(0.02):
-                    break
-            return self._server.started
-
-        if not wait_started():
+        deadline = time.monotonic() + timeout
+        # uvicorn offers no "started" callback; poll its flag while the thread is alive (bounded by timeout)
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            self._thread.join(0.02)
+        if not self._server.started:
             raise WorkbenchError(f"the endpoint could not start on {self.config.host}:{self.config.port}: "
                                  f"{self._error or 'the port may be in use'}")
         return self
