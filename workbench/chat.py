@@ -1,0 +1,205 @@
+"""Chat preparation: a target (preset or library model) + messages + overrides → what the engine runs.
+
+The one place that decides how a conversation becomes a prompt, so a session in the app, `workbench run` and an
+HTTP request with the same preset, messages and parameters produce the same prompt and the same sampling:
+
+- the target is a preset reference (`name`, `name:tag`, `name@3`) or a library model name; a preset wins when
+  both exist (like Ollama, where a Modelfile-made model shadows its base);
+- parameters layer as preset PARAMETERs < session overrides < request overrides, all in Ollama's names,
+  validated by `parameters.split_parameters` (an Ollama-only name is kept and reported, not fatal);
+- the system prompt is the request's own system message if it has one, else the override, else the preset's
+  SYSTEM; the preset's MESSAGE few-shots come right after it;
+- the template is the preset's TEMPLATE (Jinja, or Ollama Go translated) or the GGUF's own chat template; a
+  model with neither (gemma-3-270m is a base model) is a clear TemplateError, not a guessed format.
+
+`prepare_chat`/`prepare_completion` load the model (through the Runtime, so it is shared) because the template
+needs the tokenizer's BOS/EOS text and the prompt's token count; the returned `PreparedChat` carries the request,
+the load options and the provenance facts (template and rendered-prompt hashes, effective parameters).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import NotFound, TemplateError
+from .parameters import split_parameters
+from .records import LocalModel, PresetVersion
+
+_LOAD_FIELDS = {"n_ctx", "n_batch", "gpu_layers", "n_threads"}  # LoadOptions fields a PARAMETER may set
+
+
+@dataclass(frozen=True)
+class ChatTarget:
+    """What a name resolved to: the library model, and the preset version (with its parsed Modelfile) if any."""
+
+    model: LocalModel
+    preset: PresetVersion | None = None
+    modelfile: Any = None  # modelfile.Modelfile of the preset
+
+    @property
+    def name(self) -> str:
+        return self.preset.ref if self.preset is not None else self.model.name
+
+    def base_parameters(self) -> dict[str, Any]:
+        return self.modelfile.parameter_values() if self.modelfile is not None else {}
+
+
+@dataclass(frozen=True)
+class PreparedChat:
+    """Everything one generation needs, plus what its provenance records."""
+
+    target: ChatTarget
+    load: Any  # engine.LoadOptions
+    request: Any  # engine.GenerationRequest
+    prompt: str
+    prompt_sha256: str
+    template_sha256: str | None
+    parameters: dict[str, Any]  # the effective parameters, Ollama names (what the answer ran with)
+    ignored: dict[str, Any] = field(default_factory=dict)  # Ollama-only parameters that had no effect
+
+    def generate(self, runtime):
+        """Queue on the runtime (acquire + submit atomically); returns the engine Generation."""
+        return runtime.generate(self.target.model, self.request, self.load)
+
+
+def resolve_target(wb, name: str) -> ChatTarget:
+    """A preset reference or a library model name → ChatTarget. NotFound names both places looked in."""
+    from .presets import parse_ref
+
+    try:
+        preset_name, _ = parse_ref(name)
+    except Exception:
+        preset_name = None
+    if preset_name and wb.presets.exists(preset_name):
+        try:
+            resolved = wb.presets.resolve(name)
+            return ChatTarget(resolved.model, resolved.version, resolved.modelfile)
+        except NotFound:  # "gemma-3-270m:Q4_K_M" reads as a preset tag too: then it may be the model
+            if not _is_model(wb, name):
+                raise
+    try:
+        return ChatTarget(wb.library.get(name))
+    except NotFound:
+        raise NotFound(f"{name!r} is neither a preset (`workbench presets`) nor a library model "
+                       "(`workbench list`)") from None
+
+
+def _is_model(wb, name: str) -> bool:
+    try:
+        wb.library.get(name)
+        return True
+    except NotFound:
+        return False
+
+
+def merge_parameters(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Later layers win; `stop` from a later layer replaces the earlier list (an empty list clears it)."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if value is not None:
+                merged[key] = value
+    return merged
+
+
+def build_options(parameters: Mapping[str, Any], *, reproducible: bool | None = None):
+    """Ollama-named parameters → (SamplingParams, max_tokens, stop, LoadOptions, ignored)."""
+    from .engine import LoadOptions, SamplingParams
+
+    sampling, load, ignored = split_parameters(dict(parameters))
+    max_tokens = sampling.pop("max_tokens", None)
+    if max_tokens is not None and max_tokens < 0:
+        max_tokens = None  # -1 / -2: until the context ends
+    stop = tuple(sampling.pop("stop", ()) or ())
+    load_kwargs = {k: v for k, v in load.items() if k in _LOAD_FIELDS}
+    if load_kwargs.get("n_threads") == 0:
+        load_kwargs.pop("n_threads")
+    if "gpu_layers" in load_kwargs and load_kwargs["gpu_layers"] < -1:
+        load_kwargs["gpu_layers"] = -1
+    load_kwargs["n_batch"] = max(8, load_kwargs.get("n_batch", 512))
+    load_kwargs["n_ubatch"] = min(512, load_kwargs["n_batch"])
+    return SamplingParams(**sampling), max_tokens, stop, LoadOptions(reproducible=reproducible, **load_kwargs), ignored
+
+
+def conversation(target: ChatTarget, messages: Sequence[Mapping[str, Any]],
+                 system: str | None = None) -> list[dict[str, Any]]:
+    """The messages the template sees: system (request > override > preset), preset few-shots, then the rest."""
+    messages = [dict(m) for m in messages]
+    has_system = bool(messages) and messages[0].get("role") == "system"
+    mf = target.modelfile
+    system_text = system if system is not None else (mf.system if mf is not None else None)
+    head: list[dict[str, Any]] = []
+    if not has_system and system_text:
+        head.append({"role": "system", "content": system_text})
+    if mf is not None:
+        head += [{"role": m.role, "content": m.content} for m in mf.messages]
+    if has_system and head and head[0]["role"] != "system":
+        return [messages[0], *head, *messages[1:]]
+    return [*head, *messages]
+
+
+def template_source(target: ChatTarget, loaded) -> tuple[str, str]:
+    """(Jinja source, what it came from) of the template to use; TemplateError when the model has none."""
+    mf = target.modelfile
+    if mf is not None and mf.template:
+        template = mf.chat_template()
+        return template.source, "preset"
+    if loaded.chat_template:
+        return loaded.chat_template, "gguf"
+    raise TemplateError(
+        f"{target.model.name} has no chat template (a base model?): give it one with a preset "
+        "(TEMPLATE in a Modelfile), or send a raw prompt (completions) instead")
+
+
+def prepare_chat(wb, target: ChatTarget | str, messages: Sequence[Mapping[str, Any]], *,
+                 system: str | None = None, session_parameters: Mapping[str, Any] | None = None,
+                 parameters: Mapping[str, Any] | None = None, tools: list | None = None,
+                 json_schema: dict | None = None, grammar: str | None = None,
+                 reproducible: bool | None = None) -> PreparedChat:
+    """Render a conversation through the target's template into a GenerationRequest.
+
+    parameters (request) override session_parameters, which override the preset's PARAMETERs (Ollama names).
+    """
+    from .engine.templates import render_prompt
+
+    if isinstance(target, str):
+        target = resolve_target(wb, target)
+    effective = merge_parameters(target.base_parameters(), session_parameters, parameters)
+    sampling, max_tokens, stop, load, ignored = build_options(effective, reproducible=reproducible)
+    loaded = wb.runtime.acquire(target.model, load)
+    source, _origin = template_source(target, loaded)
+    prompt = render_prompt(source, conversation(target, messages, system), bos_token=loaded.bos_token,
+                           eos_token=loaded.eos_token, add_generation_prompt=True, tools=tools)
+    return _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignored,
+                     template_sha256=hashlib.sha256(source.encode()).hexdigest(), add_bos=False,
+                     json_schema=json_schema, grammar=grammar)
+
+
+def prepare_completion(wb, target: ChatTarget | str, prompt: str, *,
+                       parameters: Mapping[str, Any] | None = None, json_schema: dict | None = None,
+                       grammar: str | None = None, reproducible: bool | None = None) -> PreparedChat:
+    """A raw prompt (no template): the preset's parameters still apply, request parameters override them."""
+    if isinstance(target, str):
+        target = resolve_target(wb, target)
+    effective = merge_parameters(target.base_parameters(), parameters)
+    sampling, max_tokens, stop, load, ignored = build_options(effective, reproducible=reproducible)
+    return _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignored,
+                     template_sha256=None, add_bos=None, json_schema=json_schema, grammar=grammar)
+
+
+def _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignored, *, template_sha256,
+              add_bos, json_schema, grammar) -> PreparedChat:
+    import dataclasses
+
+    from .engine import GenerationRequest
+
+    if json_schema is not None or grammar is not None:
+        sampling = dataclasses.replace(sampling, json_schema=json_schema, grammar=grammar)
+    request = GenerationRequest(prompt=prompt, sampling=sampling, max_tokens=max_tokens, stop=stop,
+                                add_bos=add_bos, parse_special=template_sha256 is not None)
+    return PreparedChat(target=target, load=load, request=request, prompt=prompt,
+                        prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
+                        template_sha256=template_sha256, parameters=effective, ignored=ignored)
