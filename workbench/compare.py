@@ -1,0 +1,180 @@
+"""Compare: one prompt on 2–4 targets (presets or library models) with the seed and sampler locked.
+
+The question it answers is "what does this quantization (or preset) change?": the same prompt goes to every
+target with the same seed and the same sampler values, in reproducible mode (so the output cannot depend on
+what else the shared runtime is serving), and each target reports its text, TTFT, decode tok/s, token counts,
+the memory its loaded model takes, and where its output first diverges from the first target's (a character
+index, and a token index when both share a vocabulary, as quantizations of one model do).
+
+Targets run one after another, not concurrently. On a CPU laptop the targets would otherwise share the same
+cores and memory bandwidth, so each one's TTFT and tok/s would measure the contention as much as the model,
+and comparing quantizations' speed is half the point; sequential runs also keep the order (and so the
+figures) stable from run to run. Each target still streams (`on_text`), so a face shows the panes filling
+one after another; loaded models stay loaded (the runtime's keep-alive), so memory figures are comparable.
+
+"Sampler locked": every sampling parameter is the same for every target — the caller's `parameters` win,
+then the first target's preset values, so a second preset's own temperature cannot sneak in. Stop strings
+and load options (num_ctx…) stay per target: they belong to the template and the model, not the sampler.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .chat import ChatTarget, merge_parameters, prepare_chat, prepare_completion, resolve_target
+from .errors import Cancelled, InvalidParameter, WorkbenchError
+from .parameters import PARAMETERS
+from .tasks import CancelToken
+
+MIN_TARGETS, MAX_TARGETS = 2, 4
+DEFAULT_MAX_TOKENS = 256
+# sampling names that are locked across targets (stop strings follow each target's template)
+_LOCKED = frozenset(name for name, s in PARAMETERS.items() if s.kind == "sampling" and name != "stop")
+
+TextCallback = Callable[[int, str], None]  # (pane index, text piece)
+
+
+@dataclass(frozen=True)
+class PaneResult:
+    """One target's run. `error` is set (and the figures empty) when that target could not run."""
+
+    target: str
+    model_name: str
+    model_sha256: str
+    quantization: str | None
+    text: str = ""
+    tokens: tuple[int, ...] = field(default=(), repr=False)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_seconds: float | None = None
+    tokens_per_second: float | None = None
+    memory_bytes: int | None = None
+    finish_reason: str | None = None
+    seed: int | None = None
+    parameters: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    error: str | None = None
+    diverge_char: int | None = None  # first character that differs from pane 0 (None: identical, or pane 0)
+    diverge_token: int | None = None  # first token that differs (None: identical, pane 0, or other vocabulary)
+
+    @property
+    def identical(self) -> bool:
+        return self.error is None and self.diverge_char is None
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    prompt: str
+    seed: int
+    parameters: dict[str, Any]  # the locked sampler values
+    panes: tuple[PaneResult, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        import dataclasses
+
+        return {"prompt": self.prompt, "seed": self.seed, "parameters": self.parameters,
+                "panes": [{k: v for k, v in dataclasses.asdict(p).items() if k != "tokens"} for p in self.panes]}
+
+
+def first_difference(a: Sequence, b: Sequence) -> int | None:
+    """Index of the first element where a and b differ; len of the shorter if one is a prefix; None if equal."""
+    for index, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return index
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+def locked_parameters(targets: Sequence[ChatTarget], parameters: Mapping[str, Any] | None,
+                      seed: int) -> dict[str, Any]:
+    """The sampler every target runs with: caller's values > the first target's preset values; the seed."""
+    first = {k: v for k, v in targets[0].base_parameters().items() if k in _LOCKED}
+    locked = merge_parameters({"num_predict": DEFAULT_MAX_TOKENS}, first, parameters, {"seed": seed})
+    unknown = sorted(set(parameters or {}) - set(PARAMETERS))
+    if unknown:
+        raise InvalidParameter(f"unknown parameter {unknown[0]!r}; known: {', '.join(PARAMETERS)}")
+    return locked
+
+
+def compare(wb, prompt: str, targets: Sequence[str], *, parameters: Mapping[str, Any] | None = None,
+            seed: int | None = None, raw: bool = False, on_text: TextCallback | None = None,
+            on_pane: Callable[[int, PaneResult], None] | None = None,
+            cancel: CancelToken | None = None) -> CompareResult:
+    """Run `prompt` on each target in turn; see the module docstring for what is locked and why.
+
+    raw=True sends the prompt as-is (no chat template: base models); otherwise it is one user message.
+    on_text(i, piece) streams pane i; on_pane(i, result) reports a finished pane. NotFound for an unknown
+    target and InvalidParameter for a bad count or parameter are raised before anything runs.
+    """
+    if not prompt.strip():
+        raise InvalidParameter("the prompt is empty")
+    if not MIN_TARGETS <= len(targets) <= MAX_TARGETS:
+        raise InvalidParameter(f"compare takes {MIN_TARGETS} to {MAX_TARGETS} targets, got {len(targets)}")
+    resolved = [resolve_target(wb, name) for name in targets]
+    seed = random.randrange(2**31) if seed is None or seed < 0 else seed
+    locked = locked_parameters(resolved, parameters, seed)
+    panes: list[PaneResult] = []
+    for index, target in enumerate(resolved):
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("compare cancelled")
+        pane = _run_one(wb, target, prompt, locked, raw, index, on_text, cancel)
+        pane = _with_divergence(pane, panes[0] if panes else None, resolved[0], target)
+        panes.append(pane)
+        if on_pane is not None:
+            on_pane(index, pane)
+    return CompareResult(prompt=prompt, seed=seed, parameters=locked, panes=tuple(panes))
+
+
+def _run_one(wb, target: ChatTarget, prompt: str, locked: dict[str, Any], raw: bool, index: int,
+             on_text: TextCallback | None, cancel: CancelToken | None) -> PaneResult:
+    from .engine import TextEvent
+
+    base = PaneResult(target=target.name, model_name=target.model.name, model_sha256=target.model.sha256,
+                      quantization=target.model.quantization)
+    try:
+        if raw:
+            prepared = prepare_completion(wb, target, prompt, parameters=locked, reproducible=True)
+        else:
+            prepared = prepare_chat(wb, target, [{"role": "user", "content": prompt}], parameters=locked,
+                                    reproducible=True)
+        memory = wb.runtime.acquire(target.model, prepared.load).memory_bytes
+        generation = prepared.generate(wb.runtime)
+    except WorkbenchError as exc:  # this target cannot run (no template, too long…): the others still do
+        return _replace(base, error=str(exc))
+    parts: list[str] = []
+    with generation:
+        for event in generation:
+            if cancel is not None and cancel.cancelled:
+                generation.cancel()
+            if isinstance(event, TextEvent):
+                parts.append(event.text)
+                if on_text is not None:
+                    on_text(index, event.text)
+    final = generation.final
+    return _replace(base, text="".join(parts), tokens=final.tokens, prompt_tokens=final.prompt_tokens,
+                    completion_tokens=final.completion_tokens, ttft_seconds=final.ttft_seconds,
+                    tokens_per_second=final.decode_tokens_per_second, memory_bytes=memory,
+                    finish_reason=final.finish_reason, seed=final.seed, parameters=dict(prepared.parameters),
+                    error=final.error)
+
+
+def _with_divergence(pane: PaneResult, first: PaneResult | None, first_target: ChatTarget,
+                     target: ChatTarget) -> PaneResult:
+    if first is None or pane.error is not None or first.error is not None:
+        return pane
+    same_vocab = (first_target.model.tokenizer_model == target.model.tokenizer_model
+                  and _vocab_size(first_target.model) == _vocab_size(target.model))
+    return _replace(pane, diverge_char=first_difference(first.text, pane.text),
+                    diverge_token=first_difference(first.tokens, pane.tokens) if same_vocab else None)
+
+
+def _vocab_size(model) -> int | None:
+    tokens = model.metadata.get("tokenizer.ggml.tokens")  # long arrays are summarised as {"length": N, ...}
+    return tokens.get("length") if isinstance(tokens, dict) else len(tokens) if isinstance(tokens, list) else None
+
+
+def _replace(pane: PaneResult, **changes) -> PaneResult:
+    import dataclasses
+
+    return dataclasses.replace(pane, **changes)
