@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "session_cmds",
     "serve_cmds",
     "gui_cmds",
+    "compare_cmds",
 )
 
 
