@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Sets up everything (venv, runtime, bundled default model) and launches the Workbench app.
+# Sets up everything (venv, runtime, bundled default model) and launches the Workbench desktop app.
+# The bundled model (gemma-3-270m) is assembled and registered, with its default preset, on the first start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh model
-# Until the desktop app lands, the CLI lists the library (the bundled model is assembled and registered on
-# first run).
-exec .venv/bin/workbench list "$@"
+exec .venv/bin/workbench gui "$@"

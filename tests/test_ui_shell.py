@@ -1,50 +1,129 @@
-"""The app shell on real widgets offscreen: library page imports through the TaskRunner, settings persist."""
+"""The app shell on real widgets offscreen: page order, shortcuts, status bar, theme, settings, window state."""
 
 from __future__ import annotations
 
+import sys
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication
+
 from ui.main_window import MainWindow
+from ui.pages import PAGES, page_classes
 from workbench.settings import load_settings
 
 
-def test_library_page_imports_and_verifies_a_model(qtbot, wb, tiny_model_path):
+def open_window(qtbot, wb) -> MainWindow:
     window = MainWindow(wb)
     qtbot.addWidget(window)
-    page = window.show_page("Library")
-    task = page.import_path(tiny_model_path)
-    with qtbot.waitSignal(task.done, timeout=30000):
-        pass
-    assert [m.path for m in page.table_model.models] == [tiny_model_path]
-    page.table.selectRow(0)
-    assert '"architecture": "llama"' in page.details.toPlainText()
-    verify = page.verify_selected()
-    with qtbot.waitSignal(verify.done, timeout=30000):
-        pass
-    name = page.selected().name
-    assert page.status.text() == f"{name}: {wb.library.verify(name)}"
+    with qtbot.waitActive(window):
+        window.show()
+        window.activateWindow()
+    return window
+
+
+def test_pages_come_in_the_documented_order(qtbot, wb):
+    window = open_window(qtbot, wb)
+    expected = [name for name, _module, _cls in PAGES if name in dict(page_classes())]
+    assert list(window.pages) == expected
+    assert [window.nav.item(i).text() for i in range(window.nav.count())] == expected
+    assert {"Library", "Hub", "Presets", "Settings"} <= set(window.pages)
     window.close()
 
 
-def test_import_of_a_bad_file_reports_the_problem_in_the_status(qtbot, wb, tmp_path):
-    bad = tmp_path / "bad.gguf"
-    bad.write_bytes(b"not a gguf")
-    window = MainWindow(wb)
-    qtbot.addWidget(window)
-    errors = []
-    window.show_error = lambda title, message, details="": errors.append((message, details))
-    task = window.pages["Library"].import_path(bad)
-    with qtbot.waitSignal(task.done, timeout=30000):
-        pass
-    assert errors and "not a GGUF file" in errors[0][0] and errors[0][1] == ""
+def test_ctrl_number_switches_pages_and_ctrl_f_focuses_the_page_search(qtbot, wb):
+    window = open_window(qtbot, wb)
+    names = list(window.pages)
+    hub_key = Qt.Key(Qt.Key.Key_1 + names.index("Hub"))
+    qtbot.keyClick(window, hub_key, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_page() is window.pages["Hub"]
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.pages["Hub"].query.hasFocus())
     window.close()
 
 
-def test_settings_page_saves_to_the_settings_file(qtbot, wb):
-    window = MainWindow(wb)
-    qtbot.addWidget(window)
+def test_status_bar_reports_without_loading_llama_cpp(qtbot, wb):
+    window = open_window(qtbot, wb)
+    window.update_status()
+    assert "runtime" not in wb.__dict__
+    assert window.status_models.text() == "Loaded: none"
+    assert window.status_endpoint.text() == "Endpoint: off"
+    assert window.status_memory.text().startswith("Memory: app ")
+
+    class Endpoint:  # what the Server page assigns: anything with a .url
+        url = "http://127.0.0.1:11434"
+
+    window.endpoint = Endpoint()
+    window.update_status()
+    assert window.status_endpoint.text() == "Endpoint: http://127.0.0.1:11434"
+    window.close()
+
+
+def test_status_bar_shows_a_loaded_model_and_its_backend(qtbot, wb, tiny_model_path):
+    model = wb.library.import_file(tiny_model_path)
+    window = open_window(qtbot, wb)
+    wb.runtime.acquire(model)
+    window.update_status()
+    assert window.status_models.text() == f"Loaded: {model.name}"
+    assert window.status_backend.text() == f"Backend: {wb.runtime.backend_info().backend}"
+    assert "models " in window.status_memory.text()
+    window.close()
+
+
+def test_settings_page_saves_to_the_settings_file(qtbot, wb, tmp_path):
+    window = open_window(qtbot, wb)
     page = window.show_page("Settings")
     page.context.setValue(8192)
     page.offline.setChecked(True)
+    page.models_dir.setText(str(tmp_path))
     page.save()
     saved = load_settings(wb.paths.settings_file)
-    assert saved.default_context == 8192 and saved.offline
+    assert saved.default_context == 8192 and saved.offline and saved.models_dir == str(tmp_path)
     window.close()
+
+
+def test_a_missing_models_folder_is_refused_and_nothing_is_saved(qtbot, wb, tmp_path):
+    window = open_window(qtbot, wb)
+    page = window.show_page("Settings")
+    page.context.setValue(2048)
+    page.models_dir.setText(str(tmp_path / "nope"))
+    page.save()
+    assert "does not exist" in page.saved.text()
+    assert not wb.paths.settings_file.exists() and wb.settings.default_context != 2048
+    window.close()
+
+
+def test_theme_applies_live_and_persists(qtbot, wb):
+    app = QApplication.instance()
+    window = open_window(qtbot, wb)
+    page = window.show_page("Settings")
+    try:
+        page.theme.setCurrentText("dark")
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        page.save()
+        assert load_settings(wb.paths.settings_file).theme == "dark"
+        page.theme.setCurrentText("light")
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() > 128
+    finally:
+        page.theme.setCurrentText("system")
+        window.close()
+
+
+def test_window_state_is_restored_from_the_data_folder(qtbot, wb):
+    window = open_window(qtbot, wb)
+    window.show_page("Presets")
+    window.close()
+    again = open_window(qtbot, wb)
+    assert again.current_page() is again.pages["Presets"]
+    again.close()
+
+
+def test_importing_the_core_does_not_load_qt_and_the_gui_command_exists():
+    import subprocess
+
+    code = ("import sys; from workbench.cli import main, _register_commands; _register_commands(); "
+            "from workbench.cli.common import app; "
+            "names = [c.name for c in app.registered_commands]; "
+            "assert 'gui' in names, names; assert 'PySide6' not in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr

@@ -49,12 +49,34 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from .main_window import MainWindow
 
-    window = MainWindow(Workbench(paths), log_file=log_file)
+    wb = Workbench(paths)
+    sys.excepthook = _excepthook_for(log_file)
+    window = MainWindow(wb, log_file=log_file)
     window.show()
     window.start_background_setup()
-    code = app.exec()
-    lock.unlock()
-    return code
+    try:
+        return app.exec()
+    finally:
+        wb.close()
+        lock.unlock()
+
+
+def _excepthook_for(log_file: str):
+    """An exception escaping a Qt slot is logged and shown with its details, never silently lost."""
+    def hook(kind, value, tb) -> None:
+        import traceback
+
+        from workbench.errors import WorkbenchError
+
+        from .errors import show_error
+
+        if isinstance(value, WorkbenchError):  # a user error that reached a slot: show it plainly
+            show_error(None, "Workbench", str(value))
+            return
+        logging.getLogger("ui").error("unexpected error", exc_info=(kind, value, tb))
+        show_error(None, "Unexpected error", f"{kind.__name__}: {value}",
+                   "".join(traceback.format_exception(kind, value, tb)), log_file)
+    return hook
 
 
 if __name__ == "__main__":

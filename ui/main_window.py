@@ -1,7 +1,16 @@
-"""The main window: a page list on the left, pages on the right, a status bar with runtime facts."""
+"""The main window: a page list on the left, pages on the right, a status bar with runtime facts.
+
+Pages come from `ui.pages.page_classes()` in a fixed order (Chat, Library, Hub, Presets, Compare, Server,
+Settings); a page not built yet is simply absent. Each page is constructed as `Page(window)` and may offer
+optional hooks the window calls: `focus_search()` (Ctrl+F), `new_session()` (Ctrl+N, the Chat page),
+`settings_changed()` (after Settings saves), `library_changed()` (after models were imported, pulled or
+removed), `window_closing()` (before the core closes). Window geometry and the last page live in
+`<config>/window.ini`, so each data folder (and each test) keeps its own.
+"""
 
 from __future__ import annotations
 
+import psutil
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QMainWindow, QStackedWidget, QWidget
@@ -10,9 +19,9 @@ from workbench.app import Workbench
 from workbench.units import human_size
 
 from .errors import show_error
-from .pages.library_page import LibraryPage
-from .pages.settings_page import SettingsPage
+from .pages import page_classes
 from .task_runner import TaskRunner
+from .theme import apply_theme
 
 
 class MainWindow(QMainWindow):
@@ -21,14 +30,16 @@ class MainWindow(QMainWindow):
         self.wb = wb
         self.log_file = log_file
         self.runner = TaskRunner()
+        self.endpoint = None  # the running EndpointServer; the Server page sets and clears it
         self.setWindowTitle("Workbench")
         self.resize(1200, 800)
         self.nav = QListWidget()
-        self.nav.setFixedWidth(160)
+        self.nav.setFixedWidth(150)
         self.stack = QStackedWidget()
         self.pages: dict[str, QWidget] = {}
-        self.add_page("Library", LibraryPage(self))
-        self.add_page("Settings", SettingsPage(self))
+        apply_theme(wb.settings.theme)
+        for name, page_class in page_classes():
+            self.add_page(name, page_class(self))
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.setCurrentRow(0)
         central = QWidget()
@@ -36,17 +47,10 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.nav)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
-        self.status_models = QLabel()
-        self.status_backend = QLabel()
-        self.status_endpoint = QLabel()
-        for label in (self.status_models, self.status_backend, self.status_endpoint):
-            self.statusBar().addPermanentWidget(label)
-        self._status_timer = QTimer(self, interval=2000, timeout=self.update_status)
-        self._status_timer.start()
+        self._build_status_bar()
+        self._build_shortcuts()
         self._restore_state()
         self.update_status()
-        quit_action = QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
-        self.addAction(quit_action)
 
     def add_page(self, name: str, page: QWidget) -> None:
         self.pages[name] = page
@@ -57,32 +61,104 @@ class MainWindow(QMainWindow):
         self.nav.setCurrentRow(list(self.pages).index(name))
         return self.pages[name]
 
+    def current_page(self) -> QWidget | None:
+        return self.stack.currentWidget()
+
     def show_error(self, title: str, message: str, details: str = "") -> None:
         show_error(self, title, message, details, self.log_file)
 
-    def start_background_setup(self):
-        """Prepare the bundled default model off the GUI thread; the library refreshes when it is ready."""
-        from workbench.defaults import ensure_default_model
+    def open_chat(self, preset_ref: str) -> bool:
+        """Open a chat on a preset version (the Presets page's "Try it"); False when there is no Chat page."""
+        chat = self.pages.get("Chat")
+        if chat is None or not hasattr(chat, "open_preset"):
+            return False
+        self.show_page("Chat")
+        chat.open_preset(preset_ref)
+        return True
 
+    # -- start-up ----------------------------------------------------------------------------------------
+    def start_background_setup(self):
+        """Prepare the bundled default model (and its preset) off the GUI thread; pages refresh when ready."""
+        from workbench.defaults import default_model_pending, ensure_default_model
+
+        pending = default_model_pending(self.wb)
+        if pending:
+            self.statusBar().showMessage("Preparing the bundled default model…")
         task = self.runner.submit("Preparing the default model", ensure_default_model, self.wb)
-        task.finished.connect(lambda _model: self.pages["Library"].refresh())
+        task.finished.connect(lambda _model: self.library_changed())
+        task.finished.connect(lambda _model: self.statusBar().showMessage("Default model ready", 5000)
+                              if pending else None)
         task.failed.connect(lambda msg, details: self.show_error("Default model", msg, details))
         return task
 
+    # -- notifications between pages ---------------------------------------------------------------------
     def settings_changed(self) -> None:
+        apply_theme(self.wb.settings.theme)
+        self._notify("settings_changed")
         self.update_status()
+
+    def library_changed(self) -> None:
+        """The library changed (import, pull, remove, default model): every page that lists models refreshes."""
+        self._notify("library_changed")
+
+    def _notify(self, hook: str) -> None:
+        for page in self.pages.values():
+            method = getattr(page, hook, None)
+            if callable(method):
+                method()
+
+    # -- status bar --------------------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        self.status_models = QLabel()
+        self.status_backend = QLabel()
+        self.status_memory = QLabel()
+        self.status_endpoint = QLabel()
+        for label in (self.status_models, self.status_backend, self.status_memory, self.status_endpoint):
+            self.statusBar().addPermanentWidget(label)
+        self._process = psutil.Process()
+        self._status_timer = QTimer(self, interval=2000, timeout=self.update_status)
+        self._status_timer.start()
 
     def update_status(self) -> None:
         runtime = self.wb.__dict__.get("runtime")  # never load llama.cpp just to draw the status bar
         loaded = runtime.loaded() if runtime is not None else []
         self.status_models.setText(f"Loaded: {', '.join(m.name for m in loaded) or 'none'}")
-        if loaded:
-            self.status_backend.setText(f"{loaded[0].backend} · {human_size(sum(m.memory_bytes for m in loaded))}")
-        server = getattr(self, "endpoint", None)
-        self.status_endpoint.setText(f"Endpoint: {server.url}" if server else "Endpoint: off")
+        backend = runtime.backend_info().backend if runtime is not None else "not started"
+        self.status_backend.setText(f"Backend: {backend}")
+        models = f"models {human_size(sum(m.memory_bytes for m in loaded))} · " if loaded else ""
+        self.status_memory.setText(f"Memory: {models}app {human_size(self._process.memory_info().rss)}")
+        server = self.endpoint
+        self.status_endpoint.setText(f"Endpoint: {server.url}" if server is not None else "Endpoint: off")
+
+    # -- shortcuts and state -----------------------------------------------------------------------------
+    def _build_shortcuts(self) -> None:
+        def action(text: str, keys, slot) -> None:
+            act = QAction(text, self, shortcut=QKeySequence(keys), triggered=slot)
+            self.addAction(act)
+
+        quit_keys = QKeySequence.StandardKey.Quit
+        action("Quit", quit_keys if QKeySequence.keyBindings(quit_keys) else "Ctrl+Q", self.close)
+        action("New session", "Ctrl+N", self.new_session)
+        action("Search", "Ctrl+F", self.focus_search)
+        for number, name in enumerate(self.pages, start=1):
+            action(f"Go to {name}", f"Ctrl+{number}", lambda _=False, n=name: self.show_page(n))
+
+    def new_session(self) -> None:
+        chat = self.pages.get("Chat")
+        if chat is not None and hasattr(chat, "new_session"):
+            self.show_page("Chat")
+            chat.new_session()
+
+    def focus_search(self) -> None:
+        page = self.current_page()
+        if page is not None and hasattr(page, "focus_search"):
+            page.focus_search()
+
+    def window_settings(self) -> QSettings:
+        return QSettings(str(self.wb.paths.config / "window.ini"), QSettings.Format.IniFormat)
 
     def _restore_state(self) -> None:
-        settings = QSettings()
+        settings = self.window_settings()
         geometry = settings.value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -91,10 +167,13 @@ class MainWindow(QMainWindow):
             self.show_page(page)
 
     def closeEvent(self, event) -> None:
-        settings = QSettings()
+        settings = self.window_settings()
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/page", self.nav.currentItem().text() if self.nav.currentItem() else "")
+        for page in self.pages.values():  # pages stop what they own (e.g. the endpoint) before the core closes
+            closing = getattr(page, "window_closing", None)
+            if callable(closing):
+                closing()
         self.runner.cancel_all()
-        self.runner.wait(10000)
-        self.wb.close()
+        self.runner.wait(10000)  # the core is closed by whoever opened it (ui.main), after the event loop
         super().closeEvent(event)

@@ -5,6 +5,9 @@ thread (QThreadPool) and returns a `Task` whose signals (`progress`, `finished`,
 delivered on the GUI thread by Qt's queued connections. `Task.cancel()` sets the CancelToken directly — never
 through a signal, so a busy event loop cannot delay it. Pass `progress=False` for functions that take no
 `on_progress`/`cancel`; `stream=True` turns an iterator's items into `item` signals (token streaming).
+
+The job starts on the next turn of the event loop, not inside `submit`: a signal emitted from a worker thread
+reaches only the slots connected at that moment, so the caller must get to connect first, however fast the job.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import traceback
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from workbench.errors import Cancelled, WorkbenchError
 from workbench.tasks import CancelToken, Progress
@@ -49,6 +52,7 @@ class _Job(QRunnable):
     def run(self) -> None:
         task = self.task
         try:
+            task.token.raise_if_cancelled(task.name)  # cancelled before it started (e.g. the window closed)
             kwargs = dict(self.kwargs)
             if self.with_progress:
                 kwargs.update(on_progress=self._report, cancel=task.token)
@@ -93,7 +97,8 @@ class TaskRunner(QObject):
         task = Task(name)
         self.active.add(task)
         task.done.connect(lambda: self.active.discard(task))
-        self.pool.start(_Job(task, fn, args, kwargs, progress, stream))
+        job = _Job(task, fn, args, kwargs, progress, stream)
+        QTimer.singleShot(0, self, lambda: self.pool.start(job))
         return task
 
     def cancel_all(self) -> None:
@@ -101,4 +106,5 @@ class TaskRunner(QObject):
             task.cancel()
 
     def wait(self, msecs: int = 30000) -> bool:
+        """Wait for running jobs (jobs not started yet never start once their token is cancelled)."""
         return self.pool.waitForDone(msecs)

@@ -1,13 +1,17 @@
-"""Library page: the local models in a table, their GGUF metadata and chat template, import/verify/remove."""
+"""Library page: the local models in a table, their GGUF metadata and chat template, import/verify/remove.
+
+Import (file dialog or dropping .gguf files on the page) and verify hash whole files, so they run on the
+TaskRunner with a progress bar; the window's `library_changed()` then refreshes every page that lists models.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -18,15 +22,38 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
+    QTableWidget,
+    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from workbench.errors import WorkbenchError
 from workbench.records import LocalModel
 from workbench.units import human_count, human_size
 
 COLUMNS = ("Name", "Architecture", "Parameters", "Quantization", "Size", "Context", "Source", "Added")
+FACTS = ("name", "sha256", "path", "size_bytes", "architecture", "parameter_count", "quantization",
+         "context_length", "embedding_length", "block_count", "head_count", "head_count_kv", "tokenizer_model",
+         "general_name", "license", "tensor_count", "source_repo", "source_revision", "source_file", "in_place",
+         "added_at")
+VALUE_CHARS = 400  # a metadata cell shows this much; the chat template has its own tab
+
+
+def metadata_rows(model: LocalModel) -> list[tuple[str, str]]:
+    """The details panel's (key, value) rows: the library's facts, then every GGUF metadata key in file order."""
+    rows = [(key, _cell(getattr(model, key))) for key in FACTS if getattr(model, key) is not None]
+    rows += [(key, _cell(value)) for key, value in model.metadata.items()]
+    return rows
+
+
+def _cell(value) -> str:
+    if isinstance(value, dict) and value.get("type") == "array":  # abbreviated big arrays (token lists)
+        head = ", ".join(map(str, value.get("head", [])))
+        return f"[{value.get('item_type', '')} × {value.get('length', 0):,}] {head}…"
+    text = str(value)
+    return text if len(text) <= VALUE_CHARS else text[:VALUE_CHARS] + "…"
 
 
 class ModelTableModel(QAbstractTableModel):
@@ -76,7 +103,13 @@ class LibraryPage(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().selectionChanged.connect(self._show_selected)
-        self.details = QPlainTextEdit(readOnly=True)
+        self.details = QTableWidget(0, 2)
+        self.details.setHorizontalHeaderLabels(["Key", "Value"])
+        self.details.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.details.horizontalHeader().resizeSection(0, 280)
+        self.details.verticalHeader().setVisible(False)
+        self.details.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.details.setWordWrap(False)
         self.template = QPlainTextEdit(readOnly=True)
         tabs = QTabWidget()
         tabs.addTab(self.details, "Metadata")
@@ -85,6 +118,9 @@ class LibraryPage(QWidget):
         split.addWidget(self.table)
         split.addWidget(tabs)
         self.import_button = QPushButton("Import GGUF…")
+        self.copy_box = QCheckBox("Copy into the library")
+        self.copy_box.setToolTip("Off: the file is used where it is. On: it is copied into the content-addressed "
+                                 "store, so moving the original later does not break the model.")
         self.verify_button = QPushButton("Verify")
         self.remove_button = QPushButton("Remove")
         self.import_button.clicked.connect(self.choose_import)
@@ -93,7 +129,7 @@ class LibraryPage(QWidget):
         self.progress = QProgressBar(visible=False)
         self.status = QLabel("Drop .gguf files here to import them.")
         buttons = QHBoxLayout()
-        for w in (self.import_button, self.verify_button, self.remove_button, self.progress):
+        for w in (self.import_button, self.copy_box, self.verify_button, self.remove_button, self.progress):
             buttons.addWidget(w)
         buttons.addStretch()
         layout = QVBoxLayout(self)
@@ -101,6 +137,12 @@ class LibraryPage(QWidget):
         layout.addWidget(split, 1)
         layout.addWidget(self.status)
         self.refresh()
+
+    def library_changed(self) -> None:  # window hook
+        self.refresh()
+
+    def focus_search(self) -> None:  # window hook (Ctrl+F): the table has type-ahead search on the name
+        self.table.setFocus()
 
     def refresh(self) -> None:
         """Reload the table, keeping the selected model selected."""
@@ -115,26 +157,38 @@ class LibraryPage(QWidget):
         rows = self.table.selectionModel().selectedRows()
         return self.table_model.models[rows[0].row()] if rows else None
 
+    def detail(self, key: str) -> str | None:
+        """The details panel's value for `key` (a library fact or a GGUF metadata key), None when absent."""
+        for row in range(self.details.rowCount()):
+            if self.details.item(row, 0).text() == key:
+                return self.details.item(row, 1).text()
+        return None
+
     def _show_selected(self) -> None:
         model = self.selected()
+        rows = metadata_rows(model) if model is not None else []
+        self.details.setRowCount(len(rows))
+        for row, (key, value) in enumerate(rows):
+            self.details.setItem(row, 0, QTableWidgetItem(key))
+            item = QTableWidgetItem(value)
+            item.setToolTip(value)
+            self.details.setItem(row, 1, item)
         if model is None:
-            self.details.clear()
             self.template.clear()
             return
-        facts = {k: v for k, v in model.__dict__.items() if k not in ("metadata",)}
-        facts["metadata"] = model.metadata
-        self.details.setPlainText(json.dumps(facts, indent=2, default=str))
         chat_template = model.metadata.get("tokenizer.chat_template")
         self.template.setPlainText(chat_template if isinstance(chat_template, str) else
                                    "This model has no chat template: set TEMPLATE in a preset to chat with it.")
 
     # -- actions -----------------------------------------------------------------------------------------
     def choose_import(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Import GGUF models", str(Path.home()), "GGUF (*.gguf)")
+        start = self.wb.settings.models_dir or str(Path.home())
+        files, _ = QFileDialog.getOpenFileNames(self, "Import GGUF models", start, "GGUF models (*.gguf)")
         for path in files:
             self.import_path(Path(path))
 
-    def import_path(self, path: Path, copy: bool = False):
+    def import_path(self, path: Path, copy: bool | None = None):
+        copy = self.copy_box.isChecked() if copy is None else copy
         return self._run(f"Importing {path.name}", self.wb.library.import_file, path, copy=copy,
                          done=lambda m: self.status.setText(f"Imported {m.name}"))
 
@@ -148,10 +202,19 @@ class LibraryPage(QWidget):
         model = self.selected()
         if model is None:
             return
-        answer = QMessageBox.question(self, "Remove model", f"Remove {model.name} from the library?")
+        where = ("its file stays where it is" if model.in_place
+                 else "its stored file is deleted if no other name uses it")
+        answer = QMessageBox.question(self, "Remove model", f"Remove {model.name} from the library? ({where})")
         if answer == QMessageBox.StandardButton.Yes:
-            self.wb.library.remove(model.name)
-            self.refresh()
+            self.remove_model(model.name)
+
+    def remove_model(self, name: str) -> None:
+        try:
+            self.wb.library.remove(name)
+        except WorkbenchError as exc:  # e.g. removed meanwhile from the CLI
+            self.window_.show_error("Remove model", str(exc))
+        self.status.setText(f"Removed {name}")
+        self.window_.library_changed()
 
     def _run(self, label: str, fn, *args, done, **kwargs):
         self.progress.setVisible(True)
@@ -161,7 +224,7 @@ class LibraryPage(QWidget):
         task.progress.connect(self._on_progress)
         task.finished.connect(done)
         task.failed.connect(lambda msg, details: self.window_.show_error(label, msg, details))
-        task.done.connect(lambda: (self.progress.setVisible(False), self.refresh()))
+        task.done.connect(lambda: (self.progress.setVisible(False), self.window_.library_changed()))
         return task
 
     def _on_progress(self, p) -> None:

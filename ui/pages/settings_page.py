@@ -1,19 +1,31 @@
-"""Settings page: folders, threads, GPU layers, context, keep-alive, offline mode, theme."""
+"""Settings page: folders, threads, GPU layers, context, keep-alive, offline mode, theme.
+
+Saving writes the settings file through `Workbench.update_settings` and tells the window, which re-applies the
+theme and lets pages react (the Hub page greys out in offline mode). The theme also previews live as soon as
+it is picked. Engine settings apply to models loaded after the save.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
+
+from ..theme import THEMES, apply_theme
 
 
 class SettingsPage(QWidget):
@@ -38,12 +50,20 @@ class SettingsPage(QWidget):
         self.offline = QCheckBox("Offline: never open a network connection")
         self.offline.setChecked(s.offline)
         self.theme = QComboBox()
-        self.theme.addItems(["system", "light", "dark"])
+        self.theme.addItems(list(THEMES))
         self.theme.setCurrentText(s.theme)
+        self.theme.currentTextChanged.connect(apply_theme)  # preview at once; Save keeps it
+        self.models_dir = QLineEdit(s.models_dir or "", placeholderText="your home folder")
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self.choose_models_dir)
+        models_row = QHBoxLayout()
+        models_row.addWidget(self.models_dir, 1)
+        models_row.addWidget(browse)
         form = QFormLayout()
-        folder = QLabel(str(self.wb.paths.data))
+        folder = QLabel(f"{self.wb.paths.data}  (set WORKBENCH_HOME to move everything)")
         folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow("Data folder", folder)
+        form.addRow("Models folder (import dialogs start here)", models_row)
         form.addRow("Threads", self.threads)
         form.addRow("GPU layers", self.gpu_layers)
         form.addRow("Default context", self.context)
@@ -61,8 +81,18 @@ class SettingsPage(QWidget):
         layout.addWidget(self.saved)
         layout.addStretch()
 
+    def choose_models_dir(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Models folder", self.models_dir.text() or str(Path.home()))
+        if folder:
+            self.models_dir.setText(folder)
+
     def save(self) -> None:
+        models_dir = self.models_dir.text().strip()
+        if models_dir and not Path(models_dir).expanduser().is_dir():
+            self.saved.setText(f"Not saved: the models folder {models_dir} does not exist.")
+            return
         self.wb.update_settings(
+            models_dir=str(Path(models_dir).expanduser()) if models_dir else None,
             threads=self.threads.value() or None, gpu_layers=self.gpu_layers.value(),
             default_context=self.context.value(), keep_alive_seconds=self.keep_alive.value(),
             parallel_slots=self.slots.value(), reproducible=self.reproducible.isChecked(),

@@ -1,0 +1,1 @@
+"""Widgets shared by pages: the downloads panel, the Modelfile editor, the diff view."""

@@ -1,0 +1,179 @@
+"""One message of a chat transcript: Markdown body, sibling arrows, actions, stats and a provenance popover.
+
+The body is Markdown rendered to Qt rich text (fenced code blocks highlighted by Pygments with inline styles,
+tables). Raw HTML in a message is escaped, never interpreted: model output is untrusted text. A message
+widget does not talk to the core; it emits signals the chat page handles (switch sibling, regenerate, edit).
+"""
+
+from __future__ import annotations
+
+import json
+
+import markdown
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.records import Message
+
+_ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
+
+
+def render_markdown(text: str) -> str:
+    """Markdown → Qt rich text; raw HTML is shown as text."""
+    md = markdown.Markdown(extensions=["fenced_code", "codehilite", "tables", "sane_lists"],
+                           extension_configs={"codehilite": {"noclasses": True, "guess_lang": False}})
+    md.preprocessors.deregister("html_block")
+    md.inlinePatterns.deregister("html")
+    return md.convert(text)
+
+
+def stats_text(message: Message) -> str:
+    """The per-answer line under an assistant message: tokens, TTFT, tok/s and status."""
+    p = message.provenance or {}
+    parts = []
+    if p.get("completion_tokens") is not None:
+        parts.append(f"{p['completion_tokens']} tokens")
+    if p.get("ttft_seconds") is not None:
+        parts.append(f"TTFT {p['ttft_seconds']:.2f} s")
+    if p.get("tokens_per_second") is not None:
+        parts.append(f"{p['tokens_per_second']:.1f} tok/s")
+    if message.status != "complete":
+        parts.append(message.status + (f": {p['error']}" if p.get("error") else ""))
+    return " · ".join(parts)
+
+
+def provenance_lines(message: Message) -> list[str]:
+    """Every recorded provenance field, one "key: value" line each (nested values as compact JSON)."""
+    lines = [f"status: {message.status}", f"message id: {message.id}"]
+    for key, value in sorted((message.provenance or {}).items()):
+        shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+        lines.append(f"{key}: {shown}")
+    return lines
+
+
+class ProvenancePopup(QFrame):
+    """A popup (closes on any click outside) listing an answer's provenance."""
+
+    def __init__(self, message: Message, parent: QWidget | None = None):
+        super().__init__(parent, Qt.WindowType.Popup)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<b>What produced this answer</b>"))
+        self.text = QPlainTextEdit("\n".join(provenance_lines(message)))
+        self.text.setReadOnly(True)
+        self.text.setMinimumSize(520, 320)
+        layout.addWidget(self.text)
+
+
+class ChatMessageView(QFrame):
+    switch_requested = Signal(int)  # a sibling's message id
+    regenerate_requested = Signal(int)  # assistant message id
+    edit_requested = Signal(int, str)  # user message id, new text
+
+    def __init__(self, message: Message, siblings: list[Message], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.message = message
+        self.siblings = siblings
+        self.popup: ProvenancePopup | None = None
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setObjectName(f"message-{message.role}")
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._header())
+        self.body = QLabel()
+        self.body.setTextFormat(Qt.TextFormat.RichText)
+        self.body.setWordWrap(True)
+        self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.body.setOpenExternalLinks(False)  # a link in model output is shown, not followed
+        layout.addWidget(self.body)
+        self.editor: QPlainTextEdit | None = None
+        self.stats = QLabel()
+        self.stats.setObjectName("stats")
+        layout.addWidget(self.stats)
+        self.set_text(message.content)
+        self.stats.setText(stats_text(message) if message.role == "assistant" else "")
+
+    def _header(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(QLabel(f"<b>{_ROLE_TITLES.get(self.message.role, self.message.role)}</b>"))
+        self.position = QLabel()
+        self.prev_button = QToolButton(text="‹", toolTip="Previous alternative", autoRaise=True)
+        self.next_button = QToolButton(text="›", toolTip="Next alternative", autoRaise=True)
+        index = [m.id for m in self.siblings].index(self.message.id) if len(self.siblings) > 1 else 0
+        if len(self.siblings) > 1:
+            self.position.setText(f"{index + 1}/{len(self.siblings)}")
+            self.prev_button.setEnabled(index > 0)
+            self.next_button.setEnabled(index < len(self.siblings) - 1)
+            self.prev_button.clicked.connect(lambda: self.switch_requested.emit(self.siblings[index - 1].id))
+            self.next_button.clicked.connect(lambda: self.switch_requested.emit(self.siblings[index + 1].id))
+            for w in (self.prev_button, self.position, self.next_button):
+                row.addWidget(w)
+        row.addStretch(1)
+        if self.message.role == "assistant":
+            self.provenance_button = QToolButton(text="ⓘ", toolTip="Provenance", autoRaise=True)
+            self.provenance_button.clicked.connect(self.show_provenance)
+            self.regenerate_button = QToolButton(text="↻", toolTip="Regenerate", autoRaise=True)
+            self.regenerate_button.clicked.connect(lambda: self.regenerate_requested.emit(self.message.id))
+            row.addWidget(self.provenance_button)
+            row.addWidget(self.regenerate_button)
+        elif self.message.role == "user":
+            self.edit_button = QToolButton(text="✎", toolTip="Edit (a new branch)", autoRaise=True)
+            self.edit_button.clicked.connect(self.start_edit)
+            row.addWidget(self.edit_button)
+        return row
+
+    def set_text(self, text: str) -> None:
+        self.text = text
+        self.body.setText(render_markdown(text) if text else "<i>…</i>")
+
+    def append_text(self, piece: str) -> None:
+        self.set_text(self.text + piece)
+
+    def set_busy(self, busy: bool) -> None:
+        for name in ("regenerate_button", "edit_button"):
+            button = getattr(self, name, None)
+            if button is not None:
+                button.setEnabled(not busy)
+
+    def show_provenance(self) -> ProvenancePopup:
+        self.popup = ProvenancePopup(self.message, self)
+        self.popup.move(self.provenance_button.mapToGlobal(self.provenance_button.rect().bottomLeft()))
+        self.popup.show()
+        return self.popup
+
+    def start_edit(self) -> QPlainTextEdit:
+        """Swap the body for an editor; saving emits edit_requested (the page branches)."""
+        if self.editor is not None:
+            return self.editor
+        self.editor = QPlainTextEdit(self.message.content)
+        save = self.save_edit_button = QPushButton("Save and send")
+        cancel = QPushButton("Cancel")
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(cancel)
+        buttons.addWidget(save)
+        self._edit_box = QWidget()
+        box = QVBoxLayout(self._edit_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.editor)
+        box.addLayout(buttons)
+        self.layout().insertWidget(2, self._edit_box)
+        self.body.hide()
+        save.clicked.connect(lambda: self.edit_requested.emit(self.message.id, self.editor.toPlainText()))
+        cancel.clicked.connect(self.cancel_edit)
+        self.editor.setFocus()
+        return self.editor
+
+    def cancel_edit(self) -> None:
+        if self.editor is not None:
+            self._edit_box.deleteLater()
+            self.editor = None
+            self.body.show()
