@@ -54,6 +54,13 @@ class Workbench:
         return Sessions(self)
 
     @cached_property
+    def chat(self):
+        """Answers streamed into sessions with provenance (answers.Chat)."""
+        from .answers import Chat
+
+        return Chat(self)
+
+    @cached_property
     def hub(self):
         from .hub import Hub
 

@@ -174,7 +174,9 @@ def prepare_chat(wb, target: ChatTarget | str, messages: Sequence[Mapping[str, A
     prompt = render_prompt(source, conversation(target, messages, system), bos_token=loaded.bos_token,
                            eos_token=loaded.eos_token, add_generation_prompt=True, tools=tools)
     return _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignored,
-                     template_sha256=hashlib.sha256(source.encode()).hexdigest(), add_bos=False,
+                     # add_bos None: the model's own rule, and never twice — a Jinja template that writes
+                     # {{ bos_token }} already has it; an Ollama (Go) template never does, Ollama's tokenizer adds it
+                     template_sha256=hashlib.sha256(source.encode()).hexdigest(), add_bos=None,
                      json_schema=json_schema, grammar=grammar)
 
 

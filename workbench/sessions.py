@@ -165,6 +165,13 @@ class Sessions:
             data = json.loads(data)
         if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
             raise InvalidParameter(f"not a Workbench session export (expected format {EXPORT_FORMAT!r})")
+        try:
+            return self._import(data)
+        except (KeyError, TypeError, AttributeError) as exc:  # a hand-edited or truncated export
+            raise InvalidParameter(f"the session export is incomplete or malformed ({type(exc).__name__}: {exc}); "
+                                   "nothing was imported") from None
+
+    def _import(self, data: dict) -> ChatSession:
         meta = data["session"]
         version_id = None
         if meta.get("preset"):
@@ -177,11 +184,15 @@ class Sessions:
                                     system_override=meta.get("system_override"),
                                     parameter_overrides=meta.get("parameter_overrides") or {})
         new_ids: dict[int, int] = {}
-        for m in sorted(data["messages"], key=lambda m: m["id"]):
-            parent = new_ids.get(m["parent"]) if m.get("parent") is not None else None
-            created = self._repo.add_message(session.id, parent, m["role"], m["content"],
-                                             status=m.get("status", "complete"), provenance=m.get("provenance"))
-            new_ids[m["id"]] = created.id
+        try:
+            for m in sorted(data["messages"], key=lambda m: m["id"]):
+                parent = new_ids.get(m["parent"]) if m.get("parent") is not None else None
+                created = self._repo.add_message(session.id, parent, m["role"], m["content"],
+                                                 status=m.get("status", "complete"), provenance=m.get("provenance"))
+                new_ids[m["id"]] = created.id
+        except BaseException:
+            self._repo.delete(session.id)  # all or nothing: no half-imported session is left behind
+            raise
         leaf = new_ids.get(meta.get("current_leaf"))
         if leaf is not None:
             session = self._repo.update(session.id, current_leaf_id=leaf)

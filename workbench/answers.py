@@ -1,0 +1,333 @@
+"""Answers streamed into a session with full provenance: the chat service behind `wb.chat`.
+
+The GUI's chat page, `workbench run` and the tests all talk to a session through this module, so an answer
+is stored the same way whichever face asked for it:
+
+    stream = wb.chat.send(session_id, "Hi")      # user message under the current leaf + an answer to it
+    for piece in stream: ...                     # text pieces as they are generated
+    message = stream.result                      # the stored assistant Message (status, provenance)
+
+`send`, `regenerate`, `edit` and `rerun` write what they can at once — the user message, and the assistant
+message with status `streaming` (so `assistant_id` is known before the model is even loaded) — and return an
+`AnswerStream`. Loading, rendering and generating happen when the stream is first iterated, on whatever
+thread iterates it (the GUI's worker, the CLI's main thread). While it runs, the answer's text is saved every
+SAVE_INTERVAL seconds, not per token: a killed process keeps all but the last moments of a half answer, which
+the next start marks `interrupted` (Sessions.recover_interrupted). The end writes the status — complete,
+stopped (cancel()) or failed (the error is stored, then raised) — and the provenance (see `_provenance`).
+
+`rerun` replays an answer with its recorded parameters and seed in the recorded mode; in reproducible mode
+(the app's default, settings.reproducible) that gives the identical text.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from .chat import ChatTarget, PreparedChat, merge_parameters, prepare_chat, prepare_completion
+from .errors import EngineError, InvalidParameter, WorkbenchError
+from .records import ChatSession, Message
+
+SAVE_INTERVAL = 0.5  # seconds between saves of a streaming answer's text
+_STATUS = {"stop": "complete", "length": "complete", "cancelled": "stopped", "error": "failed"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Chat:
+    """Streams answers into sessions. One per Workbench (`wb.chat`); safe to use from several threads."""
+
+    def __init__(self, workbench):
+        self._wb = workbench
+        self._engine_facts: dict[str, Any] | None = None
+
+    # -- the four ways to get an answer ------------------------------------------------------------------
+    def send(self, session_id: int, text: str, *, parent_id: int | None = None) -> AnswerStream:
+        """A user message under parent_id (default: the session's current leaf) and an answer to it."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidParameter("a message cannot be empty")
+        session = self._wb.sessions.get(session_id)
+        parent = session.current_leaf_id if parent_id is None else parent_id
+        user = self._wb.sessions.add_message(session_id, parent, "user", text)
+        return self._answer(session, user)
+
+    def answer(self, user_message_id: int) -> AnswerStream:
+        """An answer to an already-stored user message (after any answers it has: a sibling of them)."""
+        user = self._message(user_message_id, "user")
+        return self._answer(self._wb.sessions.get(user.session_id), user)
+
+    def regenerate(self, assistant_message_id: int) -> AnswerStream:
+        """Another answer to the same user message (a sibling of assistant_message_id)."""
+        answer = self._message(assistant_message_id, "assistant")
+        return self._answer(self._wb.sessions.get(answer.session_id), self._question(answer))
+
+    def edit(self, user_message_id: int, new_text: str) -> AnswerStream:
+        """A sibling user message with new_text (a new branch) and an answer to it."""
+        old = self._message(user_message_id, "user")
+        if not isinstance(new_text, str) or not new_text.strip():
+            raise InvalidParameter("a message cannot be empty")
+        user = self._wb.sessions.add_message(old.session_id, old.parent_id, "user", new_text)
+        return self._answer(self._wb.sessions.get(old.session_id), user)
+
+    def rerun(self, assistant_message_id: int) -> AnswerStream:
+        """A sibling answer generated with the recorded parameters and seed (identical in reproducible mode)."""
+        answer = self._message(assistant_message_id, "assistant")
+        recorded = answer.provenance or {}
+        if recorded.get("seed") is None or "parameters" not in recorded:
+            raise InvalidParameter(f"message {answer.id} has no recorded seed and parameters to re-run "
+                                   f"(its status is {answer.status}): regenerate it instead")
+        session = self._wb.sessions.get(answer.session_id)
+        return self._answer(session, self._question(answer), replay=recorded, rerun_of=answer.id)
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def _message(self, message_id: int, role: str) -> Message:
+        message = self._wb.sessions.message(message_id)
+        if message.role != role:
+            article = "an" if role == "assistant" else "a"
+            raise InvalidParameter(f"message {message_id} is a {message.role} message; this needs {article} {role} "
+                                   "message")
+        return message
+
+    def _question(self, answer: Message) -> Message:
+        question = self._wb.sessions.message(answer.parent_id) if answer.parent_id is not None else None
+        if question is None or question.role != "user":
+            raise InvalidParameter(f"message {answer.id} does not answer a user message")
+        return question
+
+    def _answer(self, session: ChatSession, user: Message, *, replay: dict | None = None,
+                rerun_of: int | None = None) -> AnswerStream:
+        placeholder = self._wb.sessions.add_message(session.id, user.id, "assistant", "", status="streaming",
+                                                    provenance={"started_at": _now(), "rerun_of": rerun_of})
+        return AnswerStream(self, session, user, placeholder, replay=replay)
+
+    def target(self, session: ChatSession) -> ChatTarget:
+        """What a session runs on: its pinned preset version (parsed, bound to its model) or its bare model."""
+        if session.preset_version_id is not None:
+            resolved = self._wb.presets.resolve(self._wb.presets.version_by_id(session.preset_version_id))
+            return ChatTarget(resolved.model, resolved.version, resolved.modelfile)
+        if session.model_name:
+            return ChatTarget(self._wb.library.get(session.model_name))
+        raise InvalidParameter(f"session {session.id} has neither a preset nor a model any more "
+                               "(its preset was deleted): start a new session")
+
+    def prepare(self, session: ChatSession, user: Message, target: ChatTarget,
+                replay: dict | None = None) -> PreparedChat:
+        """The prompt and request for an answer to `user`: the session's overrides, or a recorded replay."""
+        system, session_parameters, parameters, reproducible = (
+            session.system_override, session.parameter_overrides, None, None)
+        if replay is not None:
+            if replay.get("model_sha256") not in (None, target.model.sha256):
+                raise InvalidParameter(
+                    f"the answer ran on model sha256 {replay['model_sha256'][:12]} but session {session.id} now "
+                    f"resolves to {target.model.sha256[:12]}: re-import that model to re-run it")
+            system, session_parameters = replay.get("system_override"), None
+            parameters = {**replay["parameters"], "seed": replay["seed"]}
+            reproducible = replay.get("reproducible")
+        if session.kind == "prompt":  # a raw prompt continued by the model, no template
+            return prepare_completion(self._wb, target, user.content,
+                                      parameters=merge_parameters(session_parameters, parameters),
+                                      reproducible=reproducible)
+        history = [{"role": m.role, "content": m.content} for m in self._wb.sessions.path(session.id, user.id)
+                   if m.status != "failed"]  # a failed answer's text is not something the model said
+        return prepare_chat(self._wb, target, history, system=system, session_parameters=session_parameters,
+                            parameters=parameters, reproducible=reproducible)
+
+    def session_modelfile(self, session_id: int) -> str:
+        """The session as a Modelfile (like Ollama's `/save`): its preset (or FROM its model) with the session's
+        system and parameter overrides applied and the conversation on screen as MESSAGE lines."""
+        import dataclasses
+
+        from . import modelfile as mf
+
+        session = self._wb.sessions.get(session_id)
+        target = self.target(session)
+        base = target.modelfile or mf.Modelfile(from_=target.model.name)
+        values = merge_parameters(base.parameter_values(), session.parameter_overrides)
+        parameters = tuple((name, item) for name, value in values.items()
+                           for item in (value if isinstance(value, list) else [value]))
+        shown = [mf.Message(m.role, m.content) for m in self._wb.sessions.path(session_id)
+                 if m.status not in ("failed", "streaming") and m.content]
+        saved = dataclasses.replace(base, system=session.system_override or base.system, parameters=parameters,
+                                    messages=(*base.messages, *shown))
+        return mf.render(saved)
+
+    def engine_facts(self) -> dict[str, Any]:
+        """What computed the answers (llama.cpp build, backend): the same for every answer of this process."""
+        if self._engine_facts is None:
+            info = self._wb.runtime.backend_info()
+            self._engine_facts = {"backend": info.backend, "llama_cpp_python": info.llama_cpp_python,
+                                  "ggml_version": info.ggml_version, "ggml_commit": info.ggml_commit,
+                                  "gpu_offload": info.gpu_offload, "machine": info.machine}
+        return self._engine_facts
+
+    @property
+    def workbench(self):
+        return self._wb
+
+
+class AnswerStream:
+    """One answer being generated into a session. Iterate for text pieces; `result` is the stored Message.
+
+    `user_message` and `assistant_id` are known at once. Iterating the first time loads the model and queues
+    the request; a WorkbenchError (no template, prompt over the context, a bad parameter) is saved on the
+    answer (status failed) and then raised. `cancel()` is safe from any thread (and from a signal handler):
+    the answer ends with status `stopped`, keeping its text. `result` is None until the answer has ended.
+    """
+
+    def __init__(self, chat: Chat, session: ChatSession, user_message: Message, placeholder: Message, *,
+                 replay: dict | None = None):
+        self._chat = chat
+        self._sessions = chat.workbench.sessions
+        self.session_id = session.id
+        self.user_message = user_message
+        self.assistant_id = placeholder.id
+        self._session, self._replay = session, replay
+        self._lock = threading.RLock()  # reentrant: cancel() may run in a signal handler on the iterating thread
+        self._state = "new"  # new -> running -> done
+        self._cancelled = False
+        self._generation = None
+        self._parts: list[str] = []
+        self._base: dict[str, Any] = dict(placeholder.provenance or {})
+        self._saved_at = time.monotonic()
+        self.result: Message | None = None
+        self.error: WorkbenchError | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    @property
+    def done(self) -> bool:
+        return self._state == "done"
+
+    def __iter__(self) -> AnswerStream:
+        return self
+
+    def __next__(self) -> str:
+        with self._lock:
+            if self._state == "done":
+                raise StopIteration
+            starting = self._state == "new"
+            self._state = "running"
+        if starting:
+            self._start()
+            if self._state == "done":  # cancelled while the model was loading
+                raise StopIteration
+        for event in self._generation:
+            if hasattr(event, "finish_reason"):
+                self._finish(event)
+                break
+            self._parts.append(event.text)
+            self._save_progress()
+            return event.text
+        raise StopIteration
+
+    def collect(self) -> Message:
+        """Run to the end; the stored assistant Message (raises like iteration does)."""
+        for _ in self:
+            pass
+        assert self.result is not None
+        return self.result
+
+    def cancel(self) -> None:
+        """End the answer as `stopped` at the engine's next step (before it started: at once)."""
+        with self._lock:
+            self._cancelled = True
+            generation = self._generation
+            unstarted = self._state == "new"
+            if unstarted:
+                self._state = "done"
+        if unstarted:
+            self._store("stopped", {**self._base, "finish_reason": "cancelled"})
+        elif generation is not None:
+            generation.cancel()
+
+    # -- the phases --------------------------------------------------------------------------------------
+    def _start(self) -> None:
+        chat = self._chat
+        try:
+            target = chat.target(self._session)
+            self._base.update(_target_facts(target))
+            prepared = chat.prepare(self._session, self.user_message, target, self._replay)
+            self._base.update(_prepared_facts(prepared, self._session, self._replay))
+            generation = prepared.generate(chat.workbench.runtime)
+            self._base.update(_load_facts(chat, prepared), engine=chat.engine_facts())
+        except WorkbenchError as exc:
+            self._fail(exc)
+            raise
+        except BaseException as exc:  # a bug or Ctrl-C: still leave the answer marked, never `streaming`
+            self._fail(exc)
+            raise
+        with self._lock:
+            self._generation = generation
+            cancelled = self._cancelled
+        if cancelled:
+            generation.cancel()
+
+    def _save_progress(self) -> None:
+        now = time.monotonic()
+        if now - self._saved_at >= SAVE_INTERVAL:
+            self._saved_at = now
+            self._sessions.update_message(self.assistant_id, content=self.text)
+
+    def _finish(self, final) -> None:
+        status = _STATUS[final.finish_reason]
+        provenance = {**self._base, **_final_facts(final)}
+        self._store(status, provenance)
+        if status == "failed":
+            self.error = EngineError(f"the answer failed while generating: {final.error}")
+            raise self.error
+
+    def _fail(self, exc: BaseException) -> None:
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C while loading: the user stopped it
+            self._store("stopped", {**self._base, "finish_reason": "cancelled"})
+            return
+        self.error = exc if isinstance(exc, WorkbenchError) else None
+        self._store("failed", {**self._base, "finish_reason": "error", "error": str(exc) or type(exc).__name__,
+                               "error_type": type(exc).__name__})
+
+    def _store(self, status: str, provenance: dict[str, Any]) -> None:
+        provenance["finished_at"] = _now()
+        with self._lock:
+            self._state = "done"
+        self.result = self._sessions.update_message(self.assistant_id, content=self.text, status=status,
+                                                    provenance=provenance)
+
+
+# -- provenance --------------------------------------------------------------------------------------------
+def _target_facts(target: ChatTarget) -> dict[str, Any]:
+    preset = target.preset
+    return {
+        "model": target.model.name, "model_sha256": target.model.sha256,
+        "preset": preset.preset_name if preset else None, "preset_version": preset.number if preset else None,
+        "preset_sha256": preset.content_sha256 if preset else None, "preset_version_id": preset.id if preset else None,
+    }
+
+
+def _prepared_facts(prepared: PreparedChat, session: ChatSession, replay: dict | None) -> dict[str, Any]:
+    system = replay.get("system_override") if replay is not None else session.system_override
+    overrides = replay.get("parameter_overrides", {}) if replay is not None else session.parameter_overrides
+    return {
+        "prompt_sha256": prepared.prompt_sha256, "template_sha256": prepared.template_sha256,
+        "parameters": prepared.parameters, "ignored_parameters": prepared.ignored,
+        "system_override": system, "parameter_overrides": overrides,
+    }
+
+
+def _load_facts(chat: Chat, prepared: PreparedChat) -> dict[str, Any]:
+    """How the model was really loaded (defaults resolved): the mode decides whether a re-run is identical."""
+    options = chat.workbench.runtime.acquire(prepared.target.model, prepared.load).options
+    return {"reproducible": bool(options.reproducible), "n_ctx": options.n_ctx}
+
+
+def _final_facts(final) -> dict[str, Any]:
+    return {
+        "seed": final.seed, "prompt_tokens": final.prompt_tokens, "cached_tokens": final.cached_tokens,
+        "completion_tokens": final.completion_tokens, "ttft_seconds": final.ttft_seconds,
+        "tokens_per_second": final.decode_tokens_per_second, "finish_reason": final.finish_reason,
+        "stop_sequence": final.stop_sequence, "error": final.error,
+    }
