@@ -39,7 +39,7 @@ class SettingsPage(QWidget):
         self.gpu_layers = QSpinBox(minimum=-1, maximum=999, specialValueText="auto (all when a GPU is present)")
         self.gpu_layers.setValue(s.gpu_layers)
         self.context = QSpinBox(minimum=256, maximum=1_048_576, singleStep=1024)
-        self.context.setValue(s.default_context)
+        self.context.setValue(min(s.default_context, self.context.maximum()))  # a hand-edited file may exceed it
         self.keep_alive = QDoubleSpinBox(minimum=-1, maximum=86_400, decimals=0, suffix=" s",
                                          specialValueText="never unload")
         self.keep_alive.setValue(s.keep_alive_seconds)

@@ -1,0 +1,156 @@
+"""The Hub page against the fake Hub (real huggingface_hub client, real HTTP on 127.0.0.1): search, files with
+fit badges, pull with progress, cancel and resume (also from a new window, as after a quit), discard, offline."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
+from ui.main_window import MainWindow
+
+REPO = "alice/tiny-GGUF"
+
+
+@pytest.fixture
+def served(fake_hub: FakeHub, tiny_model_path: Path) -> FakeHub:  # noqa: F811
+    fake_hub.add_repo(REPO, {"tiny-Q8_0.gguf": tiny_model_path.read_bytes(), "README.md": b"hi"})
+    fake_hub.add_repo("bob/other-GGUF", {"o-Q4_K_M.gguf": tiny_model_path.read_bytes()})
+    return fake_hub
+
+
+def open_hub(qtbot, wb):
+    window = MainWindow(wb)
+    qtbot.addWidget(window)
+    return window, window.show_page("Hub")
+
+
+def wait_done(qtbot, task) -> None:
+    with qtbot.waitSignal(task.done, timeout=30000):
+        pass
+
+
+def list_files(qtbot, page) -> None:
+    page.query.setText("tiny")
+    wait_done(qtbot, page.search())
+    assert page.results.rowCount() == 1 and page.results.item(0, 0).text() == REPO
+    page.results.selectRow(0)  # selecting a repository lists its files
+    qtbot.waitUntil(lambda: page.files.rowCount() == 1, timeout=30000)
+
+
+def test_search_lists_repos_and_files_with_a_fit_badge(qtbot, wb, served):
+    window, page = open_hub(qtbot, wb)
+    list_files(qtbot, page)
+    assert [page.files.item(0, c).text() for c in range(3)] == ["tiny-Q8_0.gguf", "Q8_0", "436.9 KB"]
+    qtbot.waitUntil(lambda: page.badge(0) == "fits", timeout=30000)
+    assert page.files.item(0, 3).toolTip().startswith("fits: weights ")
+    window.close()
+
+
+def test_a_model_too_big_for_this_machine_gets_a_wont_fit_badge(qtbot, wb, served):
+    wb.update_settings(default_context=2**30)  # a KV cache of hundreds of GB at this context
+    window, page = open_hub(qtbot, wb)
+    list_files(qtbot, page)
+    qtbot.waitUntil(lambda: page.badge(0) == "won't fit", timeout=30000)
+    window.close()
+
+
+def test_pull_shows_progress_and_registers_the_model(qtbot, wb, served, tiny_model_path):
+    window, page = open_hub(qtbot, wb)
+    list_files(qtbot, page)
+    page.files.selectRow(0)
+    assert page.pull_button.isEnabled()
+    reports = []
+    task = page.pull_selected()
+    task.progress.connect(reports.append)
+    wait_done(qtbot, task)
+    (model,) = wb.library.list()
+    assert model.sha256 == hashlib.sha256(tiny_model_path.read_bytes()).hexdigest() and model.source_repo == REPO
+    (row,) = page.downloads.rows.values()
+    assert row.state == "done" and row.bar.value() == 1000
+    assert row.detail.text() == f"done: registered as {model.name} (436.9 KB)"
+    assert reports and reports[-1].completed == reports[-1].total == model.size_bytes
+    assert [m.name for m in window.pages["Library"].table_model.models] == [model.name]  # the library refreshed
+    window.close()
+
+
+def cancel_at(qtbot, page, served, offset: int):
+    gate = served.pause_at(offset)
+    page.files.selectRow(0)
+    task = page.pull_selected()
+    (row,) = page.downloads.rows.values()
+    qtbot.waitUntil(gate.reached.is_set, timeout=30000)
+    row.action.click()  # Cancel: sets the token directly
+    gate.release()
+    wait_done(qtbot, task)
+    return row
+
+
+def test_cancel_keeps_the_partial_and_resume_continues_it(qtbot, wb, served):
+    window, page = open_hub(qtbot, wb)
+    list_files(qtbot, page)
+    row = cancel_at(qtbot, page, served, 100_000)
+    assert row.state == "paused" and row.action.text() == "Resume" and not row.discard.isHidden()
+    (state,) = wb.hub.pending_downloads()
+    assert state.status == "paused" and wb.library.list() == []
+    assert row.detail.text().startswith("paused: ") and "Resume continues from there" in row.detail.text()
+    kept = state.bytes_done
+    row.action.click()  # Resume
+    assert row.task is not None and row.action.text() == "Cancel"
+    wait_done(qtbot, row.task)
+    assert row.state == "done"
+    assert len(wb.library.list()) == 1 and wb.hub.pending_downloads() == []
+    assert served.ranges_seen()[-1] == f"bytes={kept}-"
+    window.close()
+
+
+def test_an_interrupted_download_is_offered_again_in_a_new_window(qtbot, wb, served):
+    window, page = open_hub(qtbot, wb)
+    list_files(qtbot, page)
+    row = cancel_at(qtbot, page, served, 100_000)
+    window.close()  # as if the app quit mid-download
+    again, page2 = open_hub(qtbot, wb)
+    (row2,) = page2.downloads.rows.values()
+    assert row2.ref == row.ref and row2.action.text() == "Resume" and 0 < row2.bar.value() < 1000
+    task = page2.downloads.pull(row2.ref)
+    wait_done(qtbot, task)
+    assert row2.state == "done" and len(wb.library.list()) == 1
+    again.close()
+
+
+def test_discard_deletes_the_partial(qtbot, wb, served):
+    window, page = open_hub(qtbot, wb)
+    list_files(qtbot, page)
+    row = cancel_at(qtbot, page, served, 100_000)
+    (state,) = wb.hub.pending_downloads()
+    row.discard.click()
+    assert wb.hub.pending_downloads() == [] and not Path(state.partial_path).exists()
+    assert page.downloads.rows == {} and not page.downloads.empty.isHidden()
+    window.close()
+
+
+def test_offline_mode_greys_the_page_out_with_the_reason(qtbot, wb, served):
+    window, page = open_hub(qtbot, wb)
+    assert page.content.isEnabled() and page.offline_banner.isHidden()
+    settings = window.pages["Settings"]
+    settings.offline.setChecked(True)
+    settings.save()
+    assert not page.content.isEnabled() and not page.offline_banner.isHidden()
+    assert "Offline mode is on" in page.offline_banner.text()
+    served.requests.clear()
+    page.query.setText("tiny")
+    page.search_button.click()  # disabled: nothing happens, nothing reaches the network
+    assert served.requests == []
+    settings.offline.setChecked(False)
+    settings.save()
+    assert page.content.isEnabled() and page.offline_banner.isHidden()
+    window.close()
+
+
+def test_offline_from_the_environment_greys_the_page_at_start(qtbot, wb, served, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_OFFLINE", "1")
+    window, page = open_hub(qtbot, wb)
+    assert not page.content.isEnabled() and "WORKBENCH_OFFLINE" in page.offline_banner.text()
+    window.close()
