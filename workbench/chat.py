@@ -95,6 +95,31 @@ def _is_model(wb, name: str) -> bool:
         return False
 
 
+# OpenAI request fields → Ollama PARAMETER names; the endpoint passes its requests through this, so a preset's
+# PARAMETERs and an OpenAI body meet in one vocabulary (max_completion_tokens is OpenAI's newer max_tokens)
+OPENAI_PARAMETERS = {"max_tokens": "num_predict", "max_completion_tokens": "num_predict", "temperature": "temperature",
+                     "top_p": "top_p", "top_k": "top_k", "min_p": "min_p", "seed": "seed", "stop": "stop",
+                     "presence_penalty": "presence_penalty", "frequency_penalty": "frequency_penalty",
+                     "repeat_penalty": "repeat_penalty"}
+
+
+def openai_parameters(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI-named request fields (None = not sent) → Ollama names; max_completion_tokens wins over max_tokens."""
+    out: dict[str, Any] = {}
+    for name, ollama in OPENAI_PARAMETERS.items():
+        value = fields.get(name)
+        if value is not None and not (name == "max_tokens" and fields.get("max_completion_tokens") is not None):
+            out[ollama] = list(value) if name == "stop" and not isinstance(value, str) else value
+    return out
+
+
+def template_supports_tools(source: str) -> bool:
+    """A template supports tools when it reads the `tools` variable (how Ollama and llama.cpp decide too)."""
+    import re
+
+    return re.search(r"\btools\b", source) is not None
+
+
 def merge_parameters(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
     """Later layers win; `stop` from a later layer replaces the earlier list (an empty list clears it)."""
     merged: dict[str, Any] = {}
@@ -105,8 +130,12 @@ def merge_parameters(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
-def build_options(parameters: Mapping[str, Any], *, reproducible: bool | None = None):
-    """Ollama-named parameters → (SamplingParams, max_tokens, stop, LoadOptions, ignored)."""
+def build_options(parameters: Mapping[str, Any], *, reproducible: bool | None = None,
+                  n_parallel: int | None = None):
+    """Ollama-named parameters → (SamplingParams, max_tokens, stop, LoadOptions, ignored).
+
+    n_parallel (slots per loaded model) is the caller's choice, not a PARAMETER: the endpoint sets it.
+    """
     from .engine import LoadOptions, SamplingParams
 
     sampling, load, ignored = split_parameters(dict(parameters))
@@ -121,7 +150,8 @@ def build_options(parameters: Mapping[str, Any], *, reproducible: bool | None = 
         load_kwargs["gpu_layers"] = -1
     load_kwargs["n_batch"] = max(8, load_kwargs.get("n_batch", 512))
     load_kwargs["n_ubatch"] = min(512, load_kwargs["n_batch"])
-    return SamplingParams(**sampling), max_tokens, stop, LoadOptions(reproducible=reproducible, **load_kwargs), ignored
+    load_options = LoadOptions(reproducible=reproducible, n_parallel=n_parallel, **load_kwargs)
+    return SamplingParams(**sampling), max_tokens, stop, load_options, ignored
 
 
 def conversation(target: ChatTarget, messages: Sequence[Mapping[str, Any]],
@@ -158,7 +188,8 @@ def prepare_chat(wb, target: ChatTarget | str, messages: Sequence[Mapping[str, A
                  system: str | None = None, session_parameters: Mapping[str, Any] | None = None,
                  parameters: Mapping[str, Any] | None = None, tools: list | None = None,
                  json_schema: dict | None = None, grammar: str | None = None,
-                 reproducible: bool | None = None) -> PreparedChat:
+                 reproducible: bool | None = None, n_parallel: int | None = None,
+                 logit_bias: Mapping[int, float] | None = None) -> PreparedChat:
     """Render a conversation through the target's template into a GenerationRequest.
 
     parameters (request) override session_parameters, which override the preset's PARAMETERs (Ollama names).
@@ -168,38 +199,47 @@ def prepare_chat(wb, target: ChatTarget | str, messages: Sequence[Mapping[str, A
     if isinstance(target, str):
         target = resolve_target(wb, target)
     effective = merge_parameters(target.base_parameters(), session_parameters, parameters)
-    sampling, max_tokens, stop, load, ignored = build_options(effective, reproducible=reproducible)
+    sampling, max_tokens, stop, load, ignored = build_options(effective, reproducible=reproducible,
+                                                              n_parallel=n_parallel)
     loaded = wb.runtime.acquire(target.model, load)
     source, _origin = template_source(target, loaded)
+    if tools and not template_supports_tools(source):
+        raise TemplateError(f"the template of {target.name} does not support tools: it never reads `tools` "
+                            "(use a model or preset whose template does)")
     prompt = render_prompt(source, conversation(target, messages, system), bos_token=loaded.bos_token,
                            eos_token=loaded.eos_token, add_generation_prompt=True, tools=tools)
     return _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignored,
                      # add_bos None: the model's own rule, and never twice — a Jinja template that writes
                      # {{ bos_token }} already has it; an Ollama (Go) template never does, Ollama's tokenizer adds it
                      template_sha256=hashlib.sha256(source.encode()).hexdigest(), add_bos=None,
-                     json_schema=json_schema, grammar=grammar)
+                     json_schema=json_schema, grammar=grammar, logit_bias=logit_bias)
 
 
 def prepare_completion(wb, target: ChatTarget | str, prompt: str, *,
                        parameters: Mapping[str, Any] | None = None, json_schema: dict | None = None,
-                       grammar: str | None = None, reproducible: bool | None = None) -> PreparedChat:
+                       grammar: str | None = None, reproducible: bool | None = None,
+                       n_parallel: int | None = None, logit_bias: Mapping[int, float] | None = None) -> PreparedChat:
     """A raw prompt (no template): the preset's parameters still apply, request parameters override them."""
     if isinstance(target, str):
         target = resolve_target(wb, target)
     effective = merge_parameters(target.base_parameters(), parameters)
-    sampling, max_tokens, stop, load, ignored = build_options(effective, reproducible=reproducible)
+    sampling, max_tokens, stop, load, ignored = build_options(effective, reproducible=reproducible,
+                                                              n_parallel=n_parallel)
     return _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignored,
-                     template_sha256=None, add_bos=None, json_schema=json_schema, grammar=grammar)
+                     template_sha256=None, add_bos=None, json_schema=json_schema, grammar=grammar,
+                     logit_bias=logit_bias)
 
 
 def _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignored, *, template_sha256,
-              add_bos, json_schema, grammar) -> PreparedChat:
+              add_bos, json_schema, grammar, logit_bias=None) -> PreparedChat:
     import dataclasses
 
     from .engine import GenerationRequest
 
     if json_schema is not None or grammar is not None:
         sampling = dataclasses.replace(sampling, json_schema=json_schema, grammar=grammar)
+    if logit_bias:
+        sampling = dataclasses.replace(sampling, logit_bias=dict(logit_bias))
     request = GenerationRequest(prompt=prompt, sampling=sampling, max_tokens=max_tokens, stop=stop,
                                 add_bos=add_bos, parse_special=template_sha256 is not None)
     return PreparedChat(target=target, load=load, request=request, prompt=prompt,

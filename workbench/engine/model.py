@@ -39,6 +39,7 @@ class LoadedModel:
         self.name = name or self.path.name
         self.sha256 = sha256
         self.loaded_at = time.time()
+        self.keep_alive: float | None = None  # seconds; None = the settings' (set through Runtime.set_keep_alive)
         self._closed = False
         self._lock = threading.Lock()
         opts, cfg = resolved.options, resolved.context

@@ -3,8 +3,9 @@
 `acquire(model, options)` returns the LoadedModel, loading it first if needed (two callers asking for the same
 key at once share one load). `generate(model, request, options)` acquires and queues under the runtime lock,
 so a keep-alive unload can never slip between the two. A model unloads once idle for
-settings.keep_alive_seconds (0 = as soon as its last request ends; negative = never); a reaper thread does
-the unloading, never the scheduler thread that reports idleness.
+settings.keep_alive_seconds (0 = as soon as its last request ends; negative = never) — or for as long as
+`set_keep_alive` last asked for that model (Ollama's per-request keep_alive); a reaper thread does the unloading,
+never the scheduler thread that reports idleness.
 """
 
 from __future__ import annotations
@@ -151,15 +152,24 @@ class Runtime:
             model.close()
         return len(models)
 
+    def set_keep_alive(self, model: LoadedModel, seconds: float | None) -> None:
+        """Keep this loaded model for `seconds` after its last request (None: back to the settings' value)."""
+        with self._lock:
+            model.keep_alive = seconds
+            model.touch()  # the new duration counts from now, like Ollama's
+            self._lock.notify_all()
+
+    def _keep_alive(self, model: LoadedModel) -> float:
+        return self.settings.keep_alive_seconds if model.keep_alive is None else model.keep_alive
+
     def loaded(self) -> list[LoadedInfo]:
-        keep = self.settings.keep_alive_seconds
         now = time.monotonic()
         backend = self.backend_info().backend
         with self._lock:
             models = list(self._models.values())
         rows = []
         for m in models:
-            busy = m.busy
+            busy, keep = m.busy, self._keep_alive(m)
             expires = None if busy or keep < 0 else max(0.0, keep - (now - m.idle_since))
             rows.append(LoadedInfo(m.name, m.path, m.sha256, m.options, m.memory_bytes, busy, m.loaded_at, expires,
                                    backend))
@@ -192,14 +202,12 @@ class Runtime:
                 model.close()
 
     def _expired(self) -> tuple[dict[tuple, LoadedModel], float | None]:
-        keep = self.settings.keep_alive_seconds
-        if keep < 0:
-            return {}, None
         now = time.monotonic()
         victims: dict[tuple, LoadedModel] = {}
         wait: float | None = None
         for key, model in self._models.items():
-            if model.busy:
+            keep = self._keep_alive(model)
+            if model.busy or keep < 0:
                 continue
             if keep == 0:  # "at once": when its last request has ended (not before the first one)
                 if model.served_since_touch:
