@@ -39,8 +39,12 @@ class ServeConfig:
     extra: dict = field(default_factory=dict, hash=False, compare=False)
 
     def validate(self) -> ServeConfig:
-        if not 0 < self.port < 65536:
-            raise InvalidParameter(f"port {self.port} is not a TCP port (1-65535)")
+        if not 0 <= self.port < 65536:  # 0: any free port (tests, the GUI's "pick one")
+            raise InvalidParameter(f"port {self.port} is not a TCP port (1-65535, or 0 for any free port)")
+        if self.parallel is not None and not 1 <= self.parallel <= 64:
+            raise InvalidParameter(f"parallel {self.parallel} must be between 1 and 64 slots")
+        if self.queue_size < 0 or self.max_tokens_cap < 1 or self.max_body_bytes < 1024:
+            raise InvalidParameter("queue size must be ≥ 0, the max_tokens cap ≥ 1 and the body cap ≥ 1024 bytes")
         if not is_loopback(self.host) and not self.api_key:
             raise InvalidParameter(
                 f"binding {self.host} exposes the endpoint beyond this machine: set an API key "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def _no_surrogates(value: str) -> str:
@@ -19,8 +19,29 @@ def _no_surrogates(value: str) -> str:
     return value
 
 
+def _check_nested(value) -> None:
+    if isinstance(value, str):
+        _no_surrogates(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_nested(key)
+            _check_nested(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_nested(item)
+
+
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="after")
+    def _no_lone_surrogates(self):
+        """Every text field (model names, stop strings, tool schemas, options), not only the prompt."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if not isinstance(value, BaseModel):
+                _check_nested(value)
+        return self
 
 
 class ContentPart(_Lenient):

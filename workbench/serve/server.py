@@ -1,8 +1,9 @@
 """Run the endpoint: in the foreground for `workbench serve`, or in a background thread for the GUI.
 
 uvicorn drives the FastAPI app. `EndpointServer.start()` returns once the socket is listening (or raises the
-bind error), `stop()` asks uvicorn to exit, cancels in-flight generations (their streams end with finish reason
-`cancelled`) and waits for the thread, so the GUI can start and stop the endpoint repeatedly.
+bind error), `stop()` cancels in-flight generations (their streams end with finish reason `cancelled`), asks
+uvicorn to exit and waits for the thread. Each start builds a fresh app and uvicorn server (a uvicorn.Server
+is single-use), so the GUI can start and stop the endpoint repeatedly; `app` is the current (or last) one.
 """
 
 from __future__ import annotations
@@ -18,15 +19,19 @@ from .config import ServeConfig
 
 class EndpointServer:
     def __init__(self, workbench, config: ServeConfig):
-        from .app import create_app
-
         self.config = config.validate()
-        self.app = create_app(workbench, self.config)
-        self._server = uvicorn.Server(uvicorn.Config(
-            self.app, host=config.host, port=config.port, log_level="warning", access_log=False,
-            timeout_graceful_shutdown=5, lifespan="on"))
+        self.workbench = workbench
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._new_server()
+
+    def _new_server(self) -> None:
+        from .app import create_app
+
+        self.app = create_app(self.workbench, self.config)
+        self._server = uvicorn.Server(uvicorn.Config(
+            self.app, host=self.config.host, port=self.config.port, log_level="warning", access_log=False,
+            timeout_graceful_shutdown=5, lifespan="on"))
 
     @property
     def url(self) -> str:
@@ -41,10 +46,24 @@ class EndpointServer:
                 return sock.getsockname()[1]
         return self.config.port
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def state(self):
+        """The ServeState: key_metrics(), request_log(n), metrics (what the GUI's Server page reads)."""
+        return self.app.state.serve
+
     def serve_forever(self) -> None:
         self._server.run()
 
     def start(self, timeout: float = 30.0) -> EndpointServer:
+        if self.running:
+            return self
+        if self._server.started or self._server.should_exit:  # a stopped server: start over with a fresh one
+            self._new_server()
+        self._error = None
         self._thread = threading.Thread(target=self._run, name="workbench-endpoint", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -52,6 +71,7 @@ class EndpointServer:
         while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
             self._thread.join(0.02)
         if not self._server.started:
+            self._server.should_exit = True
             raise WorkbenchError(f"the endpoint could not start on {self.config.host}:{self.config.port}: "
                                  f"{self._error or 'the port may be in use'}")
         return self
@@ -68,3 +88,9 @@ class EndpointServer:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+    def __enter__(self) -> EndpointServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,233 @@
+"""Ollama-compatible routes: /api/tags, /api/show, /api/chat, /api/generate, /api/embed, /api/ps, /api/version.
+
+Ollama's `options` are already Ollama parameter names, so they go to workbench/chat.py as they are (an unknown
+name is a 400 naming it). Streaming is NDJSON: one JSON object per line, the last with `done: true` and the
+timings Ollama reports (nanoseconds). `keep_alive` sets how long the model stays loaded after this request
+(Runtime.set_keep_alive); an empty prompt/messages list just loads — or with keep_alive 0 unloads — the model,
+as `ollama run`/`ollama stop` do.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from .. import __version__
+from ..engine import TextEvent
+from ..errors import InvalidParameter
+from ..modelfile import render as render_modelfile
+from . import formats
+from .openai_routes import _client, _finish
+from .schemas import OllamaChatRequest, OllamaEmbedRequest, OllamaGenerateRequest, OllamaShowRequest
+from .streaming import collect_watching
+
+router = APIRouter()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _line(payload: dict) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _details(model) -> dict:
+    return {"parent_model": "", "format": "gguf", "family": model.architecture or "",
+            "families": [model.architecture] if model.architecture else None,
+            "parameter_size": _size_text(model.parameter_count), "quantization_level": model.quantization or ""}
+
+
+def _size_text(count: int | None) -> str:
+    if not count:
+        return ""
+    return f"{count / 1e9:.1f}B" if count >= 1e9 else f"{count / 1e6:.0f}M"
+
+
+@router.get("/api/version")
+async def version():
+    return {"version": __version__}
+
+
+@router.get("/api/tags")
+async def tags(request: Request):
+    return {"models": await run_in_threadpool(_tag_rows, request.app.state.serve.wb)}
+
+
+def _tag_rows(wb) -> list[dict]:
+    rows = [_tag(m.name, m, m.added_at) for m in wb.library.list()]
+    for preset in wb.presets.list():
+        try:
+            model = wb.presets.resolve(preset.latest).model
+        except Exception:  # a preset whose model was removed is not servable: leave it out
+            continue
+        rows.append(_tag(preset.name, model, preset.latest.created_at))
+        rows += [_tag(f"{preset.name}:{tag}", model, preset.latest.created_at)
+                 for tag in sorted(preset.tags) if tag != "latest"]
+    return rows
+
+
+def _tag(name: str, model, modified: datetime) -> dict:
+    return {"name": name, "model": name, "modified_at": modified.isoformat(), "size": model.size_bytes,
+            "digest": model.sha256, "details": _details(model)}
+
+
+@router.post("/api/show")
+async def show(body: OllamaShowRequest, request: Request):
+    name = body.model or body.name
+    if not name:
+        raise InvalidParameter("give the model to show: {\"model\": \"NAME\"}")
+    state = request.app.state.serve
+    target = await run_in_threadpool(state.resolve, name)
+    model, mf = target.model, target.modelfile
+    template = mf.template if mf is not None and mf.template else model.metadata.get("tokenizer.chat_template", "")
+    parameters = "\n".join(f"{k} {json.dumps(v) if isinstance(v, str) else v}"
+                           for k, values in target.base_parameters().items()
+                           for v in (values if isinstance(values, list) else [values]))
+    info = {k: v for k, v in model.metadata.items() if isinstance(v, str | int | float | bool)}
+    return {"modelfile": render_modelfile(mf) if mf is not None else f"FROM {model.path}\n",
+            "parameters": parameters, "template": template if isinstance(template, str) else "",
+            "system": (mf.system or "") if mf is not None else "", "license": model.license or "",
+            "details": _details(model), "model_info": info, "modified_at": model.added_at.isoformat(),
+            "capabilities": ["completion", *(["tools"] if "tools" in (template or "") else [])]}
+
+
+@router.get("/api/ps")
+async def ps(request: Request):
+    rows = request.app.state.serve.wb.runtime.loaded()
+    now = time.time()
+    models = []
+    for row in rows:
+        expires = now + row.expires_in if row.expires_in is not None else now + 365 * 86400
+        models.append({"name": row.name, "model": row.name, "size": row.memory_bytes, "digest": row.sha256 or "",
+                       "details": {"format": "gguf"}, "size_vram": 0, "context_length": row.options.n_ctx,
+                       "expires_at": datetime.fromtimestamp(expires, UTC).isoformat()})
+    return {"models": models}
+
+
+async def _keep_alive_only(state, target, keep_alive, body_model: str, chat_shape: bool):
+    """An empty request: load the model (or unload it with keep_alive 0), like Ollama."""
+    if keep_alive == 0:
+        await run_in_threadpool(state.wb.runtime.unload, target.model)
+        reason = "unload"
+    else:
+        loaded = await run_in_threadpool(state.load_model, target)
+        if keep_alive is not None:
+            state.wb.runtime.set_keep_alive(loaded, keep_alive)
+        reason = "load"
+    head = {"model": body_model, "created_at": _now(), "done": True, "done_reason": reason}
+    return {**head, "message": {"role": "assistant", "content": ""}} if chat_shape else {**head, "response": ""}
+
+
+async def _apply_keep_alive(state, prepared, stream, keep_alive) -> None:
+    if keep_alive is None:
+        return
+    try:
+        loaded = await run_in_threadpool(state.wb.runtime.acquire, prepared.target.model, prepared.load)
+        state.wb.runtime.set_keep_alive(loaded, keep_alive)
+    except BaseException:
+        stream.close()  # no response will iterate it: free the slot now
+        raise
+
+
+@router.post("/api/chat")
+async def chat_route(body: OllamaChatRequest, request: Request):
+    state = request.app.state.serve
+    started = time.perf_counter()
+    request.state.model = body.model
+    keep_alive = formats.keep_alive_seconds(body.keep_alive)
+    target = await run_in_threadpool(state.resolve, body.model)
+    if not body.messages:
+        return await _keep_alive_only(state, target, keep_alive, body.model, True)
+    messages = [{"role": m.role, "content": m.content, **({"tool_calls": m.tool_calls} if m.tool_calls else {})}
+                for m in body.messages]
+    plan = formats.plan_tools(body.tools, None)
+    prepared, stream = await state.start_chat(
+        target, messages, parameters=dict(body.options or {}), route="/api/chat", client=_client(request),
+        started=started, tools=plan.tools, json_schema=formats.ollama_schema(body.format))
+    await _apply_keep_alive(state, prepared, stream, keep_alive)
+    return await _respond(request, body, stream, started, chat_shape=True, parse_calls=plan.parse_calls)
+
+
+@router.post("/api/generate")
+async def generate(body: OllamaGenerateRequest, request: Request):
+    state = request.app.state.serve
+    started = time.perf_counter()
+    request.state.model = body.model
+    keep_alive = formats.keep_alive_seconds(body.keep_alive)
+    if body.template:
+        raise InvalidParameter("a per-request template is not supported: put TEMPLATE in a preset instead")
+    if body.suffix:
+        raise InvalidParameter("suffix (fill-in-the-middle) is not supported by this endpoint")
+    target = await run_in_threadpool(state.resolve, body.model)
+    if not body.prompt:
+        return await _keep_alive_only(state, target, keep_alive, body.model, False)
+    common = {"parameters": dict(body.options or {}), "route": "/api/generate", "client": _client(request),
+              "started": started, "json_schema": formats.ollama_schema(body.format)}
+    if body.raw:
+        prepared, stream = await state.start_completion(target, body.prompt, **common)
+    else:
+        prepared, stream = await state.start_chat(target, [{"role": "user", "content": body.prompt}],
+                                                  system=body.system, **common)
+    await _apply_keep_alive(state, prepared, stream, keep_alive)
+    return await _respond(request, body, stream, started, chat_shape=False, parse_calls=False)
+
+
+def _piece(body, text: str, chat_shape: bool) -> dict:
+    head = {"model": body.model, "created_at": _now()}
+    return {**head, "message": {"role": "assistant", "content": text}} if chat_shape else {**head, "response": text}
+
+
+def _done(body, final, stream, started: float, chat_shape: bool, text: str = "", calls=None) -> dict:
+    total = time.perf_counter() - started
+    ttft = stream.ttft or 0.0
+    out = _piece(body, text, chat_shape)
+    if calls:
+        out["message"]["tool_calls"] = calls
+    return {**out, "done": True, "done_reason": _finish(final), "total_duration": int(total * 1e9),
+            "load_duration": 0, "prompt_eval_count": final.prompt_tokens, "prompt_eval_duration": int(ttft * 1e9),
+            "eval_count": final.completion_tokens, "eval_duration": int(max(0.0, total - ttft) * 1e9)}
+
+
+async def _respond(request: Request, body, stream, started: float, *, chat_shape: bool, parse_calls: bool):
+    if body.stream and not parse_calls:
+        return StreamingResponse(_ndjson(body, stream, started, chat_shape), media_type="application/x-ndjson")
+    text, final = await collect_watching(request, stream)
+    calls = None
+    if parse_calls:
+        found, rest = formats.parse_tool_calls(text)
+        if found:  # Ollama's shape: arguments as an object, no id
+            calls = [{"function": {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}}
+                     for c in found]
+            text = rest
+    done = _done(body, final, stream, started, chat_shape, text, calls)
+    if body.stream:
+        return StreamingResponse(iter([_line(done)]), media_type="application/x-ndjson")
+    return done
+
+
+async def _ndjson(body, stream, started: float, chat_shape: bool):
+    async for event in stream.events():
+        if isinstance(event, TextEvent):
+            yield _line({**_piece(body, event.text, chat_shape), "done": False})
+        elif event.finish_reason == "error":
+            yield _line({"error": event.error or "generation failed"})
+        else:
+            yield _line(_done(body, event, stream, started, chat_shape))
+
+
+@router.post("/api/embed")
+async def embed(body: OllamaEmbedRequest, request: Request):
+    state = request.app.state.serve
+    started = time.perf_counter()
+    request.state.model = body.model
+    texts = [body.input] if isinstance(body.input, str) else list(body.input)
+    target = await run_in_threadpool(state.resolve, body.model)
+    result = await run_in_threadpool(state.embed, target, texts, body.truncate, "/api/embed", _client(request))
+    return {"model": body.model, "embeddings": result.vectors, "prompt_eval_count": result.total_tokens,
+            "total_duration": int((time.perf_counter() - started) * 1e9), "load_duration": 0}

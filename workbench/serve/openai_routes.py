@@ -1,0 +1,213 @@
+"""OpenAI-compatible routes: /v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings.
+
+Request fields map onto Ollama parameter names in workbench/chat.py (`openai_parameters`) and the prompt is
+built there too, so a preset used as the model applies its system prompt, messages and parameters and the
+request's fields override them. Streams are Server-Sent Events in OpenAI's chunk format, ending `[DONE]`;
+`stream_options.include_usage` adds the usage chunk. With tools, a stream is generated whole first and then
+sent as chunks, because whether the answer is a tool call is only known at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from .. import chat
+from ..engine import TextEvent
+from ..errors import EngineError, InvalidParameter
+from . import formats
+from .schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from .streaming import collect_watching
+
+router = APIRouter()
+
+
+def _dumps(payload: dict) -> str:
+    return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+def _usage(final) -> dict:
+    return {"prompt_tokens": final.prompt_tokens, "completion_tokens": final.completion_tokens,
+            "total_tokens": final.prompt_tokens + final.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": final.cached_tokens}}
+
+
+def _finish(final) -> str:
+    if final.finish_reason == "error":
+        raise EngineError(final.error or "generation failed")
+    return final.finish_reason
+
+
+def _fingerprint(prepared) -> str:
+    return f"wb-{prepared.target.model.sha256[:12]}"
+
+
+@router.get("/v1/models")
+async def list_models(request: Request):
+    rows = await run_in_threadpool(_model_rows, request.app.state.serve.wb)
+    return {"object": "list", "data": rows}
+
+
+@router.get("/v1/models/{name:path}")
+async def get_model(name: str, request: Request):
+    rows = await run_in_threadpool(_model_rows, request.app.state.serve.wb)
+    for row in rows:
+        if row["id"] == name:
+            return row
+    await run_in_threadpool(request.app.state.serve.resolve, name)  # NotFound (404) with the usual message
+    return {"id": name, "object": "model", "created": 0, "owned_by": "workbench"}
+
+
+def _model_rows(wb) -> list[dict]:
+    rows = [{"id": m.name, "object": "model", "created": int(m.added_at.timestamp()), "owned_by": "library"}
+            for m in wb.library.list()]
+    for preset in wb.presets.list():
+        created = int(preset.created_at.timestamp())
+        rows.append({"id": preset.name, "object": "model", "created": created, "owned_by": "preset"})
+        rows += [{"id": f"{preset.name}:{tag}", "object": "model", "created": created, "owned_by": "preset"}
+                 for tag in sorted(preset.tags) if tag != "latest"]
+    return rows
+
+
+def _sampling(body) -> dict:
+    return chat.openai_parameters(body.model_dump(include=set(chat.OPENAI_PARAMETERS)))
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(body: ChatCompletionRequest, request: Request):
+    state = request.app.state.serve
+    started = time.perf_counter()
+    request.state.model = body.model
+    target = await run_in_threadpool(state.resolve, body.model)
+    plan = formats.plan_tools(body.tools, body.tool_choice)
+    schema = formats.response_schema(body.response_format) or plan.schema
+    prepared, stream = await state.start_chat(
+        target, formats.template_messages(body.messages), parameters=_sampling(body),
+        route="/v1/chat/completions", client=_client(request), started=started, tools=plan.tools,
+        json_schema=schema, logit_bias=formats.logit_bias(body.logit_bias))
+    meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model,
+            "system_fingerprint": _fingerprint(prepared)}
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    if body.stream and not plan.parse_calls:
+        return StreamingResponse(_chat_sse(stream, meta, include_usage), media_type="text/event-stream")
+    text, final = await collect_watching(request, stream)
+    message = _assistant_message(text, plan)
+    reason = "tool_calls" if message.get("tool_calls") else _finish(final)
+    if body.stream:  # tools: the whole answer as a short stream
+        return StreamingResponse(_chat_sse_whole(message, reason, final, meta, include_usage),
+                                 media_type="text/event-stream")
+    return {**meta, "object": "chat.completion", "usage": _usage(final),
+            "choices": [{"index": 0, "message": message, "finish_reason": reason, "logprobs": None}]}
+
+
+def _assistant_message(text: str, plan: formats.ToolPlan) -> dict:
+    if plan.parse_calls:
+        calls, rest = formats.parse_tool_calls(text)
+        if calls:
+            return {"role": "assistant", "content": rest or None, "tool_calls": calls}
+    return {"role": "assistant", "content": text}
+
+
+def _chunk(meta: dict, delta: dict, finish_reason: str | None = None) -> dict:
+    return {**meta, "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]}
+
+
+async def _chat_sse(stream, meta: dict, include_usage: bool):
+    yield _dumps(_chunk(meta, {"role": "assistant", "content": ""}))
+    async for event in stream.events():
+        if isinstance(event, TextEvent):
+            yield _dumps(_chunk(meta, {"content": event.text}))
+            continue
+        if event.finish_reason == "error":
+            yield _dumps({"error": {"message": event.error or "generation failed", "type": "server_error",
+                                    "param": None, "code": "engine_error"}})
+            return
+        yield _dumps(_chunk(meta, {}, event.finish_reason))
+        if include_usage:
+            yield _dumps({**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(event)})
+    yield "data: [DONE]\n\n"
+
+
+async def _chat_sse_whole(message: dict, reason: str, final, meta: dict, include_usage: bool):
+    yield _dumps(_chunk(meta, {"role": "assistant", "content": message.get("content") or ""}))
+    if message.get("tool_calls"):
+        calls = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
+        yield _dumps(_chunk(meta, {"tool_calls": calls}))
+    yield _dumps(_chunk(meta, {}, reason))
+    if include_usage:
+        yield _dumps({**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(final)})
+    yield "data: [DONE]\n\n"
+
+
+@router.post("/v1/completions")
+async def completions(body: CompletionRequest, request: Request):
+    state = request.app.state.serve
+    started = time.perf_counter()
+    request.state.model = body.model
+    if body.suffix:
+        raise InvalidParameter("suffix (fill-in-the-middle) is not supported by this endpoint")
+    target = await run_in_threadpool(state.resolve, body.model)
+    prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
+    prepared, stream = await state.start_completion(
+        target, prompt, parameters=_sampling(body), route="/v1/completions", client=_client(request),
+        started=started, logit_bias=formats.logit_bias(body.logit_bias))
+    meta = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model,
+            "system_fingerprint": _fingerprint(prepared)}
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    if body.stream:
+        return StreamingResponse(_completion_sse(stream, meta, include_usage, prompt if body.echo else ""),
+                                 media_type="text/event-stream")
+    text, final = await collect_watching(request, stream)
+    choice = {"index": 0, "text": (prompt if body.echo else "") + text, "finish_reason": _finish(final),
+              "logprobs": None}
+    return {**meta, "object": "text_completion", "choices": [choice], "usage": _usage(final)}
+
+
+def _text_chunk(meta: dict, text: str, finish_reason: str | None = None) -> dict:
+    return {**meta, "object": "text_completion",
+            "choices": [{"index": 0, "text": text, "finish_reason": finish_reason, "logprobs": None}]}
+
+
+async def _completion_sse(stream, meta: dict, include_usage: bool, echo: str):
+    if echo:
+        yield _dumps(_text_chunk(meta, echo))
+    async for event in stream.events():
+        if isinstance(event, TextEvent):
+            yield _dumps(_text_chunk(meta, event.text))
+            continue
+        if event.finish_reason == "error":
+            yield _dumps({"error": {"message": event.error or "generation failed", "type": "server_error",
+                                    "param": None, "code": "engine_error"}})
+            return
+        yield _dumps(_text_chunk(meta, "", event.finish_reason))
+        if include_usage:
+            yield _dumps({**meta, "object": "text_completion", "choices": [], "usage": _usage(event)})
+    yield "data: [DONE]\n\n"
+
+
+@router.post("/v1/embeddings")
+async def embeddings(body: EmbeddingRequest, request: Request):
+    state = request.app.state.serve
+    request.state.model = body.model
+    target = await run_in_threadpool(state.resolve, body.model)
+    result = await run_in_threadpool(state.embed, target, body.texts(), False, "/v1/embeddings",
+                                     _client(request))
+    data = []
+    for index, vector in enumerate(result.vectors):
+        value = (base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+                 if body.encoding_format == "base64" else vector)
+        data.append({"object": "embedding", "index": index, "embedding": value})
+    return {"object": "list", "data": data, "model": body.model,
+            "usage": {"prompt_tokens": result.total_tokens, "total_tokens": result.total_tokens}}

@@ -1,0 +1,200 @@
+"""What one endpoint instance shares between its routes: the Workbench services, config, metrics, live streams.
+
+Routes call `prepare_chat`/`prepare_completion` from workbench/chat.py (the one prompt builder) through
+`ServeState.start_chat`/`start_completion`, which run the blocking part (a first request loads the model) in a
+worker thread, queue the generation and return a `Stream`. The state counts what is in flight per model (for
+the busy-slot and queue-depth gauges and the GUI's "key metrics now"), records every finished request in the
+metrics' request log (never prompt text) and, on `shutdown()`, cancels the streams still running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import deque
+
+from starlette.concurrency import run_in_threadpool
+
+from .. import chat
+from ..errors import InvalidParameter, WorkbenchError
+from .config import ServeConfig
+from .metrics import Metrics, RequestRecord
+from .streaming import Stream
+
+RATE_WINDOW_SECONDS = 10.0
+
+
+class ShuttingDown(WorkbenchError):
+    http_status = 503
+    code = "shutting_down"
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyMetrics:
+    """The GUI server panel's numbers "now"."""
+
+    requests: int  # finished requests since start
+    in_flight: int
+    tokens_per_second: float  # completion tokens over the last RATE_WINDOW_SECONDS
+    busy_slots: int
+    queue_depth: int
+    errors: int  # finished with a 4xx/5xx
+
+
+class ServeState:
+    def __init__(self, workbench, config: ServeConfig):
+        self.wb = workbench
+        self.config = config
+        self.metrics = Metrics()
+        self.started_at = time.time()
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, int] = {}  # model label -> requests queued or generating
+        self._slots: dict[str, int] = {}  # model label -> n_parallel of its loaded instance
+        self._streams: set[Stream] = set()
+        self._recent: deque[tuple[float, int]] = deque()  # (time, completion tokens) of finished requests
+        self._requests = self._errors = 0
+        self.closing = False
+        workbench.runtime.max_queue = config.queue_size  # applies to models this endpoint loads
+
+    # ------------------------------------------------------------------ starting generations
+
+    def _options(self) -> dict:
+        return {"reproducible": self.config.reproducible, "n_parallel": self.config.parallel}
+
+    def resolve(self, name: str) -> chat.ChatTarget:
+        return chat.resolve_target(self.wb, name)
+
+    async def start_chat(self, target: chat.ChatTarget, messages: list[dict], *, parameters: dict,
+                         route: str, client: str, started: float, **kwargs) -> tuple[chat.PreparedChat, Stream]:
+        def prepare():
+            return chat.prepare_chat(self.wb, target, messages, parameters=parameters, **self._options(), **kwargs)
+
+        return await self._start(prepare, target, route, client, started)
+
+    async def start_completion(self, target: chat.ChatTarget, prompt: str, *, parameters: dict, route: str,
+                               client: str, started: float, **kwargs) -> tuple[chat.PreparedChat, Stream]:
+        def prepare():
+            return chat.prepare_completion(self.wb, target, prompt, parameters=parameters, **self._options(),
+                                           **kwargs)
+
+        return await self._start(prepare, target, route, client, started)
+
+    async def _start(self, prepare, target, route, client, started):
+        if self.closing:
+            raise ShuttingDown("the endpoint is shutting down")
+        model = target.name
+
+        def submit():
+            prepared = prepare()
+            self._check_max_tokens(prepared)
+            self.note_slots(model, self.wb.runtime.acquire(prepared.target.model, prepared.load).n_parallel)
+            self._enter(model)  # before submitting, so the gauges never miss a running request
+            try:
+                return prepared, prepared.generate(self.wb.runtime)
+            except BaseException:
+                self._leave(model)
+                raise
+
+        prepared, generation = await run_in_threadpool(submit)
+        stream = Stream(generation, started=started,
+                        on_end=lambda s: self._finished(s, route=route, model=model, client=client))
+        with self._lock:
+            self._streams.add(stream)
+            if self.closing:
+                generation.cancel()
+        return prepared, stream
+
+    def _check_max_tokens(self, prepared: chat.PreparedChat) -> None:
+        limit = prepared.request.max_tokens
+        if limit is not None and limit > self.config.max_tokens_cap:
+            raise InvalidParameter(f"max_tokens {limit} is over this endpoint's cap of "
+                                   f"{self.config.max_tokens_cap} tokens")
+
+    def load_model(self, target: chat.ChatTarget):
+        """Acquire (load if needed) the target's model with this endpoint's load options; blocking."""
+        *_, load, _ignored = chat.build_options(target.base_parameters(), **self._options())
+        return self.wb.runtime.acquire(target.model, load)
+
+    def embed(self, target: chat.ChatTarget, texts: list[str], truncate: bool, route: str, client: str):
+        """Pooled embeddings from the target's (shared) loaded model; blocking, recorded in the log."""
+        from ..engine.embeddings import embed_loaded
+
+        if self.closing:
+            raise ShuttingDown("the endpoint is shutting down")
+        result = embed_loaded(self.load_model(target), texts, truncate=truncate)
+        self.record(RequestRecord(time=time.time(), client=client, route=route, model=target.name, status=200,
+                                  prompt_tokens=result.total_tokens))
+        return result
+
+    # ------------------------------------------------------------------ accounting
+
+    def _enter(self, model: str) -> None:
+        with self._lock:
+            self._in_flight[model] = self._in_flight.get(model, 0) + 1
+        self._update_gauges(model)
+
+    def _leave(self, model: str) -> None:
+        with self._lock:
+            self._in_flight[model] = max(0, self._in_flight.get(model, 0) - 1)
+        self._update_gauges(model)
+
+    def note_slots(self, model: str, n_parallel: int) -> None:
+        with self._lock:
+            self._slots[model] = n_parallel
+        self._update_gauges(model)
+
+    def _update_gauges(self, model: str) -> None:
+        with self._lock:
+            n, slots = self._in_flight.get(model, 0), self._slots.get(model, self.config.parallel or 1)
+        self.metrics.busy_slots.labels(model).set(min(n, slots))
+        self.metrics.queue_depth.labels(model).set(max(0, n - slots))
+
+    def _finished(self, stream: Stream, *, route: str, model: str, client: str) -> None:
+        with self._lock:
+            self._streams.discard(stream)
+        self._leave(model)
+        final = stream.final or stream.generation.final
+        status = 499 if stream.abandoned else 500 if final is not None and final.finish_reason == "error" else 200
+        for gap in stream.gaps:
+            self.metrics.itl.labels(model).observe(gap)
+        self.record(RequestRecord(
+            time=time.time(), client=client, route=route, model=model, status=status,
+            prompt_tokens=final.prompt_tokens if final else 0,
+            completion_tokens=final.completion_tokens if final else 0,
+            ttft_seconds=stream.ttft, tokens_per_second=stream.completion_rate,
+            finish_reason=final.finish_reason if final else None))
+
+    def record(self, record: RequestRecord) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._requests += 1
+            self._errors += record.status >= 400
+            if record.completion_tokens:
+                self._recent.append((now, record.completion_tokens))
+        self.metrics.record(record)
+
+    # ------------------------------------------------------------------ for the GUI
+
+    def key_metrics(self) -> KeyMetrics:
+        now = time.monotonic()
+        with self._lock:
+            while self._recent and now - self._recent[0][0] > RATE_WINDOW_SECONDS:
+                self._recent.popleft()
+            tokens = sum(n for _, n in self._recent)
+            busy = sum(min(n, self._slots.get(m, self.config.parallel or 1)) for m, n in self._in_flight.items())
+            in_flight = sum(self._in_flight.values())
+            return KeyMetrics(requests=self._requests, in_flight=in_flight,
+                              tokens_per_second=tokens / RATE_WINDOW_SECONDS, busy_slots=busy,
+                              queue_depth=in_flight - busy, errors=self._errors)
+
+    def request_log(self, n: int = 100) -> list[RequestRecord]:
+        return self.metrics.recent(n)
+
+    def shutdown(self) -> None:
+        """Refuse new requests and cancel running ones (their streams end at the next scheduler step)."""
+        with self._lock:
+            self.closing = True
+            streams = list(self._streams)
+        for stream in streams:
+            stream.generation.cancel()
