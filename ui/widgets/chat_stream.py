@@ -17,7 +17,7 @@ FLUSH_MS = 25
 
 
 class PieceBuffer(QObject):
-    flushed = Signal(dict)  # {key: text gathered since the last flush}
+    flushed = Signal(object)  # {key: text gathered since the last flush} (object: keys are not strings)
 
     def __init__(self, parent: QObject | None = None, interval_ms: int = FLUSH_MS):
         super().__init__(parent)

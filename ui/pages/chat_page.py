@@ -1,0 +1,345 @@
+"""The Chat page: sessions with search, a streaming Markdown transcript with branches, the session's settings.
+
+Everything goes through the core's services — `wb.sessions` for the tree and `wb.chat` (workbench/answers.py)
+for answers — so an answer written here is stored exactly like one from `workbench run` or the endpoint,
+provenance included. `wb.chat.send/regenerate/edit` write the user message and the `streaming` placeholder at
+once (fast SQLite writes, fine on the GUI thread); the answer stream itself is iterated on a TaskRunner worker
+and its pieces reach the GUI through a PieceBuffer flushed every ~25 ms, so a fast model never floods the
+event loop. Stop (Esc) calls `AnswerStream.cancel()` directly: it is thread-safe and never waits on a signal.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.errors import WorkbenchError
+
+from ..widgets.chat_message import ChatMessageView
+from ..widgets.chat_settings import FIELDS, ChatSettingsPanel
+from ..widgets.chat_stream import PieceBuffer
+
+
+def _pump(stream, buffer: PieceBuffer):
+    """Worker side: iterate the answer, hand pieces to the buffer; the stored Message is the result."""
+    for piece in stream:
+        buffer.append(stream.assistant_id, piece)
+    return stream.result
+
+
+class ChatPage(QWidget):
+    answer_finished = Signal(object)  # the stored assistant Message (or None when it failed)
+
+    def __init__(self, window):
+        super().__init__()
+        self.window_ = window
+        self.wb = window.wb
+        self.session_id: int | None = None
+        self.stream = None  # the AnswerStream being generated
+        self.task = None
+        self.views: dict[int, ChatMessageView] = {}
+        self.buffer = PieceBuffer(self)
+        self.buffer.flushed.connect(self._on_pieces)
+        splitter = QSplitter()
+        splitter.addWidget(self._build_sessions())
+        splitter.addWidget(self._build_transcript())
+        self.settings_panel = ChatSettingsPanel()
+        self.settings_panel.apply_requested.connect(self.apply_settings)
+        splitter.addWidget(self.settings_panel)
+        splitter.setSizes([220, 640, 260])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+        QShortcut(QKeySequence("Ctrl+Return"), self.input, self.send,
+                  context=Qt.ShortcutContext.WidgetShortcut)
+        QShortcut(QKeySequence("Ctrl+Enter"), self.input, self.send, context=Qt.ShortcutContext.WidgetShortcut)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.refresh_targets()
+        self.refresh_sessions()
+        self._set_busy(False)
+
+    # -- building ----------------------------------------------------------------------------------------
+    def _build_sessions(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        self.search = QLineEdit(placeholderText="Search all messages (Ctrl+F)", clearButtonEnabled=True)
+        self._search_timer = QTimer(self, singleShot=True, interval=150, timeout=self.refresh_sessions)
+        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.sessions = QListWidget()
+        self.sessions.itemActivated.connect(self._open_item)
+        self.sessions.itemClicked.connect(self._open_item)
+        self.target_combo = QComboBox()
+        self.target_combo.setToolTip("What a new session runs on: a preset (latest version) or a bare model")
+        new = QPushButton("New chat (Ctrl+N)", clicked=self.new_session)
+        delete = QPushButton("Delete", clicked=self.delete_session)
+        buttons = QHBoxLayout()
+        buttons.addWidget(new, 1)
+        buttons.addWidget(delete)
+        for widget in (self.search, self.sessions, self.target_combo):
+            layout.addWidget(widget)
+        layout.addLayout(buttons)
+        return box
+
+    def _build_transcript(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        self.title = QLabel("<b>No session</b> — pick one, or start a new chat")
+        layout.addWidget(self.title)
+        self.scroll = QScrollArea(widgetResizable=True)
+        self.messages_box = QWidget()
+        self.messages_layout = QVBoxLayout(self.messages_box)
+        self.messages_layout.addStretch(1)
+        self.scroll.setWidget(self.messages_box)
+        layout.addWidget(self.scroll, 1)
+        self.input = QPlainTextEdit(placeholderText="Message (Ctrl+Enter sends, Esc stops)")
+        self.input.setMaximumHeight(110)
+        layout.addWidget(self.input)
+        row = QHBoxLayout()
+        self.status = QLabel()
+        row.addWidget(self.status, 1)
+        self.export_button = QToolButton(text="Export", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.export_button)
+        menu.addAction("Markdown…", lambda: self.export("md"))
+        menu.addAction("JSON (with provenance)…", lambda: self.export("json"))
+        self.export_button.setMenu(menu)
+        self.stop_button = QPushButton("Stop (Esc)", clicked=self.stop)
+        self.send_button = QPushButton("Send", clicked=self.send)
+        for widget in (self.export_button, self.stop_button, self.send_button):
+            row.addWidget(widget)
+        layout.addLayout(row)
+        return box
+
+    # -- window hooks ------------------------------------------------------------------------------------
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def library_changed(self) -> None:
+        self.refresh_targets()
+
+    def window_closing(self) -> None:
+        self.stop()
+
+    # -- sessions ----------------------------------------------------------------------------------------
+    def refresh_targets(self) -> None:
+        current = self.target_combo.currentData()
+        self.target_combo.clear()
+        for preset in self.wb.presets.list():
+            self.target_combo.addItem(f"Preset: {preset.name}", f"preset:{preset.latest.ref}")
+        for model in self.wb.library.list():
+            self.target_combo.addItem(f"Model: {model.name}", f"model:{model.name}")
+        index = self.target_combo.findData(current)
+        if index >= 0:
+            self.target_combo.setCurrentIndex(index)
+
+    def refresh_sessions(self) -> None:
+        self.sessions.clear()
+        query = self.search.text().strip()
+        try:
+            rows = ([(f"{h.session_title} — {h.snippet}", (h.session_id, h.message_id))
+                     for h in self.wb.sessions.search(query)] if query else
+                    [(s.title, (s.id, None)) for s in self.wb.sessions.list()])
+        except WorkbenchError as exc:  # a query FTS cannot read: say so where the user typed it
+            self.status.setText(str(exc))
+            return
+        for text, data in rows:
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, data)
+            self.sessions.addItem(item)
+            if data[0] == self.session_id and data[1] is None:
+                self.sessions.setCurrentItem(item)
+
+    def _open_item(self, item: QListWidgetItem) -> None:
+        session_id, message_id = item.data(Qt.ItemDataRole.UserRole)
+        if self.stream is None:
+            self.open_session(session_id, message_id)
+
+    def new_session(self) -> int | None:
+        data = self.target_combo.currentData()
+        if data is None:
+            self.window_.show_error("New chat", "There is no model yet: import or pull one on the Library or "
+                                    "Hub page first.")
+            return None
+        kind, ref = data.split(":", 1)
+        return self._create(preset_ref=ref) if kind == "preset" else self._create(model_name=ref)
+
+    def open_preset(self, preset_ref: str) -> int | None:
+        """A new session on a preset version (the Presets page's "Try it")."""
+        return self._create(preset_ref=preset_ref)
+
+    def _create(self, **target) -> int | None:
+        try:
+            session = self.wb.sessions.create(**target)
+        except WorkbenchError as exc:
+            self.window_.show_error("New chat", str(exc))
+            return None
+        self.open_session(session.id)
+        self.refresh_sessions()
+        self.input.setFocus()
+        return session.id
+
+    def delete_session(self) -> None:
+        if self.session_id is None or self.stream is not None:
+            return
+        self.wb.sessions.delete(self.session_id)
+        self.session_id = None
+        self._clear()
+        self.title.setText("<b>No session</b>")
+        self.settings_panel.setEnabled(False)
+        self.refresh_sessions()
+
+    def open_session(self, session_id: int, message_id: int | None = None) -> None:
+        if message_id is not None:  # a search hit: show the branch that holds it
+            self.wb.sessions.switch_to(message_id)
+        self.session_id = session_id
+        self.render()
+        self._load_settings()
+
+    def _load_settings(self) -> None:
+        session = self.wb.sessions.get(self.session_id)
+        label = f"Preset {session.preset_ref}" if session.preset_ref else f"Model {session.model_name}"
+        try:
+            target = self.wb.chat.target(session)
+            base, preset_system = target.base_parameters(), target.modelfile.system if target.modelfile else None
+            label += f"<br><small>model {target.model.name} · sha256 {target.model.sha256[:12]}</small>"
+        except WorkbenchError as exc:
+            base, preset_system = {}, None
+            label += f"<br><small>{exc}</small>"
+        self.settings_panel.load(label, session.system_override, preset_system, session.parameter_overrides, base)
+
+    def apply_settings(self, system: str, values: dict) -> None:
+        if self.session_id is None:
+            return
+        session = self.wb.sessions.get(self.session_id)
+        kept = {k: v for k, v in session.parameter_overrides.items() if k not in FIELDS}  # set elsewhere (CLI)
+        self.wb.sessions.set_overrides(self.session_id, system=system, parameters={**kept, **values})
+        self.status.setText("Settings apply to the next answer")
+
+    # -- the transcript ----------------------------------------------------------------------------------
+    def _clear(self) -> None:
+        for view in self.views.values():
+            view.deleteLater()
+        self.views = {}
+
+    def render(self) -> None:
+        """Rebuild the transcript of the session's current branch."""
+        self._clear()
+        session = self.wb.sessions.get(self.session_id)
+        self.title.setText(f"<b>{session.title}</b> · {session.preset_ref or session.model_name}")
+        messages = self.wb.sessions.messages(self.session_id)
+        for m in self.wb.sessions.path(self.session_id):
+            siblings = [s for s in messages if s.parent_id == m.parent_id and s.role == m.role]
+            view = ChatMessageView(m, siblings)
+            view.switch_requested.connect(self.switch_to)
+            view.regenerate_requested.connect(self.regenerate)
+            view.edit_requested.connect(self.edit)
+            view.set_busy(self.stream is not None)
+            self.messages_layout.insertWidget(self.messages_layout.count() - 1, view)
+            self.views[m.id] = view
+        QTimer.singleShot(0, self._scroll_to_end)
+
+    def _scroll_to_end(self) -> None:
+        bar = self.scroll.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def switch_to(self, message_id: int) -> None:
+        if self.stream is None:
+            self.wb.sessions.switch_to(message_id)
+            self.render()
+
+    # -- answers -----------------------------------------------------------------------------------------
+    def send(self) -> None:
+        text = self.input.toPlainText()
+        if self.session_id is None and self.new_session() is None:
+            return
+        if self.stream is None and text.strip() and self._answer(lambda: self.wb.chat.send(self.session_id, text)):
+            self.input.clear()
+
+    def regenerate(self, assistant_id: int) -> None:
+        self._answer(lambda: self.wb.chat.regenerate(assistant_id))
+
+    def edit(self, user_id: int, text: str) -> None:
+        self._answer(lambda: self.wb.chat.edit(user_id, text))
+
+    def _answer(self, start) -> bool:
+        if self.stream is not None:
+            return False
+        try:
+            stream = start()
+        except WorkbenchError as exc:
+            self.window_.show_error("Chat", str(exc))
+            return False
+        self.stream = stream
+        self._set_busy(True)
+        self.render()  # shows the new user message and the empty answer that is about to stream
+        self.buffer.start()
+        self.task = self.window_.runner.submit("Answer", _pump, stream, self.buffer, progress=False)
+        self.task.failed.connect(lambda message, details: self.window_.show_error("Chat", message, details))
+        self.task.done.connect(self._answer_done)
+        return True
+
+    def _on_pieces(self, pieces: dict) -> None:
+        at_end = self.scroll.verticalScrollBar().value() >= self.scroll.verticalScrollBar().maximum() - 4
+        for key, text in pieces.items():
+            view = self.views.get(key)
+            if view is not None:
+                view.append_text(text)
+        if at_end:
+            QTimer.singleShot(0, self._scroll_to_end)
+
+    def _answer_done(self) -> None:
+        self.buffer.stop()
+        stream, self.stream, self.task = self.stream, None, None
+        self._set_busy(False)
+        self.render()
+        self.refresh_sessions()
+        self.answer_finished.emit(stream.result)
+
+    def stop(self) -> None:
+        if self.stream is not None:
+            self.stream.cancel()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.send_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)
+        self.status.setText("Generating…" if busy else "")
+
+    # -- export ------------------------------------------------------------------------------------------
+    def export(self, fmt: str, path: str | Path | None = None) -> Path | None:
+        """Write the session as Markdown (the branch on screen) or JSON (the whole tree with provenance)."""
+        if self.session_id is None:
+            return None
+        if path is None:
+            filters = "Markdown (*.md)" if fmt == "md" else "JSON (*.json)"
+            path, _ = QFileDialog.getSaveFileName(self, "Export session", f"session-{self.session_id}.{fmt}",
+                                                  filters)
+            if not path:
+                return None
+        path = Path(path)
+        if fmt == "md":
+            path.write_text(self.wb.sessions.export_markdown(self.session_id), encoding="utf-8")
+        else:
+            data = self.wb.sessions.export_json(self.session_id)
+            path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+        self.status.setText(f"Exported to {path}")
+        return path
