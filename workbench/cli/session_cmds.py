@@ -1,0 +1,269 @@
+"""Session commands: `run NAME [PROMPT]` and the `sessions` group — thin wrappers over `wb.chat`/`wb.sessions`.
+
+`run` with a prompt streams one answer to stdout (nothing else goes there, so it pipes cleanly); without one
+it opens an interactive session like `ollama run` (cli/chat_repl.py). Either way the conversation is stored
+as a session with full provenance. Ctrl-C stops the answer being streamed (stored as `stopped`), not the
+session. Message text is user (or model) text: it is printed as-is, never read as rich markup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from ..errors import InvalidParameter
+from ..records import ChatSession, Message
+from .common import app, console, console_err, open_workbench
+from .library_cmds import _first_start
+from .library_cmds import _say as say
+from .library_cmds import _table as print_table
+
+sessions_app = typer.Typer(help="Stored chat sessions. Alone: list them.", invoke_without_command=True,
+                           no_args_is_help=False)
+app.add_typer(sessions_app, name="sessions")
+
+
+# -- run ---------------------------------------------------------------------------------------------------
+@app.command()
+def run(
+    name: str = typer.Argument("default", help="A preset (NAME, NAME:TAG, NAME@N) or a library model."),
+    prompt: list[str] = typer.Argument(None, help="The prompt; without one, an interactive session."),
+    session_id: int = typer.Option(None, "--session", "-s", help="Continue a stored session (NAME is ignored)."),
+    verbose: bool = typer.Option(False, "--verbose", help="After each answer: tokens, TTFT, tok/s, seed."),
+) -> None:
+    """Chat with a preset or a model: one answer to PROMPT, or an interactive session."""
+    with open_workbench() as wb:
+        session = open_session(wb, name, session_id)
+        if prompt:
+            text = " ".join(prompt)
+            if session_id is None:
+                wb.sessions.rename(session.id, title_from(text))
+            stream = wb.chat.send(session.id, text)
+            message = stream_answer(stream)
+            if verbose:
+                print_stats(message)
+            if message.status == "stopped":
+                console_err.print("stopped")
+                raise typer.Exit(130)
+            return
+        from .chat_repl import Repl
+
+        Repl(wb, session, verbose=verbose).loop()
+
+
+def open_session(wb, name: str, session_id: int | None) -> ChatSession:
+    """The stored session to continue, or a new one on NAME (a preset version is pinned)."""
+    from ..chat import resolve_target
+
+    if session_id is not None:
+        return wb.sessions.get(session_id)
+    if name == "default":
+        _first_start(wb)  # a fresh data dir: register the bundled model and its default preset first
+    target = resolve_target(wb, name)
+    if target.preset is not None:
+        return wb.sessions.create(preset_ref=target.preset.ref)
+    return wb.sessions.create(model_name=target.model.name)
+
+
+def title_from(text: str, limit: int = 60) -> str:
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "untitled")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c(stream) -> Iterator[None]:
+    """While an answer streams, Ctrl-C cancels it (it ends `stopped`) instead of raising KeyboardInterrupt
+    somewhere inside the stream's bookkeeping."""
+    try:
+        previous = signal.signal(signal.SIGINT, lambda *_: stream.cancel())
+    except ValueError:  # not the main thread: no signal handling there
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def stream_answer(stream) -> Message:
+    """Write the pieces to stdout as they come; the stored message (raises the answer's error)."""
+    ended_with_newline = True
+    with stop_on_ctrl_c(stream):
+        for piece in stream:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+            ended_with_newline = piece.endswith("\n")
+    if not ended_with_newline or not stream.text:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    assert stream.result is not None
+    return stream.result
+
+
+def print_stats(message: Message) -> None:
+    p = message.provenance or {}
+    console_err.print(
+        f"{p.get('completion_tokens', 0)} tokens · prompt {p.get('prompt_tokens', 0)} "
+        f"({p.get('cached_tokens', 0)} cached) · TTFT {p.get('ttft_seconds') or 0:.2f} s · "
+        f"{p.get('tokens_per_second') or 0:.1f} tok/s · seed {p.get('seed')} · {p.get('finish_reason')} · "
+        f"session {message.session_id} message {message.id}", highlight=False, emoji=False)
+
+
+# -- sessions ----------------------------------------------------------------------------------------------
+@sessions_app.callback()
+def _sessions(ctx: typer.Context) -> None:
+    """Stored chat sessions. Alone: list them."""
+    if ctx.invoked_subcommand is None:
+        list_sessions()
+
+
+@sessions_app.command("list")
+def list_sessions() -> None:
+    """List the sessions, most recently used first."""
+    with open_workbench() as wb:
+        rows = [(s, len(wb.sessions.messages(s.id))) for s in wb.sessions.list()]
+    if not rows:
+        console_err.print("no sessions yet: `workbench run NAME`")
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("ID", "TITLE", "ON", "MESSAGES", "UPDATED"):
+        table.add_column(column, overflow="fold")
+    for s, count in rows:
+        table.add_row(*(escape(c) for c in (str(s.id), s.title, s.preset_ref or s.model_name or "-", str(count),
+                                              f"{s.updated_at:%Y-%m-%d %H:%M}")))
+    print_table(table)
+
+
+@sessions_app.command("show")
+def show_session(
+    session_id: int = typer.Argument(..., metavar="ID"),
+    tree: bool = typer.Option(False, "--tree", help="The whole tree of branches, not only the current one."),
+    provenance: bool = typer.Option(False, "--provenance", help="Everything recorded about each answer."),
+) -> None:
+    """The conversation on screen (current branch), or its whole tree with --tree."""
+    with open_workbench() as wb:
+        session = wb.sessions.get(session_id)
+        messages = wb.sessions.messages(session_id) if tree else wb.sessions.path(session_id)
+        on_path = {m.id for m in wb.sessions.path(session_id)}
+    say(f"[bold]{escape(session.title)}[/bold] · session {session.id} · "
+        f"{escape(session.preset_ref or session.model_name or '-')}")
+    if tree:
+        _print_tree(messages, on_path)
+        return
+    for m in messages:
+        status = "" if m.status == "complete" else f" ({m.status})"
+        say(f"\n[bold]{m.role}[/bold] #{m.id}{status}")
+        console.print(m.content, markup=False, highlight=False, emoji=False, soft_wrap=True)
+        if provenance and m.provenance:
+            _print_provenance(m.provenance)
+
+
+def _print_tree(messages: list[Message], on_path: set[int]) -> None:
+    children: dict[int | None, list[Message]] = {}
+    for m in messages:
+        children.setdefault(m.parent_id, []).append(m)
+    root = Tree("session", hide_root=True)
+
+    def add(node: Tree, parent: int | None) -> None:
+        for m in children.get(parent, []):
+            mark = "*" if m.id in on_path else " "
+            status = "" if m.status == "complete" else f" [{m.status}]"
+            label = f"{mark} #{m.id} {m.role}{status}: {title_from(m.content or '', 70)}"
+            add(node.add(escape(label)), m.id)
+
+    add(root, None)
+    console.print(root, highlight=False, emoji=False)
+
+
+def _print_provenance(p: dict) -> None:
+    table = Table(box=None, show_header=False, padding=(0, 2))
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in p.items():
+        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
+        table.add_row(escape(key), escape(shown))
+    print_table(table)
+
+
+@sessions_app.command("search")
+def search_sessions(
+    query: str = typer.Argument(..., help="Words to find in any message of any session."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1),
+) -> None:
+    """Full-text search over every session's messages."""
+    with open_workbench() as wb:
+        hits = wb.sessions.search(query, limit)
+    if not hits:
+        console_err.print(f"no message matches {escape(query)}", highlight=False)
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("SESSION", "TITLE", "MESSAGE", "ROLE", "MATCH"):
+        table.add_column(column, overflow="fold")
+    for h in hits:
+        table.add_row(*(escape(c) for c in (str(h.session_id), h.session_title, str(h.message_id), h.role,
+                                              " ".join(h.snippet.split()))))
+    print_table(table)
+
+
+@sessions_app.command("export")
+def export_session(
+    session_id: int = typer.Argument(..., metavar="ID"),
+    fmt: str = typer.Option("md", "--format", "-f", help="md (for people) or json (with provenance)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Export a session to Markdown or to JSON with every answer's provenance."""
+    if fmt not in ("md", "json"):
+        raise InvalidParameter(f"--format must be md or json, not {fmt!r}")
+    with open_workbench() as wb:
+        if fmt == "json":
+            text = json.dumps(wb.sessions.export_json(session_id), indent=2, ensure_ascii=False) + "\n"
+        else:
+            text = wb.sessions.export_markdown(session_id)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    say(f"wrote session {session_id} to {escape(str(output))}")
+
+
+@sessions_app.command("import")
+def import_session(file: Path = typer.Argument(..., help="A JSON export (`workbench sessions export --format json`).")
+                   ) -> None:
+    """Import an exported session (JSON) as a new session."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidParameter(f"{file}: no such file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidParameter(f"{file} is not a JSON session export ({exc})") from None
+    with open_workbench() as wb:
+        session = wb.sessions.import_json(data)
+        count = len(wb.sessions.messages(session.id))
+    say(f"[green]imported[/green] session {session.id} ({escape(session.title)}, {count} messages)")
+
+
+@sessions_app.command("rename")
+def rename_session(session_id: int = typer.Argument(..., metavar="ID"),
+                   title: str = typer.Argument(..., help="The new title.")) -> None:
+    """Rename a session."""
+    with open_workbench() as wb:
+        session = wb.sessions.rename(session_id, title)
+    say(f"session {session.id} is now {escape(session.title)}")
+
+
+@sessions_app.command("rm")
+def rm_session(session_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Delete a session and all its messages."""
+    with open_workbench() as wb:
+        session = wb.sessions.get(session_id)
+        wb.sessions.delete(session_id)
+    say(f"deleted session {session.id} ({escape(session.title)})")
