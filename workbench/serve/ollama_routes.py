@@ -124,17 +124,6 @@ async def _keep_alive_only(state, target, keep_alive, body_model: str, chat_shap
     return {**head, "message": {"role": "assistant", "content": ""}} if chat_shape else {**head, "response": ""}
 
 
-async def _apply_keep_alive(state, prepared, stream, keep_alive) -> None:
-    if keep_alive is None:
-        return
-    try:
-        loaded = await run_in_threadpool(state.wb.runtime.acquire, prepared.target.model, prepared.load)
-        state.wb.runtime.set_keep_alive(loaded, keep_alive)
-    except BaseException:
-        stream.close()  # no response will iterate it: free the slot now
-        raise
-
-
 @router.post("/api/chat")
 async def chat_route(body: OllamaChatRequest, request: Request):
     state = request.app.state.serve
@@ -147,10 +136,9 @@ async def chat_route(body: OllamaChatRequest, request: Request):
     messages = [{"role": m.role, "content": m.content, **({"tool_calls": m.tool_calls} if m.tool_calls else {})}
                 for m in body.messages]
     plan = formats.plan_tools(body.tools, None)
-    prepared, stream = await state.start_chat(
+    _, stream = await state.start_chat(
         target, messages, parameters=dict(body.options or {}), route="/api/chat", client=_client(request),
-        started=started, tools=plan.tools, json_schema=formats.ollama_schema(body.format))
-    await _apply_keep_alive(state, prepared, stream, keep_alive)
+        started=started, tools=plan.tools, json_schema=formats.ollama_schema(body.format), keep_alive=keep_alive)
     return await _respond(request, body, stream, started, chat_shape=True, parse_calls=plan.parse_calls)
 
 
@@ -168,13 +156,12 @@ async def generate(body: OllamaGenerateRequest, request: Request):
     if not body.prompt:
         return await _keep_alive_only(state, target, keep_alive, body.model, False)
     common = {"parameters": dict(body.options or {}), "route": "/api/generate", "client": _client(request),
-              "started": started, "json_schema": formats.ollama_schema(body.format)}
+              "started": started, "json_schema": formats.ollama_schema(body.format), "keep_alive": keep_alive}
     if body.raw:
-        prepared, stream = await state.start_completion(target, body.prompt, **common)
+        _, stream = await state.start_completion(target, body.prompt, **common)
     else:
-        prepared, stream = await state.start_chat(target, [{"role": "user", "content": body.prompt}],
+        _, stream = await state.start_chat(target, [{"role": "user", "content": body.prompt}],
                                                   system=body.system, **common)
-    await _apply_keep_alive(state, prepared, stream, keep_alive)
     return await _respond(request, body, stream, started, chat_shape=False, parse_calls=False)
 
 

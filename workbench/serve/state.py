@@ -66,21 +66,24 @@ class ServeState:
         return chat.resolve_target(self.wb, name)
 
     async def start_chat(self, target: chat.ChatTarget, messages: list[dict], *, parameters: dict,
-                         route: str, client: str, started: float, **kwargs) -> tuple[chat.PreparedChat, Stream]:
+                         route: str, client: str, started: float, keep_alive: float | None = None,
+                         **kwargs) -> tuple[chat.PreparedChat, Stream]:
+        """Prepare (chat.py) and queue a chat; keep_alive (seconds) is set before queueing, as Ollama does."""
         def prepare():
             return chat.prepare_chat(self.wb, target, messages, parameters=parameters, **self._options(), **kwargs)
 
-        return await self._start(prepare, target, route, client, started)
+        return await self._start(prepare, target, route, client, started, keep_alive)
 
     async def start_completion(self, target: chat.ChatTarget, prompt: str, *, parameters: dict, route: str,
-                               client: str, started: float, **kwargs) -> tuple[chat.PreparedChat, Stream]:
+                               client: str, started: float, keep_alive: float | None = None,
+                               **kwargs) -> tuple[chat.PreparedChat, Stream]:
         def prepare():
             return chat.prepare_completion(self.wb, target, prompt, parameters=parameters, **self._options(),
                                            **kwargs)
 
-        return await self._start(prepare, target, route, client, started)
+        return await self._start(prepare, target, route, client, started, keep_alive)
 
-    async def _start(self, prepare, target, route, client, started):
+    async def _start(self, prepare, target, route, client, started, keep_alive):
         if self.closing:
             raise ShuttingDown("the endpoint is shutting down")
         model = target.name
@@ -88,7 +91,10 @@ class ServeState:
         def submit():
             prepared = prepare()
             self._check_max_tokens(prepared)
-            self.note_slots(model, self.wb.runtime.acquire(prepared.target.model, prepared.load).n_parallel)
+            loaded = self.wb.runtime.acquire(prepared.target.model, prepared.load)
+            self.note_slots(model, loaded.n_parallel)
+            if keep_alive is not None:
+                self.wb.runtime.set_keep_alive(loaded, keep_alive)
             self._enter(model)  # before submitting, so the gauges never miss a running request
             try:
                 return prepared, prepared.generate(self.wb.runtime)
