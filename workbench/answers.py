@@ -217,14 +217,20 @@ class AnswerStream:
             self._start()
             if self._state == "done":  # cancelled while the model was loading
                 raise StopIteration
-        for event in self._generation:
-            if hasattr(event, "finish_reason"):
-                self._finish(event)
-                break
-            self._parts.append(event.text)
-            self._save_progress()
-            return event.text
-        raise StopIteration
+        try:
+            event = next(self._generation)
+        except StopIteration:  # the final event was consumed already (a finish that raised): nothing more
+            raise
+        except BaseException:  # Ctrl-C without a handler, or a bug: end it stopped, never left `streaming`
+            self._generation.cancel()
+            self._store("stopped", {**self._base, "finish_reason": "cancelled"})
+            raise
+        if hasattr(event, "finish_reason"):
+            self._finish(event)
+            raise StopIteration
+        self._parts.append(event.text)
+        self._save_progress()
+        return event.text
 
     def collect(self) -> Message:
         """Run to the end; the stored assistant Message (raises like iteration does)."""
