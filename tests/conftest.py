@@ -59,3 +59,11 @@ def gemma_model_path() -> Path:
 
     target = GEMMA_CACHE / gemma.MODEL_NAME
     return gemma.assemble(target)
+
+
+@pytest.fixture(scope="session")
+def tiny_q4_path(models_dir: Path, tiny_model_path: Path) -> Path:
+    """The tiny model quantized to Q4_0 by real llama.cpp, once per run: a second quantization to compare."""
+    from workbench.engine import quantize
+
+    return quantize.quantize_file(tiny_model_path, models_dir / "tiny-q4_0.gguf", quantize.quant_type("Q4_0"))

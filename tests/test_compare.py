@@ -7,18 +7,11 @@ import json
 import pytest
 
 from workbench.cli import main
-from workbench.compare import compare, first_difference
-from workbench.engine import quantize as q
+from workbench.compare import compare, divergence_text, first_difference
 from workbench.errors import Cancelled, InvalidParameter, NotFound
 from workbench.tasks import CancelToken
 
 GREEDY = {"temperature": 0, "num_predict": 40}
-
-
-@pytest.fixture(scope="session")
-def tiny_q4_path(models_dir, tiny_model_path):
-    """The tiny model quantized to Q4_0 by real llama.cpp, once per run (a child process each time costs)."""
-    return q.quantize_file(tiny_model_path, models_dir / "tiny-q4_0.gguf", q.quant_type("Q4_0"))
 
 
 @pytest.fixture
@@ -33,6 +26,13 @@ def test_first_difference():
     assert first_difference("abc", "abd") == 2
     assert first_difference("ab", "abc") == 2
     assert first_difference((), (1,)) == 0
+
+
+def test_divergence_in_words(wb, quants):
+    result = compare(wb, "Hello there", [quants[1].name, quants[0].name, quants[1].name], parameters=GREEDY)
+    first, other, same = result.panes
+    assert divergence_text(first, 0) == "reference" and divergence_text(same, 2) == "identical"
+    assert divergence_text(other, 1) == f"diverges at char {other.diverge_char}, token {other.diverge_token}"
 
 
 def test_two_quantizations_report_figures_and_where_they_diverge(wb, quants):
@@ -108,15 +108,16 @@ def test_bad_requests_fail_before_anything_runs(wb, quants):
 def test_cancel_stops_the_running_pane_and_the_rest(wb, quants):
     source, q4 = quants
     token = CancelToken()
-    panes = []
+    panes, reports = [], []
 
     def on_text(index, _text):
         token.cancel()
 
     with pytest.raises(Cancelled):
         compare(wb, "Hi", [source.name, q4.name], parameters={"num_predict": -1}, on_text=on_text,
-                on_pane=lambda i, p: panes.append(p), cancel=token)
+                on_pane=lambda i, p: panes.append(p), on_progress=reports.append, cancel=token)
     assert [p.finish_reason for p in panes] == ["cancelled"]
+    assert [(r.completed, r.total, r.unit, r.message) for r in reports] == [(0, 2, "targets", source.name)]
 
 
 def test_compare_command_prints_a_table_and_json(quants, capsys):

@@ -27,7 +27,7 @@ from typing import Any
 from .chat import ChatTarget, merge_parameters, prepare_chat, prepare_completion, resolve_target
 from .errors import Cancelled, InvalidParameter, WorkbenchError
 from .parameters import PARAMETERS
-from .tasks import CancelToken
+from .tasks import CancelToken, Progress, ProgressCallback, no_progress
 
 MIN_TARGETS, MAX_TARGETS = 2, 4
 DEFAULT_MAX_TOKENS = 256
@@ -78,6 +78,18 @@ class CompareResult:
                 "panes": [{k: v for k, v in dataclasses.asdict(p).items() if k != "tokens"} for p in self.panes]}
 
 
+def divergence_text(pane: PaneResult, index: int) -> str:
+    """How pane `index` relates to the first one, in words (the CLI table and the app's Compare page)."""
+    if index == 0:
+        return "reference"
+    if pane.error:
+        return "-"
+    if pane.diverge_char is None:
+        return "identical"
+    token = f", token {pane.diverge_token}" if pane.diverge_token is not None else ""
+    return f"diverges at char {pane.diverge_char}{token}"
+
+
 def first_difference(a: Sequence, b: Sequence) -> int | None:
     """Index of the first element where a and b differ; len of the shorter if one is a prefix; None if equal."""
     for index, (x, y) in enumerate(zip(a, b, strict=False)):
@@ -100,11 +112,12 @@ def locked_parameters(targets: Sequence[ChatTarget], parameters: Mapping[str, An
 def compare(wb, prompt: str, targets: Sequence[str], *, parameters: Mapping[str, Any] | None = None,
             seed: int | None = None, raw: bool = False, on_text: TextCallback | None = None,
             on_pane: Callable[[int, PaneResult], None] | None = None,
-            cancel: CancelToken | None = None) -> CompareResult:
+            on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> CompareResult:
     """Run `prompt` on each target in turn; see the module docstring for what is locked and why.
 
     raw=True sends the prompt as-is (no chat template: base models); otherwise it is one user message.
-    on_text(i, piece) streams pane i; on_pane(i, result) reports a finished pane. NotFound for an unknown
+    on_text(i, piece) streams pane i; on_pane(i, result) reports a finished pane; on_progress counts targets
+    started (unit "targets"). NotFound for an unknown
     target and InvalidParameter for a bad count or parameter are raised before anything runs.
     """
     if not prompt.strip():
@@ -118,11 +131,13 @@ def compare(wb, prompt: str, targets: Sequence[str], *, parameters: Mapping[str,
     for index, target in enumerate(resolved):
         if cancel is not None and cancel.cancelled:
             raise Cancelled("compare cancelled")
+        on_progress(Progress("compare", index, len(resolved), unit="targets", message=target.name))
         pane = _run_one(wb, target, prompt, locked, raw, index, on_text, cancel)
         pane = _with_divergence(pane, panes[0] if panes else None, resolved[0], target)
         panes.append(pane)
         if on_pane is not None:
             on_pane(index, pane)
+    on_progress(Progress("compare", len(resolved), len(resolved), unit="targets"))
     return CompareResult(prompt=prompt, seed=seed, parameters=locked, panes=tuple(panes))
 
 

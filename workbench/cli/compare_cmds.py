@@ -39,6 +39,8 @@ def compare(
 def _print_table(result) -> None:
     from rich.table import Table
 
+    from ..compare import divergence_text
+
     table = Table(box=None, header_style="bold")
     for column in ("#", "TARGET", "QUANT", "TOKENS", "TTFT", "TOK/S", "MEMORY", "DIVERGES AT"):
         table.add_column(column, justify="left" if column in ("TARGET", "QUANT", "DIVERGES AT") else "right")
@@ -57,14 +59,3 @@ def _print_table(result) -> None:
         console.rule(f"{index + 1}. {pane.target}")
         console.print(pane.error or pane.text, highlight=False, markup=False, emoji=False)
 
-
-def divergence_text(pane, index: int) -> str:
-    """How a pane relates to the first one, in words (shared with the app's Compare page)."""
-    if index == 0:
-        return "reference"
-    if pane.error:
-        return "-"
-    if pane.diverge_char is None:
-        return "identical"
-    token = f", token {pane.diverge_token}" if pane.diverge_token is not None else ""
-    return f"char {pane.diverge_char}{token}"
