@@ -1,0 +1,183 @@
+"""The Compare page: one prompt on 2–4 presets or models side by side, seed and sampler locked.
+
+The work is `workbench.compare.compare` (see its docstring for what is locked, and why targets run one after
+another) on a TaskRunner worker. Text pieces go through a PieceBuffer keyed by pane (one GUI update per
+~25 ms, whatever the token rate); a finished pane arrives through a queued signal with its figures, and from
+the first character that differs from the first pane on, its text is highlighted. Stop cancels the run's
+token directly: the running pane ends "cancelled", the rest do not start.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.compare import MAX_TARGETS, MIN_TARGETS, CompareResult, compare
+from workbench.errors import InvalidParameter
+from workbench.parameters import parse_parameter
+
+from ..widgets.chat_compare_pane import ComparePaneView
+from ..widgets.chat_stream import PieceBuffer
+
+
+class ComparePage(QWidget):
+    pane_finished = Signal(int, object)  # emitted from the worker; queued to the GUI thread
+    compare_finished = Signal(object)  # CompareResult, or None when it failed or was stopped
+
+    def __init__(self, window):
+        super().__init__()
+        self.window_ = window
+        self.wb = window.wb
+        self.task = None
+        self.result: CompareResult | None = None
+        self.buffer = PieceBuffer(self)
+        self.buffer.flushed.connect(self._on_pieces)
+        self.pane_finished.connect(self._on_pane)
+        layout = QVBoxLayout(self)
+        self.prompt = QPlainTextEdit(placeholderText="One prompt, sent to every pane")
+        self.prompt.setMaximumHeight(90)
+        layout.addWidget(self.prompt)
+        layout.addLayout(self._build_controls())
+        self.error = QLabel(wordWrap=True)
+        self.error.setStyleSheet("color: #c0392b")
+        layout.addWidget(self.error)
+        self.panes_row = QHBoxLayout()
+        layout.addLayout(self.panes_row, 1)
+        self.panes: list[ComparePaneView] = []
+        for _ in range(MIN_TARGETS):
+            self.add_pane()
+        self._set_running(False)
+
+    def _build_controls(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.seed = QSpinBox(minimum=-1, maximum=2**31 - 1, value=-1, specialValueText="random")
+        self.seed.setToolTip("The seed every pane uses (random: one seed drawn for the whole run)")
+        self.temperature = QLineEdit(placeholderText="the first preset's")
+        self.num_predict = QSpinBox(minimum=1, maximum=32768, value=256)
+        self.raw = QCheckBox("raw prompt (no chat template)")
+        self.add_button = QPushButton("Add pane", clicked=self.add_pane)
+        self.remove_button = QPushButton("Remove pane", clicked=self.remove_pane)
+        self.run_button = QPushButton("Compare", clicked=self.run)
+        self.stop_button = QPushButton("Stop", clicked=self.stop)
+        for label, widget in (("Seed", self.seed), ("Temperature", self.temperature), ("Max tokens", self.num_predict)):
+            row.addWidget(QLabel(label))
+            row.addWidget(widget)
+        for widget in (self.raw, self.add_button, self.remove_button):
+            row.addWidget(widget)
+        row.addStretch(1)
+        row.addWidget(self.run_button)
+        row.addWidget(self.stop_button)
+        return row
+
+    # -- panes -------------------------------------------------------------------------------------------
+    def target_names(self) -> list[str]:
+        return [p.name for p in self.wb.presets.list()] + [m.name for m in self.wb.library.list()]
+
+    def add_pane(self) -> None:
+        if len(self.panes) >= MAX_TARGETS:
+            return
+        pane = ComparePaneView(len(self.panes))
+        pane.set_targets(self.target_names(), len(self.panes))
+        self.panes.append(pane)
+        self.panes_row.addWidget(pane, 1)
+        self._update_pane_buttons()
+
+    def remove_pane(self) -> None:
+        if len(self.panes) > MIN_TARGETS and self.task is None:
+            self.panes.pop().deleteLater()
+            self._update_pane_buttons()
+
+    def _update_pane_buttons(self) -> None:
+        idle = self.task is None
+        self.add_button.setEnabled(idle and len(self.panes) < MAX_TARGETS)
+        self.remove_button.setEnabled(idle and len(self.panes) > MIN_TARGETS)
+
+    def library_changed(self) -> None:
+        names = self.target_names()
+        for pane in self.panes:
+            pane.set_targets(names, pane.index)
+
+    def window_closing(self) -> None:
+        self.stop()
+
+    # -- running -----------------------------------------------------------------------------------------
+    def parameters(self) -> dict:
+        parameters = {"num_predict": self.num_predict.value()}
+        if self.temperature.text().strip():
+            parameters["temperature"] = parse_parameter("temperature", self.temperature.text())
+        return parameters
+
+    def run(self):
+        if self.task is not None:
+            return None
+        try:
+            parameters = self.parameters()
+        except InvalidParameter as exc:
+            self.error.setText(str(exc))
+            return None
+        self.error.clear()
+        self.result = None
+        for pane in self.panes:
+            pane.reset()
+        targets = [pane.target.currentText() for pane in self.panes]
+        self.buffer.start()
+        self.task = self.window_.runner.submit(
+            "Compare", compare, self.wb, self.prompt.toPlainText(), targets, parameters=parameters,
+            seed=self.seed.value(), raw=self.raw.isChecked(), on_text=self.buffer.append,
+            on_pane=self.pane_finished.emit)
+        self.task.finished.connect(self._finished)
+        self.task.failed.connect(self._failed)
+        self.task.done.connect(self._done)
+        self._set_running(True)
+        return self.task
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def _on_pieces(self, pieces: dict) -> None:
+        for index, text in pieces.items():
+            if index < len(self.panes):
+                self.panes[index].append(text)
+
+    def _on_pane(self, index: int, pane) -> None:
+        self.buffer.flush()  # this pane's last pieces were appended before it was reported
+        self.panes[index].finish(pane)
+
+    def _finished(self, result: CompareResult) -> None:
+        self.result = result
+        self.error.setText(f"seed {result.seed} · locked: "
+                           + ", ".join(f"{k}={v}" for k, v in result.parameters.items()))
+        self.error.setStyleSheet("")
+
+    def _failed(self, message: str, details: str) -> None:
+        self.error.setStyleSheet("color: #c0392b")
+        self.error.setText(message)
+        if details:
+            self.window_.show_error("Compare", message, details)
+
+    def _done(self) -> None:
+        self.buffer.stop()
+        self.task = None
+        self._set_running(False)
+        for pane in self.panes:
+            if pane.result is None and pane.stats.text() in ("waiting…", "streaming…"):
+                pane.stats.setText("stopped" if pane.stats.text() == "streaming…" else "not run")
+        self.compare_finished.emit(self.result)
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        for pane in self.panes:
+            pane.target.setEnabled(not running)
+        self._update_pane_buttons()
