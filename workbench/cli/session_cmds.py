@@ -66,8 +66,7 @@ def open_session(wb, name: str, session_id: int | None) -> ChatSession:
 
     if session_id is not None:
         return wb.sessions.get(session_id)
-    if name == "default":
-        _first_start(wb)  # a fresh data dir: register the bundled model and its default preset first
+    _first_start(wb)  # a fresh data dir: register the bundled model and its `default` preset first (else no-op)
     target = resolve_target(wb, name)
     if target.preset is not None:
         return wb.sessions.create(preset_ref=target.preset.ref)
