@@ -167,3 +167,17 @@ def test_session_errors_exit_1_with_one_line(helper, capsys):
         code, _, err = run(capsys, *argv)
         assert code == 1, argv
         assert_one_line_error(err, text)
+
+
+@pytest.mark.gemma
+def test_a_newcomer_chats_offline_on_the_bundled_default(monkeypatch, capsys):
+    monkeypatch.delenv("WORKBENCH_NO_DEFAULT_MODEL")
+    monkeypatch.setenv("WORKBENCH_OFFLINE", "1")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("/set parameter num_predict 8\nHello!\n/bye\n"))
+    from workbench.cli import main
+
+    assert main(["run"]) == 0  # no name: the `default` preset, created with the bundled model on first start
+    ((session, (user, answer)),) = stored()
+    assert session.preset_ref == "default@1" and user.content == "Hello!"
+    assert answer.status == "complete" and answer.provenance["completion_tokens"] <= 8
+    assert answer.provenance["model"] == "gemma-3-270m:Q4_K_M" and answer.content in capsys.readouterr().out
