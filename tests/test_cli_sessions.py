@@ -41,7 +41,7 @@ def test_interactive_run_driven_through_stdin(helper):
     script = "\n".join([
         "hello", "/set parameter num_predict 3", "/set parameter stop zz yy", "/set system Be brief.",
         "/show parameters", '"""first line', 'second line"""', "/retry", "/bogus", "/set parameter top_k -3",
-        "/save saved", "/bye", "never sent",
+        "/save saved", "/clear", "fresh start", "/bye", "never sent",
     ]) + "\n"
     done = subprocess.run([sys.executable, "-c", CLI, "run", helper, "--verbose"], input=script,
                           capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
@@ -54,14 +54,16 @@ def test_interactive_run_driven_through_stdin(helper):
     ((session, messages),) = stored()
     assert session.title == "hello" and session.system_override == "Be brief."
     assert session.parameter_overrides == {"num_predict": 3, "stop": ["zz", "yy"]}
-    assert [(m.role, m.content) for m in messages if m.role == "user"] == [
-        ("user", "hello"), ("user", "first line\nsecond line")]
-    first, second, retried = (m for m in messages if m.role == "assistant")
+    users = [m for m in messages if m.role == "user"]
+    assert [m.content for m in users] == ["hello", "first line\nsecond line", "fresh start"]
+    assert users[2].parent_id is None  # /clear: a new root; the old branch is kept
+    first, second, retried, fresh = (m for m in messages if m.role == "assistant")
+    assert session.current_leaf_id == fresh.id and fresh.parent_id == users[2].id
     assert first.provenance["completion_tokens"] == 6 and first.provenance["parameter_overrides"] == {}
     for answer in (second, retried):  # after /set: recorded with the session's overrides
         assert answer.provenance["completion_tokens"] == 3 and answer.provenance["system_override"] == "Be brief."
         assert answer.content in done.stdout
-    assert retried.parent_id == second.parent_id and done.stderr.count(" tokens · prompt ") == 3
+    assert retried.parent_id == second.parent_id and done.stderr.count(" tokens · prompt ") == 4
     with Workbench(default_paths()) as wb:
         saved = wb.presets.resolve("saved").modelfile
     assert saved.system == "Be brief." and ("num_predict", 3) in saved.parameters
