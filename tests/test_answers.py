@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import sqlite3
 import subprocess
 import sys
@@ -193,6 +194,23 @@ def test_bad_requests_save_nothing(wb, session):
     with pytest.raises(NotFound):
         wb.chat.send(session.id, "hello", parent_id=12345)
     assert len(wb.sessions.messages(session.id)) == 2
+
+
+def test_recovery_leaves_answers_of_live_writers_alone(wb, session):
+    stream = wb.chat.send(session.id, "hello")
+    next(stream)
+    writer = wb.sessions.message(stream.assistant_id).provenance["writer"]
+    assert writer["pid"] == os.getpid() and answers.writer_alive(writer)
+    assert wb.sessions.recover_interrupted() == 0  # this process is still writing it
+    assert wb.sessions.message(stream.assistant_id).status == "streaming"
+    assert stream.collect().status == "complete"
+    assert not answers.writer_alive({**writer, "started": writer["started"] - 3600})  # a reused pid
+    assert not answers.writer_alive(None) and answers.writer_alive({**writer, "host": "elsewhere"})
+    held = wb.chat.send(session.id, "again")
+    next(held)
+    assert wb.sessions.recover_interrupted(force=True) == 1  # for a face that knows nothing else writes
+    assert wb.sessions.message(held.assistant_id).status == "interrupted"
+    assert held.collect().status == "complete"  # the live stream's own end still lands
 
 
 def test_a_session_with_branches_survives_a_restart(workbench_home, tiny_model_path):

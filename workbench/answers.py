@@ -21,10 +21,14 @@ stopped (cancel()) or failed (the error is stored, then raised) — and the prov
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
+
+import psutil
 
 from .chat import ChatTarget, PreparedChat, merge_parameters, prepare_chat, prepare_completion
 from .errors import EngineError, InvalidParameter, WorkbenchError
@@ -32,6 +36,27 @@ from .records import ChatSession, Message
 
 SAVE_INTERVAL = 0.5  # seconds between saves of a streaming answer's text
 _STATUS = {"stop": "complete", "length": "complete", "cancelled": "stopped", "error": "failed"}
+
+
+def writer_identity() -> dict[str, Any]:
+    """This process, as recorded on the answers it streams: so recovery can tell a live writer from a dead one."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": psutil.Process().create_time()}
+
+
+def writer_alive(writer: dict[str, Any] | None) -> bool:
+    """Whether the process that recorded `writer` still runs (a pid reused by another process does not count)."""
+    if not writer or not isinstance(writer.get("pid"), int):
+        return False
+    if writer.get("host") != socket.gethostname():
+        return True  # another machine's process: cannot be seen from here, so assume it is still writing
+    try:
+        process = psutil.Process(writer["pid"])
+        same = abs(process.create_time() - float(writer.get("started", 0))) < 0.5
+        return same and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # exists, owned by someone else: not ours to judge
+        return True
 
 
 def _now() -> str:
@@ -101,7 +126,8 @@ class Chat:
     def _answer(self, session: ChatSession, user: Message, *, replay: dict | None = None,
                 rerun_of: int | None = None) -> AnswerStream:
         placeholder = self._wb.sessions.add_message(session.id, user.id, "assistant", "", status="streaming",
-                                                    provenance={"started_at": _now(), "rerun_of": rerun_of})
+                                                    provenance={"started_at": _now(), "rerun_of": rerun_of,
+                                                                "writer": writer_identity()})
         return AnswerStream(self, session, user, placeholder, replay=replay)
 
     def target(self, session: ChatSession) -> ChatTarget:

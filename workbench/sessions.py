@@ -26,13 +26,21 @@ class Sessions:
         self._wb = workbench
         self._repo = workbench.store.sessions
 
-    def recover_interrupted(self) -> int:
+    def recover_interrupted(self, *, force: bool = False) -> int:
         """Mark answers left `streaming` by a killed process as `interrupted` (their text so far is kept).
 
-        Called by a face at start-up while it holds the data dir's instance lock — not on every open, or a CLI
-        command would mark an answer the running app is still streaming.
+        An answer records the process writing it (answers.writer_identity: host, pid, process start time), so
+        only answers whose writer is gone are marked: any face may call this at start-up, even while the app
+        or another `workbench run` streams into the same data dir. One written from another host (a shared
+        folder: its processes cannot be seen from here) is left alone unless force=True, which marks every
+        `streaming` answer — for a face that knows nothing else writes.
         """
-        return self._repo.mark_interrupted()
+        from .answers import writer_alive
+
+        if force:
+            return self._repo.mark_interrupted()
+        gone = [m.id for m in self._repo.streaming() if not writer_alive((m.provenance or {}).get("writer"))]
+        return self._repo.mark_interrupted(gone) if gone else 0
 
     # -- sessions ----------------------------------------------------------------------------------------
     def create(self, *, preset_ref: str | None = None, model_name: str | None = None, title: str | None = None,

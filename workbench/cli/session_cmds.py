@@ -32,6 +32,18 @@ sessions_app = typer.Typer(help="Stored chat sessions. Alone: list them.", invok
 app.add_typer(sessions_app, name="sessions")
 
 
+def open_sessions():
+    """The Workbench, with answers left `streaming` by killed processes marked `interrupted` first (answers
+    still being written by a live process — the app, another `run` — are left alone)."""
+    wb = open_workbench()
+    try:
+        wb.sessions.recover_interrupted()
+    except BaseException:
+        wb.close()
+        raise
+    return wb
+
+
 # -- run ---------------------------------------------------------------------------------------------------
 @app.command()
 def run(
@@ -41,7 +53,7 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", help="After each answer: tokens, TTFT, tok/s, seed."),
 ) -> None:
     """Chat with a preset or a model: one answer to PROMPT, or an interactive session."""
-    with open_workbench() as wb:
+    with open_sessions() as wb:
         session = open_session(wb, name, session_id)
         if prompt:
             text = " ".join(prompt)
@@ -128,7 +140,7 @@ def _sessions(ctx: typer.Context) -> None:
 @sessions_app.command("list")
 def list_sessions() -> None:
     """List the sessions, most recently used first."""
-    with open_workbench() as wb:
+    with open_sessions() as wb:
         rows = [(s, len(wb.sessions.messages(s.id))) for s in wb.sessions.list()]
     if not rows:
         console_err.print("no sessions yet: `workbench run NAME`")
@@ -149,7 +161,7 @@ def show_session(
     provenance: bool = typer.Option(False, "--provenance", help="Everything recorded about each answer."),
 ) -> None:
     """The conversation on screen (current branch), or its whole tree with --tree."""
-    with open_workbench() as wb:
+    with open_sessions() as wb:
         session = wb.sessions.get(session_id)
         messages = wb.sessions.messages(session_id) if tree else wb.sessions.path(session_id)
         on_path = {m.id for m in wb.sessions.path(session_id)}
@@ -199,7 +211,7 @@ def search_sessions(
     limit: int = typer.Option(50, "--limit", "-n", min=1),
 ) -> None:
     """Full-text search over every session's messages."""
-    with open_workbench() as wb:
+    with open_sessions() as wb:
         hits = wb.sessions.search(query, limit)
     if not hits:
         console_err.print(f"no message matches {escape(query)}", highlight=False)
@@ -222,7 +234,7 @@ def export_session(
     """Export a session to Markdown or to JSON with every answer's provenance."""
     if fmt not in ("md", "json"):
         raise InvalidParameter(f"--format must be md or json, not {fmt!r}")
-    with open_workbench() as wb:
+    with open_sessions() as wb:
         if fmt == "json":
             text = json.dumps(wb.sessions.export_json(session_id), indent=2, ensure_ascii=False) + "\n"
         else:
@@ -244,7 +256,7 @@ def import_session(file: Path = typer.Argument(..., help="A JSON export (`workbe
         raise InvalidParameter(f"{file}: no such file") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InvalidParameter(f"{file} is not a JSON session export ({exc})") from None
-    with open_workbench() as wb:
+    with open_sessions() as wb:
         session = wb.sessions.import_json(data)
         count = len(wb.sessions.messages(session.id))
     say(f"[green]imported[/green] session {session.id} ({escape(session.title)}, {count} messages)")
@@ -254,7 +266,7 @@ def import_session(file: Path = typer.Argument(..., help="A JSON export (`workbe
 def rename_session(session_id: int = typer.Argument(..., metavar="ID"),
                    title: str = typer.Argument(..., help="The new title.")) -> None:
     """Rename a session."""
-    with open_workbench() as wb:
+    with open_sessions() as wb:
         session = wb.sessions.rename(session_id, title)
     say(f"session {session.id} is now {escape(session.title)}")
 
@@ -262,7 +274,7 @@ def rename_session(session_id: int = typer.Argument(..., metavar="ID"),
 @sessions_app.command("rm")
 def rm_session(session_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Delete a session and all its messages."""
-    with open_workbench() as wb:
+    with open_sessions() as wb:
         session = wb.sessions.get(session_id)
         wb.sessions.delete(session_id)
     say(f"deleted session {session.id} ({escape(session.title)})")

@@ -141,12 +141,18 @@ class SessionRepository:
             rows = s.scalars(select(MessageRow).where(MessageRow.session_id == session_id).order_by(MessageRow.id))
             return [_message(r) for r in rows]
 
-    def mark_interrupted(self) -> int:
-        """Answers left 'streaming' by a killed process become 'interrupted' (their text so far is kept)."""
+    def streaming(self) -> list[Message]:
+        """Answers whose status is still 'streaming' (being written now, or left so by a killed process)."""
         with self._store.session() as s:
-            result = s.execute(update(MessageRow).where(MessageRow.status == "streaming")
-                               .values(status="interrupted"))
-            return result.rowcount
+            return [_message(r) for r in s.scalars(select(MessageRow).where(MessageRow.status == "streaming"))]
+
+    def mark_interrupted(self, ids: list[int] | None = None) -> int:
+        """Answers left 'streaming' (all, or those in ids) become 'interrupted'; their text so far is kept."""
+        query = update(MessageRow).where(MessageRow.status == "streaming")
+        if ids is not None:
+            query = query.where(MessageRow.id.in_(ids))
+        with self._store.session() as s:
+            return s.execute(query.values(status="interrupted")).rowcount
 
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         sql = text(
