@@ -130,6 +130,12 @@ def test_sessions_list_show_search_export_import_rename_rm(helper, capsys, tmp_p
     assert len(tree) == 3 and tree[0].lstrip().startswith("* #1 user: tell me about otters")
     assert f"#{answer.id} assistant" in tree[1] and "*" not in tree[1].split("#")[0]  # the older sibling
     assert tree[2].lstrip("└─├│ ").startswith("* #")
+    code, out, _ = run(capsys, "sessions", "switch", str(answer.id))
+    assert code == 0 and f"leaf #{answer.id}" in out
+    assert run(capsys, "run", "--session", "1", helper, "continue")[0] == 0
+    with Workbench(default_paths()) as wb:
+        branch = wb.sessions.path(1)
+    assert [m.id for m in branch[:2]] == [branch[0].id, answer.id] and branch[2].content == "continue"
     code, out, _ = run(capsys, "sessions", "show", "1", "--provenance")
     assert code == 0 and "model_sha256" in out and "prompt_sha256" in out and "tokens_per_second" in out
 
@@ -142,9 +148,9 @@ def test_sessions_list_show_search_export_import_rename_rm(helper, capsys, tmp_p
     target = tmp_path / "s1.json"
     assert run(capsys, "sessions", "export", "1", "--format", "json", "-o", target)[0] == 0
     exported = json.loads(target.read_text())
-    assert len(exported["messages"]) == 3 and exported["messages"][1]["provenance"]["seed"] is not None
+    assert len(exported["messages"]) == 5 and exported["messages"][1]["provenance"]["seed"] is not None
     code, out, _ = run(capsys, "sessions", "import", target)
-    assert code == 0 and "imported session 3 (tell me about otters, 3 messages)" in out
+    assert code == 0 and "imported session 3 (tell me about otters, 5 messages)" in out
     assert run(capsys, "sessions", "rename", "3", "otters again")[0] == 0
     assert run(capsys, "sessions", "rm", "2")[0] == 0
     assert [s.title for s, _ in stored()] == ["tell me about otters", "otters again"]

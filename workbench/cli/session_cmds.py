@@ -126,7 +126,7 @@ def print_stats(message: Message) -> None:
         f"{p.get('completion_tokens', 0)} tokens · prompt {p.get('prompt_tokens', 0)} "
         f"({p.get('cached_tokens', 0)} cached) · TTFT {p.get('ttft_seconds') or 0:.2f} s · "
         f"{p.get('tokens_per_second') or 0:.1f} tok/s · seed {p.get('seed')} · {p.get('finish_reason')} · "
-        f"session {message.session_id} message {message.id}", highlight=False, emoji=False)
+        f"session {message.session_id} message {message.id}", highlight=False, emoji=False, soft_wrap=True)
 
 
 # -- sessions ----------------------------------------------------------------------------------------------
@@ -269,6 +269,17 @@ def rename_session(session_id: int = typer.Argument(..., metavar="ID"),
     with open_sessions() as wb:
         session = wb.sessions.rename(session_id, title)
     say(f"session {session.id} is now {escape(session.title)}")
+
+
+@sessions_app.command("switch")
+def switch_branch(message_id: int = typer.Argument(..., metavar="MESSAGE_ID", help="Any message of the branch.")
+                  ) -> None:
+    """Show the branch through a message (`sessions show ID --tree` lists them); `run --session` continues it."""
+    with open_sessions() as wb:
+        session = wb.sessions.switch_to(message_id)
+        depth = len(wb.sessions.path(session.id))
+    say(f"session {session.id} now shows the branch through message {message_id} ({depth} messages, "
+        f"leaf #{session.current_leaf_id})")
 
 
 @sessions_app.command("rm")
