@@ -101,6 +101,11 @@ def test_cancel_from_another_thread_stops_and_keeps_the_text(wb, session):
     assert message.status == "stopped" and message.content == first + "".join(rest)
     assert message.provenance["finish_reason"] == "cancelled" and message.provenance["completion_tokens"] < 4000
 
+    with pytest.raises(BrokenPipeError), wb.chat.send(session.id, "and then") as dropped:
+        next(dropped)
+        raise BrokenPipeError  # the consumer dies half-way (a closed pipe): leaving `with` still stores it
+    assert dropped.result.status == "stopped" and wb.sessions.message(dropped.assistant_id).content == dropped.text
+
     early = wb.chat.send(session.id, "never mind")
     early.cancel()  # before anything ran: ended at once
     assert list(early) == [] and early.result.status == "stopped" and early.result.content == ""

@@ -21,6 +21,7 @@ stopped (cancel()) or failed (the error is stored, then raised) — and the prov
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -201,7 +202,8 @@ class AnswerStream:
     `user_message` and `assistant_id` are known at once. Iterating the first time loads the model and queues
     the request; a WorkbenchError (no template, prompt over the context, a bad parameter) is saved on the
     answer (status failed) and then raised. `cancel()` is safe from any thread (and from a signal handler):
-    the answer ends with status `stopped`, keeping its text. `result` is None until the answer has ended.
+    the answer ends with status `stopped`, keeping its text. `close()` (or leaving `with stream:`) cancels and
+    waits until that is stored. `result` is None until the answer has ended.
     """
 
     def __init__(self, chat: Chat, session: ChatSession, user_message: Message, placeholder: Message, *,
@@ -264,6 +266,23 @@ class AnswerStream:
             pass
         assert self.result is not None
         return self.result
+
+    def close(self) -> None:
+        """Stop the answer if it still runs and wait until it is stored (`with stream:` does this on exit).
+
+        Call it from the thread that iterates (cancel() is the one for other threads): it drains the stream,
+        so a consumer that dies half-way (a closed pipe, an exception) never leaves the answer `streaming`.
+        """
+        self.cancel()
+        with contextlib.suppress(WorkbenchError):
+            for _ in self:
+                pass
+
+    def __enter__(self) -> AnswerStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def cancel(self) -> None:
         """End the answer as `stopped` at the engine's next step (before it started: at once)."""

@@ -108,7 +108,7 @@ def stop_on_ctrl_c(stream) -> Iterator[None]:
 def stream_answer(stream) -> Message:
     """Write the pieces to stdout as they come; the stored message (raises the answer's error)."""
     ended_with_newline = True
-    with stop_on_ctrl_c(stream):
+    with stream, stop_on_ctrl_c(stream):  # leaving early (a closed pipe) still stores the answer, stopped
         for piece in stream:
             sys.stdout.write(piece)
             sys.stdout.flush()
