@@ -161,6 +161,14 @@ def test_rerun_with_the_recorded_seed_gives_the_same_text(wb, session):
     assert wb.chat.rerun(again.id).collect().content == original.content
 
 
+def test_a_prompt_session_continues_the_raw_text_without_a_template(wb, tiny):
+    s = wb.sessions.create(model_name="tiny:F32", kind="prompt", parameter_overrides={"num_predict": 5})
+    answer = wb.chat.send(s.id, "Once upon a time").collect()
+    p = answer.provenance
+    assert p["prompt_sha256"] == sha("Once upon a time") and p["template_sha256"] is None
+    assert (p["preset"], p["completion_tokens"], answer.status) == (None, 5, "complete")
+
+
 def test_a_prompt_over_the_context_is_saved_failed_and_raised(wb, tiny):
     wb.presets.create("small", modelfile("PARAMETER num_ctx 64"))
     s = wb.sessions.create(preset_ref="small")
