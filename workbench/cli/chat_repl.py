@@ -76,7 +76,7 @@ class Repl:
             except EOFError:
                 return None
             except KeyboardInterrupt:
-                console_err.print("\nUse Ctrl + d or /bye to exit.")
+                console_err.print("\nUse Ctrl + d or /bye to exit.", highlight=False)
 
     def _message(self) -> str | None:
         first = self._line(">>> ")
@@ -134,7 +134,7 @@ class Repl:
         if self.verbose:
             print_stats(message)
         if message.status == "stopped":
-            console_err.print("(stopped)")
+            console_err.print("(stopped)", highlight=False)
 
     # -- commands ------------------------------------------------------------------------------------------
     def command(self, text: str) -> str | None:

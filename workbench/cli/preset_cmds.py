@@ -75,7 +75,7 @@ def list_presets() -> None:
     with open_workbench() as wb:
         presets = wb.presets.list()
     if not presets:
-        console_err.print("no presets yet: `workbench create NAME -f Modelfile`")
+        console_err.print("no presets yet: `workbench create NAME -f Modelfile`", highlight=False)
         return
     table = Table(box=None, header_style="bold")
     for column in ("NAME", "VERSION", "VERSIONS", "TAGS", "MODEL", "UPDATED"):

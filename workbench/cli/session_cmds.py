@@ -64,7 +64,7 @@ def run(
             if verbose:
                 print_stats(message)
             if message.status == "stopped":
-                console_err.print("stopped")
+                console_err.print("stopped", highlight=False)
                 raise typer.Exit(130)
             return
         from .chat_repl import Repl
@@ -143,7 +143,7 @@ def list_sessions() -> None:
     with open_sessions() as wb:
         rows = [(s, len(wb.sessions.messages(s.id))) for s in wb.sessions.list()]
     if not rows:
-        console_err.print("no sessions yet: `workbench run NAME`")
+        console_err.print("no sessions yet: `workbench run NAME`", highlight=False)
         return
     table = Table(box=None, header_style="bold")
     for column in ("ID", "TITLE", "ON", "MESSAGES", "UPDATED"):
