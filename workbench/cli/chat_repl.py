@@ -20,7 +20,7 @@ from ..errors import WorkbenchError
 from ..parameters import PARAMETERS, parse_parameter
 from .common import console_err
 from .library_cmds import _say as say
-from .session_cmds import print_stats, stream_answer
+from .session_cmds import print_stats, stream_answer, title_from
 
 HELP = """Available commands:
   /set parameter NAME VALUE   set a parameter for this session (e.g. temperature 0.2; stop takes several)
@@ -123,8 +123,6 @@ class Repl:
         else:
             stream = self.wb.chat.send(self.session.id, text)
         if not self.titled:
-            from .session_cmds import title_from
-
             self.wb.sessions.rename(self.session.id, title_from(text))
             self.titled = True
         self._show(stream)

@@ -113,7 +113,7 @@ def diff(
     with open_workbench() as wb:
         text = wb.presets.diff(name, a, b)
     if not text:
-        console_err.print(f"{name}@{a} and {name}@{b} have the same content", highlight=False)
+        console_err.print(escape(f"{name}@{a} and {name}@{b} have the same content"), highlight=False)
         return
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
