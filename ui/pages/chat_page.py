@@ -48,7 +48,7 @@ def _pump(stream, buffer: PieceBuffer):
 
 
 class ChatPage(QWidget):
-    answer_finished = Signal(object)  # the stored assistant Message (or None when it failed)
+    answer_finished = Signal(object)  # the stored assistant Message; its status says how it ended
 
     def __init__(self, window):
         super().__init__()
@@ -74,6 +74,9 @@ class ChatPage(QWidget):
         QShortcut(QKeySequence("Ctrl+Enter"), self.input, self.send, context=Qt.ShortcutContext.WidgetShortcut)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        for keys, step in (("Alt+Left", -1), ("Alt+Right", 1)):  # the last answer's alternatives
+            QShortcut(QKeySequence(keys), self, lambda step=step: self.step_last_answer(step),
+                      context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.refresh_targets()
         self.refresh_sessions()
         self._set_busy(False)
@@ -261,6 +264,16 @@ class ChatPage(QWidget):
     def _scroll_to_end(self) -> None:
         bar = self.scroll.verticalScrollBar()
         bar.setValue(bar.maximum())
+
+    def step_last_answer(self, step: int) -> None:
+        """Show the previous/next alternative of the last answer on screen (Alt+Left / Alt+Right)."""
+        answers = [v for v in self.views.values() if v.message.role == "assistant"]
+        if not answers:
+            return
+        siblings = answers[-1].siblings
+        index = [m.id for m in siblings].index(answers[-1].message.id) + step
+        if 0 <= index < len(siblings):
+            self.switch_to(siblings[index].id)
 
     def switch_to(self, message_id: int) -> None:
         if self.stream is None:
