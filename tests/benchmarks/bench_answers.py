@@ -8,6 +8,8 @@ Both paths run the same prompt through the bundled `default` preset on gemma-3-2
   * service: `wb.chat.send(...).collect()` — the same plus the user message, the `streaming` placeholder, the
     text saved every SAVE_INTERVAL seconds and the final write with provenance, all in a real SQLite file.
 Figures are the best of --repeats, the two paths alternated (a shared machine's load only ever slows a run).
+The store's own writes per answer are timed apart too (median of 50): on a loaded machine the two wall-clock
+figures swing by more than the whole difference, and that line says what the difference can really be.
 """
 
 from __future__ import annotations
@@ -48,6 +50,26 @@ def service_run(wb, session_id: int) -> tuple[float, int]:
     return time.perf_counter() - start, message.provenance["completion_tokens"]
 
 
+def store_costs(wb, session_id: int, repeats: int = 50) -> tuple[float, float]:
+    """Median seconds of what the service writes per answer (user + placeholder + final) and per periodic save:
+    the part of its overhead that does not depend on the machine's load the way decoding does."""
+    import statistics
+
+    per_answer, per_save = [], []
+    for i in range(repeats):
+        start = time.perf_counter()
+        user = wb.sessions.add_message(session_id, None, "user", PROMPT)
+        answer = wb.sessions.add_message(session_id, user.id, "assistant", "", status="streaming")
+        wb.sessions.path(session_id, user.id)
+        middle = time.perf_counter()
+        wb.sessions.update_message(answer.id, content="x" * (40 * i))
+        saved = time.perf_counter()
+        wb.sessions.update_message(answer.id, content="x" * (40 * i), status="complete", provenance={"i": i})
+        per_answer.append(middle - start + time.perf_counter() - saved)
+        per_save.append(saved - middle)
+    return statistics.median(per_answer), statistics.median(per_save)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokens", type=int, default=128)
@@ -71,12 +93,15 @@ def main() -> None:
             session = wb.sessions.create(preset_ref="default", parameter_overrides=parameters)
             seconds, n = service_run(wb, session.id)
             best_service, _ = min(best_service, seconds), tokens.add(n)
+        writes, save = store_costs(wb, session.id)
     (n,) = tokens  # both paths decoded the same number of tokens
     print(f"gemma-3-270m Q4_K_M, {n} tokens per answer, best of {args.repeats}, threads {args.threads or 'default'}, "
           f"load {os.getloadavg()[0]:.2f}")
     print(f"engine alone        {best_engine:6.2f} s  {n / best_engine:6.1f} tok/s")
     print(f"into a session      {best_service:6.2f} s  {n / best_service:6.1f} tok/s")
     print(f"service / engine    {best_service / best_engine:6.3f}× the time")
+    print(f"store writes        {writes * 1000:6.1f} ms per answer + {save * 1000:.1f} ms per periodic save "
+          f"({writes / best_engine:.2%} of one engine answer)")
 
 
 if __name__ == "__main__":
