@@ -216,7 +216,7 @@ def test_recovery_leaves_answers_of_live_writers_alone(wb, session):
     assert writer["pid"] == os.getpid() and answers.writer_alive(writer)
     assert wb.sessions.recover_interrupted() == 0  # this process is still writing it
     assert wb.sessions.message(stream.assistant_id).status == "streaming"
-    assert stream.collect().status == "complete"
+    assert stream.collect().status == "complete" and "writer" not in stream.result.provenance
     assert not answers.writer_alive({**writer, "started": writer["started"] - 3600})  # a reused pid
     assert not answers.writer_alive(None) and answers.writer_alive({**writer, "host": "elsewhere"})
     held = wb.chat.send(session.id, "again")

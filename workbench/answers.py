@@ -343,6 +343,7 @@ class AnswerStream:
 
     def _store(self, status: str, provenance: dict[str, Any]) -> None:
         provenance["finished_at"] = _now()
+        provenance.pop("writer", None)  # only recovery needs it; an exported session should not carry host names
         with self._lock:
             self._state = "done"
         self.result = self._sessions.update_message(self.assistant_id, content=self.text, status=status,
