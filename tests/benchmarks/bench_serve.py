@@ -98,7 +98,8 @@ def measure(name: str, start, args) -> dict[int, dict]:
 
 def show(name: str, levels: dict[int, dict]) -> None:
     for n, lv in sorted(levels.items()):
-        print(f"  {name:18} {n:2} clients: {lv['tokens_per_second']:7.1f} tok/s  TTFT p50 {lv['ttft_p50'] * 1000:7.0f} ms"
+        print(f"  {name:18} {n:2} clients: {lv['tokens_per_second']:7.1f} tok/s"
+              f"  TTFT p50 {lv['ttft_p50'] * 1000:7.0f} ms"
               f"  p95 {lv['ttft_p95'] * 1000:7.0f} ms  ITL p50 {lv['itl_p50'] * 1000:5.1f} ms"
               f"  p95 {lv['itl_p95'] * 1000:5.1f} ms  errors {lv['errors']}  tokens {lv['output_tokens']}")
 
