@@ -10,6 +10,7 @@ event loop. Stop (Esc) calls `AnswerStream.cancel()` directly: it is thread-safe
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -111,6 +112,7 @@ class ChatPage(QWidget):
         self.scroll = QScrollArea(widgetResizable=True)
         self.messages_box = QWidget()
         self.messages_layout = QVBoxLayout(self.messages_box)
+        self.messages_layout.setAlignment(Qt.AlignmentFlag.AlignTop)  # each message as tall as its text
         self.messages_layout.addStretch(1)
         self.scroll.setWidget(self.messages_box)
         layout.addWidget(self.scroll, 1)
@@ -227,7 +229,7 @@ class ChatPage(QWidget):
             label += f"<br><small>model {target.model.name} · sha256 {target.model.sha256[:12]}</small>"
         except WorkbenchError as exc:
             base, preset_system = {}, None
-            label += f"<br><small>{exc}</small>"
+            label += f"<br><small>{html.escape(str(exc))}</small>"
         self.settings_panel.load(label, session.system_override, preset_system, session.parameter_overrides, base)
 
     def apply_settings(self, system: str, values: dict) -> None:
@@ -248,7 +250,9 @@ class ChatPage(QWidget):
         """Rebuild the transcript of the session's current branch."""
         self._clear()
         session = self.wb.sessions.get(self.session_id)
-        self.title.setText(f"<b>{session.title}</b> · {session.preset_ref or session.model_name}")
+        target = session.preset_ref or session.model_name
+        title = f"<b>{html.escape(session.title)}</b>"  # a title is user text, never markup
+        self.title.setText(title + (f" · {html.escape(target)}" if target != session.title else ""))
         messages = self.wb.sessions.messages(self.session_id)
         for m in self.wb.sessions.path(self.session_id):
             siblings = [s for s in messages if s.parent_id == m.parent_id and s.role == m.role]

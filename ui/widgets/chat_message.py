@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QTextBrowser,
     QToolButton,
     QVBoxLayout,
@@ -41,7 +42,7 @@ def render_markdown(text: str) -> str:
                            extension_configs={"codehilite": {"noclasses": True, "guess_lang": False}})
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
-    return md.convert(text)
+    return md.convert(text).replace("\n</code></pre>", "</code></pre>")  # no blank last line in code blocks
 
 
 def stable_cut(text: str, start: int = 0) -> int:
@@ -150,6 +151,7 @@ class ChatMessageView(QFrame):
         self.siblings = siblings
         self.popup: ProvenancePopup | None = None
         self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)  # as tall as the text
         self.setObjectName(f"message-{message.role}")
         layout = QVBoxLayout(self)
         layout.addLayout(self._header())
@@ -179,14 +181,16 @@ class ChatMessageView(QFrame):
                 row.addWidget(w)
         row.addStretch(1)
         if self.message.role == "assistant":
-            self.provenance_button = QToolButton(text="ⓘ", toolTip="Provenance", autoRaise=True)
+            self.provenance_button = QToolButton(text="Details", toolTip="Provenance: what produced this answer",
+                                                 autoRaise=True)
             self.provenance_button.clicked.connect(self.show_provenance)
-            self.regenerate_button = QToolButton(text="↻", toolTip="Regenerate", autoRaise=True)
+            self.regenerate_button = QToolButton(text="Regenerate", toolTip="Another answer (a sibling)",
+                                                 autoRaise=True)
             self.regenerate_button.clicked.connect(lambda: self.regenerate_requested.emit(self.message.id))
             row.addWidget(self.provenance_button)
             row.addWidget(self.regenerate_button)
         elif self.message.role == "user":
-            self.edit_button = QToolButton(text="✎", toolTip="Edit (a new branch)", autoRaise=True)
+            self.edit_button = QToolButton(text="Edit", toolTip="Edit and resend (a new branch)", autoRaise=True)
             self.edit_button.clicked.connect(self.start_edit)
             row.addWidget(self.edit_button)
         return row
