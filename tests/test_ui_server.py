@@ -4,6 +4,8 @@ the request log and metrics update, stop it; refuse an unsafe bind inline.
 
 from __future__ import annotations
 
+import socket
+
 import openai
 import pytest
 from PySide6.QtGui import QGuiApplication
@@ -84,3 +86,15 @@ def test_a_bind_beyond_loopback_warns_and_needs_an_api_key(qtbot, window):
     page.start_button.click()
     assert "wildcard CORS" in page.error.text() and window.endpoint is None
     assert not page.warning.isVisible()
+
+
+def test_a_port_in_use_is_reported_inline(qtbot, window):
+    page = window.show_page("Server")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        page.port.setValue(taken.getsockname()[1])
+        page.start_button.click()
+        qtbot.waitUntil(lambda: page.task is None, timeout=30000)
+    assert "could not start" in page.error.text() and window.endpoint is None
+    assert page.start_button.isEnabled() and page.url_label.text() == "off"

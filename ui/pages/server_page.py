@@ -42,6 +42,13 @@ WARNING = ("⚠ Bound beyond loopback: other machines on the network can reach t
            "API key; keep it secret, and prefer 127.0.0.1 unless you really serve others.")
 
 
+def _start_endpoint(wb, config):
+    """Worker side: build the app (the first time imports FastAPI/uvicorn) and bind; the running server."""
+    from workbench.serve.server import EndpointServer
+
+    return EndpointServer(wb, config).start()
+
+
 class ServerPage(QWidget):
     def __init__(self, window):
         super().__init__()
@@ -139,16 +146,15 @@ class ServerPage(QWidget):
     def start(self) -> None:
         if self.server is not None or self.task is not None:
             return
-        from workbench.serve.server import EndpointServer
-
         try:
-            server = EndpointServer(self.wb, self.config())
+            config = self.config()
         except WorkbenchError as exc:
             self.error.setText(str(exc))
             return
         self.error.clear()
         self._busy("Starting…")
-        self.task = self.window_.runner.submit("Start the endpoint", server.start, progress=False)
+        self.task = self.window_.runner.submit("Start the endpoint", _start_endpoint, self.wb, config,
+                                               progress=False)
         self.task.finished.connect(self._started)
         self.task.failed.connect(self._start_failed)
 
