@@ -46,3 +46,11 @@ def serving(wb: Workbench, **config):
         yield server
     finally:
         server.stop()
+
+
+def tiny_server(tmp_path_factory, tiny_model_path, name: str, **config):
+    """Body of a module-scoped server fixture: `yield from tiny_server(...)`."""
+    wb = tiny_workbench(tmp_path_factory.mktemp(name), tiny_model_path)
+    with serving(wb, **config) as srv:
+        yield srv
+    wb.close()

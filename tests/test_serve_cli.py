@@ -12,7 +12,7 @@ import sys
 import httpx
 import pytest
 
-from tests.serve_support import serving, tiny_workbench
+from tests.serve_support import tiny_server
 from tests.test_engine_mechanics import wait_until
 from workbench.app import Workbench
 from workbench.bench import load_prompts, percentile
@@ -22,10 +22,7 @@ from workbench.paths import default_paths
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_model_path):
-    wb = tiny_workbench(tmp_path_factory.mktemp("serve-cli"), tiny_model_path)
-    with serving(wb, parallel=2) as srv:
-        yield srv
-    wb.close()
+    yield from tiny_server(tmp_path_factory, tiny_model_path, "serve-cli", parallel=2)
 
 
 def test_bench_sweeps_levels_and_reports_json(server, capsys, tmp_path):

@@ -8,16 +8,13 @@ import httpx
 import ollama
 import pytest
 
-from tests.serve_support import serving, tiny_workbench
+from tests.serve_support import tiny_server
 from tests.test_engine_mechanics import wait_until
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_model_path):
-    wb = tiny_workbench(tmp_path_factory.mktemp("serve-ollama"), tiny_model_path)
-    with serving(wb, parallel=2) as srv:
-        yield srv
-    wb.close()
+    yield from tiny_server(tmp_path_factory, tiny_model_path, "serve-ollama", parallel=2)
 
 
 @pytest.fixture

@@ -12,15 +12,12 @@ import jsonschema
 import openai
 import pytest
 
-from tests.serve_support import serving, tiny_workbench
+from tests.serve_support import tiny_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_model_path):
-    wb = tiny_workbench(tmp_path_factory.mktemp("serve-openai"), tiny_model_path)
-    with serving(wb, parallel=4) as srv:
-        yield srv
-    wb.close()
+    yield from tiny_server(tmp_path_factory, tiny_model_path, "serve-openai", parallel=4)
 
 
 @pytest.fixture

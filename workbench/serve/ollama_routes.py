@@ -124,13 +124,18 @@ async def _keep_alive_only(state, target, keep_alive, body_model: str, chat_shap
     return {**head, "message": {"role": "assistant", "content": ""}} if chat_shape else {**head, "response": ""}
 
 
-@router.post("/api/chat")
-async def chat_route(body: OllamaChatRequest, request: Request):
-    state = request.app.state.serve
+async def _begin(body, request: Request):
+    """What both generation routes start with: (state, arrival time, keep_alive seconds, resolved target)."""
     started = time.perf_counter()
     request.state.model = body.model
     keep_alive = formats.keep_alive_seconds(body.keep_alive)
-    target = await run_in_threadpool(state.resolve, body.model)
+    state = request.app.state.serve
+    return state, started, keep_alive, await run_in_threadpool(state.resolve, body.model)
+
+
+@router.post("/api/chat")
+async def chat_route(body: OllamaChatRequest, request: Request):
+    state, started, keep_alive, target = await _begin(body, request)
     if not body.messages:
         return await _keep_alive_only(state, target, keep_alive, body.model, True)
     messages = [{"role": m.role, "content": m.content, **({"tool_calls": m.tool_calls} if m.tool_calls else {})}
@@ -144,15 +149,11 @@ async def chat_route(body: OllamaChatRequest, request: Request):
 
 @router.post("/api/generate")
 async def generate(body: OllamaGenerateRequest, request: Request):
-    state = request.app.state.serve
-    started = time.perf_counter()
-    request.state.model = body.model
-    keep_alive = formats.keep_alive_seconds(body.keep_alive)
     if body.template:
         raise InvalidParameter("a per-request template is not supported: put TEMPLATE in a preset instead")
     if body.suffix:
         raise InvalidParameter("suffix (fill-in-the-middle) is not supported by this endpoint")
-    target = await run_in_threadpool(state.resolve, body.model)
+    state, started, keep_alive, target = await _begin(body, request)
     if not body.prompt:
         return await _keep_alive_only(state, target, keep_alive, body.model, False)
     common = {"parameters": dict(body.options or {}), "route": "/api/generate", "client": _client(request),

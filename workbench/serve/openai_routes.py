@@ -124,20 +124,30 @@ def _chunk(meta: dict, delta: dict, finish_reason: str | None = None) -> dict:
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]}
 
 
-async def _chat_sse(stream, meta: dict, include_usage: bool):
-    yield _dumps(_chunk(meta, {"role": "assistant", "content": ""}))
+async def _sse(stream, meta: dict, include_usage: bool, chunk, head: dict | None = None):
+    """SSE lines for a stream; chunk(text | None, finish_reason | None) shapes one chat or completion chunk."""
+    if head is not None:
+        yield _dumps(head)
     async for event in stream.events():
         if isinstance(event, TextEvent):
-            yield _dumps(_chunk(meta, {"content": event.text}))
+            yield _dumps(chunk(event.text, None))
             continue
         if event.finish_reason == "error":
             yield _dumps({"error": {"message": event.error or "generation failed", "type": "server_error",
                                     "param": None, "code": "engine_error"}})
             return
-        yield _dumps(_chunk(meta, {}, event.finish_reason))
+        last = chunk(None, event.finish_reason)
+        yield _dumps(last)
         if include_usage:
-            yield _dumps({**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(event)})
+            yield _dumps({**meta, "object": last["object"], "choices": [], "usage": _usage(event)})
     yield "data: [DONE]\n\n"
+
+
+def _chat_sse(stream, meta: dict, include_usage: bool):
+    def chunk(text, finish):
+        return _chunk(meta, {} if text is None else {"content": text}, finish)
+
+    return _sse(stream, meta, include_usage, chunk, head=_chunk(meta, {"role": "assistant", "content": ""}))
 
 
 async def _chat_sse_whole(message: dict, reason: str, final, meta: dict, include_usage: bool):
@@ -180,21 +190,11 @@ def _text_chunk(meta: dict, text: str, finish_reason: str | None = None) -> dict
             "choices": [{"index": 0, "text": text, "finish_reason": finish_reason, "logprobs": None}]}
 
 
-async def _completion_sse(stream, meta: dict, include_usage: bool, echo: str):
-    if echo:
-        yield _dumps(_text_chunk(meta, echo))
-    async for event in stream.events():
-        if isinstance(event, TextEvent):
-            yield _dumps(_text_chunk(meta, event.text))
-            continue
-        if event.finish_reason == "error":
-            yield _dumps({"error": {"message": event.error or "generation failed", "type": "server_error",
-                                    "param": None, "code": "engine_error"}})
-            return
-        yield _dumps(_text_chunk(meta, "", event.finish_reason))
-        if include_usage:
-            yield _dumps({**meta, "object": "text_completion", "choices": [], "usage": _usage(event)})
-    yield "data: [DONE]\n\n"
+def _completion_sse(stream, meta: dict, include_usage: bool, echo: str):
+    def chunk(text, finish):
+        return _text_chunk(meta, text or "", finish)
+
+    return _sse(stream, meta, include_usage, chunk, head=_text_chunk(meta, echo) if echo else None)
 
 
 @router.post("/v1/embeddings")
