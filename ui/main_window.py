@@ -35,6 +35,7 @@ class MainWindow(QMainWindow):
         self.resize(1200, 800)
         self.nav = QListWidget()
         self.nav.setFixedWidth(150)
+        self.nav.setStyleSheet("QListWidget { font-size: 11pt; } QListWidget::item { padding: 7px 10px; }")
         self.stack = QStackedWidget()
         self.pages: dict[str, QWidget] = {}
         apply_theme(wb.settings.theme)

@@ -64,7 +64,11 @@ def _table(headers: list[str]) -> QTableWidget:
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.verticalHeader().setVisible(False)
-    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    table.setWordWrap(False)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    for column in range(1, len(headers)):
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
     return table
 
 
@@ -99,6 +103,8 @@ class HubPage(QWidget):
         self.results = _table(["Repository", "Downloads", "Likes", "Updated"])
         self.results.itemSelectionChanged.connect(self._repo_selected)
         self.files = _table(["File", "Quantization", "Size", "Fit"])
+        self.files.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Fixed)
+        self.files.horizontalHeader().resizeSection(3, 90)  # room for "won't fit"
         self.files.itemSelectionChanged.connect(lambda: self.pull_button.setEnabled(self.selected_entry() is not None))
         self.pull_button = QPushButton("Pull selected file", enabled=False)
         self.pull_button.clicked.connect(self.pull_selected)
@@ -114,7 +120,7 @@ class HubPage(QWidget):
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.results)
         top.addWidget(files_box)
-        top.setSizes([450, 550])
+        top.setSizes([520, 600])
         self.downloads = DownloadsPanel(self.window_)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)

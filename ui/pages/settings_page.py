@@ -75,10 +75,17 @@ class SettingsPage(QWidget):
         save = QPushButton("Save settings")
         save.clicked.connect(self.save)
         self.saved = QLabel("")
+        save_row = QHBoxLayout()
+        save_row.addWidget(save)
+        save_row.addWidget(self.saved, 1)
+        panel = QWidget(maximumWidth=860)  # long fields read badly across a wide window
+        inner = QVBoxLayout(panel)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addLayout(form)
+        inner.addSpacing(8)
+        inner.addLayout(save_row)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(save)
-        layout.addWidget(self.saved)
+        layout.addWidget(panel)
         layout.addStretch()
 
     def choose_models_dir(self) -> None:

@@ -135,7 +135,7 @@ class ModelfileEditor(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.text)
         split.addWidget(self.problems)
-        split.setSizes([500, 110])
+        split.setSizes([560, 70])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
