@@ -49,6 +49,7 @@ def test_two_quantizations_report_figures_and_where_they_diverge(wb, quants):
         assert pane.error is None and pane.finish_reason == "length" and pane.completion_tokens == 40
         assert pane.ttft_seconds > 0 and pane.tokens_per_second > 0 and pane.seed == 7
         assert pane.memory_bytes > 0 and pane.parameters["temperature"] == 0
+        assert pane.cached_tokens == 0  # the warm-up shares no prefix with the prompt: TTFT includes the prefill
     assert (first.quantization, second.quantization) == ("F32", "Q4_0")
     assert first.memory_bytes > second.memory_bytes  # 4-bit weights are smaller
     assert first.diverge_char is None and first.identical
@@ -64,6 +65,7 @@ def test_same_target_and_seed_twice_is_identical_even_when_sampling(wb, quants):
     first, second = result.panes
     assert first.seed == second.seed == result.seed
     assert first.text == second.text and second.identical and second.diverge_token is None
+    assert second.cached_tokens > 0  # the same prompt on the same loaded model: reused, and reported
 
 
 def test_the_sampler_is_locked_across_presets_but_stop_strings_stay_per_preset(wb, quants):

@@ -43,7 +43,8 @@ def _print_table(result) -> None:
 
     table = Table(box=None, header_style="bold")
     for column in ("#", "TARGET", "QUANT", "TOKENS", "TTFT", "TOK/S", "MEMORY", "DIVERGES AT"):
-        table.add_column(column, justify="left" if column in ("TARGET", "QUANT", "DIVERGES AT") else "right")
+        table.add_column(column, justify="left" if column in ("TARGET", "QUANT", "DIVERGES AT") else "right",
+                         no_wrap=column != "DIVERGES AT")
     for index, pane in enumerate(result.panes):
         if pane.error:
             table.add_row(str(index + 1), pane.target, pane.quantization or "-", "-", "-", "-", "-",
@@ -51,7 +52,7 @@ def _print_table(result) -> None:
             continue
         table.add_row(str(index + 1), pane.target, pane.quantization or "-", str(pane.completion_tokens),
                       f"{pane.ttft_seconds or 0:.3f} s", f"{pane.tokens_per_second or 0:.1f}",
-                      human_size(pane.memory_bytes), divergence_text(pane, index))
+                      human_size(pane.memory_bytes), divergence_text(pane, index).removeprefix("diverges at "))
     console.print(f"seed {result.seed} · locked: " + ", ".join(f"{k}={v}" for k, v in result.parameters.items()),
                   highlight=False)
     console.print(table)
