@@ -148,6 +148,12 @@ def test_side_panel_overrides_search_and_export(qtbot, window, tmp_path):
     page.session_id = None
     page._open_item(page.sessions.item(0))
     assert page.session_id == session.id
+    page.search.clear()
+    page.rename_session("  ")
+    assert "empty" in page.status.text() and wb.sessions.get(session.id).title == "tuned@1"
+    page.rename_session("Zebra <b>facts</b>")
+    assert wb.sessions.get(session.id).title == "Zebra <b>facts</b>"
+    assert "&lt;b&gt;" in page.title.text()  # a title is shown as text, not markup
     md = page.export("md", tmp_path / "s.md").read_text(encoding="utf-8")
     assert "Where is the zebra" in md and message.content in md
     data = json.loads(page.export("json", tmp_path / "s.json").read_text(encoding="utf-8"))

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -95,9 +96,11 @@ class ChatPage(QWidget):
         self.target_combo = QComboBox()
         self.target_combo.setToolTip("What a new session runs on: a preset (latest version) or a bare model")
         new = QPushButton("New chat (Ctrl+N)", clicked=self.new_session)
+        rename = QPushButton("Rename", clicked=self._ask_rename)
         delete = QPushButton("Delete", clicked=self.delete_session)
         buttons = QHBoxLayout()
         buttons.addWidget(new, 1)
+        buttons.addWidget(rename)
         buttons.addWidget(delete)
         for widget in (self.search, self.sessions, self.target_combo):
             layout.addWidget(widget)
@@ -202,6 +205,22 @@ class ChatPage(QWidget):
         self.refresh_sessions()
         self.input.setFocus()
         return session.id
+
+    def _ask_rename(self) -> None:
+        if self.session_id is not None:
+            title, ok = QInputDialog.getText(self, "Rename session", "Title:",
+                                             text=self.wb.sessions.get(self.session_id).title)
+            if ok:
+                self.rename_session(title)
+
+    def rename_session(self, title: str) -> None:
+        try:
+            self.wb.sessions.rename(self.session_id, title)
+        except WorkbenchError as exc:
+            self.status.setText(str(exc))
+            return
+        self.render()
+        self.refresh_sessions()
 
     def delete_session(self) -> None:
         if self.session_id is None or self.stream is not None:
