@@ -58,7 +58,8 @@ class LoadedModel:
             self.vocab = native.Vocab(self._model)
             self._scheduler = Scheduler(self._ctx, self.vocab, n_slots=cfg.n_seq_max, n_ctx=opts.n_ctx,
                                         n_batch=cfg.n_batch, n_ubatch=cfg.n_ubatch, n_swa=self.facts.n_swa,
-                                        reproducible=bool(opts.reproducible), max_queue=max_queue, name=self.name)
+                                        reproducible=bool(opts.reproducible), max_queue=max_queue, name=self.name,
+                                        sample_threads=cfg.n_threads)
         except BaseException:
             native.free_context(self._ctx)
             native.free_lora(self._lora)

@@ -41,6 +41,7 @@ import logging
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import llama_cpp
@@ -65,6 +66,9 @@ class Slot:
     last_used: float = 0.0
 
 
+_MIN_ROWS_PER_THREAD = 2  # below this, handing rows to the helper thread costs more than it saves
+
+
 def common_prefix(a: list[int], b: list[int]) -> int:
     n = min(len(a), len(b))
     i = 0
@@ -75,7 +79,7 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 class Scheduler:
     def __init__(self, ctx, vocab: native.Vocab, *, n_slots: int, n_ctx: int, n_batch: int, n_ubatch: int,
-                 n_swa: int, reproducible: bool, max_queue: int, name: str = "model"):
+                 n_swa: int, reproducible: bool, max_queue: int, name: str = "model", sample_threads: int = 1):
         self.ctx = ctx
         self.vocab = vocab
         self.n_ctx = n_ctx  # per-request limit
@@ -94,6 +98,11 @@ class Scheduler:
         self.last_active = time.monotonic()
         self.finished = 0  # jobs ended so far (the runtime's keep-alive 0 watches it)
         self.on_idle = None  # called on the scheduler thread when the last job ends
+        # Sampling a row over gemma's 262k vocabulary costs ~0.4 ms in C, serially after each decode while the
+        # decode threads idle: with several rows, a helper thread samples half of them (ctypes releases the
+        # GIL). Each row has its own sampler chain, so the result does not depend on which thread ran it.
+        self._sample_pool = ThreadPoolExecutor(1, thread_name_prefix=f"sample-{name}") \
+            if sample_threads > 1 and n_slots >= 2 * _MIN_ROWS_PER_THREAD else None
         self._thread = threading.Thread(target=self._run, name=f"engine-{name}", daemon=True)
         self._thread.start()
 
@@ -128,6 +137,8 @@ class Scheduler:
             self._closed = True
             self._cond.notify()
         self._thread.join()
+        if self._sample_pool is not None:
+            self._sample_pool.shutdown()
         self._batch.free()
 
     # ------------------------------------------------------------------ the scheduler thread
@@ -249,8 +260,8 @@ class Scheduler:
             slot.prefilled = len(slot.cache) == len(slot.job.prompt)
             if slot.prefilled:
                 slot.prompt_cached = len(slot.cache)
-        for slot in rows:
-            self._sample(slot)
+        for slot, drawn in zip(rows, self._draw_all(rows), strict=True):
+            self._sample(slot, drawn)
 
     def _chunk_size(self, remaining: int, budget: int) -> int:
         take = min(remaining, budget)
@@ -278,13 +289,29 @@ class Scheduler:
             flag = self._eog[token] = self.vocab.is_eog(token)
         return flag
 
-    def _sample(self, slot: Slot) -> None:
-        job = slot.job
+    def _draw_all(self, rows: list[Slot]) -> list[int | Exception]:
+        """Each row's next token (or the exception its sampler raised); half the rows on the helper thread."""
+        if self._sample_pool is None or len(rows) < 2 * _MIN_ROWS_PER_THREAD:
+            return [self._draw(slot) for slot in rows]
+        # llama_get_logits_ith first applies pending output-row swaps (llama_context::output_reorder), which is
+        # not thread-safe: do it once here, so the samplers' own calls on both threads only read
+        llama_cpp.llama_get_logits_ith(self.ctx, rows[0].row)
+        half = len(rows) // 2
+        helper = self._sample_pool.submit(lambda: [self._draw(slot) for slot in rows[half:]])
+        mine = [self._draw(slot) for slot in rows[:half]]
+        return mine + helper.result()
+
+    def _draw(self, slot: Slot) -> int | Exception:
         try:
-            token = job.sampler.sample(self.ctx, slot.row)
+            return slot.job.sampler.sample(self.ctx, slot.row)
         except Exception as exc:  # this request's sampler failed (e.g. a grammar dead end): end only this one
-            _log.warning("sampling failed: %s", exc)
-            return self._release(slot, "error", str(exc))
+            return exc
+
+    def _sample(self, slot: Slot, token: int | Exception) -> None:
+        job = slot.job
+        if isinstance(token, Exception):
+            _log.warning("sampling failed: %s", token)
+            return self._release(slot, "error", str(token))
         now = time.perf_counter()
         if job.first_token_at is None:
             job.first_token_at = now
