@@ -36,7 +36,7 @@ class KeyMetrics:
 
     requests: int  # finished requests since start
     in_flight: int
-    tokens_per_second: float  # completion tokens over the last RATE_WINDOW_SECONDS
+    tokens_per_second: float  # text pieces streamed (≈ tokens, all requests) over the last RATE_WINDOW_SECONDS
     busy_slots: int
     queue_depth: int
     errors: int  # finished with a 4xx/5xx
@@ -52,7 +52,8 @@ class ServeState:
         self._in_flight: dict[str, int] = {}  # model label -> requests queued or generating
         self._slots: dict[str, int] = {}  # model label -> n_parallel of its loaded instance
         self._streams: set[Stream] = set()
-        self._recent: deque[tuple[float, int]] = deque()  # (time, completion tokens) of finished requests
+        # arrival times of streamed text pieces (≈ tokens) for the "now" rate; bounded when nobody reads it
+        self._recent: deque[float] = deque(maxlen=100_000)
         self._requests = self._errors = 0
         self.closing = False
         workbench.runtime.max_queue = config.queue_size  # applies to models this endpoint loads
@@ -104,7 +105,8 @@ class ServeState:
 
         prepared, generation = await run_in_threadpool(submit)
         stream = Stream(generation, started=started,
-                        on_end=lambda s: self._finished(s, route=route, model=model, client=client))
+                        on_end=lambda s: self._finished(s, route=route, model=model, client=client),
+                        on_text=self._recent.append)  # deque.append is atomic: no lock per token
         with self._lock:
             self._streams.add(stream)
             if self.closing:
@@ -172,12 +174,9 @@ class ServeState:
             finish_reason=final.finish_reason if final else None))
 
     def record(self, record: RequestRecord) -> None:
-        now = time.monotonic()
         with self._lock:
             self._requests += 1
             self._errors += record.status >= 400
-            if record.completion_tokens:
-                self._recent.append((now, record.completion_tokens))
         self.metrics.record(record)
 
     # ------------------------------------------------------------------ for the GUI
@@ -185,9 +184,9 @@ class ServeState:
     def key_metrics(self) -> KeyMetrics:
         now = time.monotonic()
         with self._lock:
-            while self._recent and now - self._recent[0][0] > RATE_WINDOW_SECONDS:
+            while self._recent and now - self._recent[0] > RATE_WINDOW_SECONDS:
                 self._recent.popleft()
-            tokens = sum(n for _, n in self._recent)
+            tokens = len(self._recent)
             busy = sum(min(n, self._slots.get(m, self.config.parallel or 1)) for m, n in self._in_flight.items())
             in_flight = sum(self._in_flight.values())
             return KeyMetrics(requests=self._requests, in_flight=in_flight,

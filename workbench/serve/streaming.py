@@ -23,7 +23,7 @@ from ..engine import FinalEvent, TextEvent
 class Stream:
     """Async iteration over one Generation; `final` holds the FinalEvent once it has arrived."""
 
-    def __init__(self, generation, *, started: float, on_end=None):
+    def __init__(self, generation, *, started: float, on_end=None, on_text=None):
         self.generation = generation
         self.started = started  # time.perf_counter() when the HTTP request arrived
         self.final: FinalEvent | None = None
@@ -31,6 +31,7 @@ class Stream:
         self.gaps: list[float] = []  # seconds between consecutive text events
         self.abandoned = False  # the consumer stopped before the end (client gone, shutdown)
         self._on_end = on_end  # on_end(stream), once, when both the engine and the consumer are done
+        self._on_text = on_text  # on_text(time.monotonic()) per text piece (the "tokens/s now" meter)
         self._done: set[str] = set()  # "pump" (FinalEvent posted: slot free) and "consumer"
         self._lock = threading.Lock()
         self._loop = asyncio.get_running_loop()
@@ -50,6 +51,8 @@ class Stream:
                     yield event
                     return
                 now = time.perf_counter()
+                if self._on_text is not None:
+                    self._on_text(time.monotonic())
                 if self.ttft is None:
                     self.ttft = now - self.started
                 elif last is not None:
