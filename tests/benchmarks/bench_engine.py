@@ -1,12 +1,15 @@
 """Engine benchmark: workbench's scheduler vs llama-cpp-python's high-level `Llama`, measured in one run.
 
     .venv/bin/python tests/benchmarks/bench_engine.py [--threads 2] [--tokens 128] [--repeats 3] [--model PATH]
+        [--llama-cpp-bin DIR]
 
 Prints (gemma-3-270m Q4_K_M by default, assembled from the PyPI package):
   * single-stream decode tok/s: engine (throughput and reproducible mode) and `Llama`;
   * aggregate tok/s with 1, 2, 4, 8, 16 concurrent streams, both modes, and `Llama` serving 8 one after another;
   * TTFT of a 2nd chat turn over a ~1,500-token history vs a fresh 50-token prompt (both modes);
   * llama.cpp's own ceiling (a bare llama_decode loop, no sampling) at 1 and 1-16 streams, for scale;
+  * with --llama-cpp-bin DIR (llama.cpp's C++ `llama-bench` and `llama-batched-bench`, built from the same
+    llama.cpp that llama-cpp-python vendors — not part of this repository): the C++ figures in the same run;
   * the ratios the engine issue targets (single ≥ 1.5× Llama; 8 streams ≥ 3× / ≥ 2.5× Llama sequential;
     2nd-turn TTFT ≤ 1.3× fresh).
 Every figure is the best of --repeats runs, engine and Llama measured alternately, because a shared machine's
@@ -18,7 +21,9 @@ seeds and end-of-generation tokens banned, so every request produces exactly --t
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -131,6 +136,22 @@ class Bench:
             batch.free()
             native.free_context(ctx)
 
+    def cpp_single(self, bin_dir: Path) -> float:
+        """llama-bench tg: C++ decode of --tokens tokens, one stream (its own mean over --repeats)."""
+        out = subprocess.run([str(bin_dir / "llama-bench"), "-m", str(self.path), "-t", str(self.threads), "-p", "0",
+                              "-n", str(self.tokens), "-r", str(self.repeats), "-o", "json"],
+                             capture_output=True, text=True, check=True).stdout
+        return max(row["avg_ts"] for row in json.loads(out))
+
+    def cpp_batched(self, bin_dir: Path) -> dict[int, float]:
+        """llama-batched-bench: aggregate C++ decode tok/s with 1-16 parallel sequences (unified KV, as here)."""
+        out = subprocess.run([str(bin_dir / "llama-batched-bench"), "-m", str(self.path), "-t", str(self.threads),
+                              "-c", str(2048 * 16), "-b", "512", "-ub", "512", "-npp", "16", "-ntg", str(self.tokens),
+                              "-npl", ",".join(map(str, STREAMS)), "-kvu", "--output-format", "jsonl"],
+                             capture_output=True, text=True, check=True).stdout
+        rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        return {row["pl"]: row["speed_tg"] for row in rows}
+
     def best(self, fn, *args, higher=True):
         values = [fn(*args, 1000 * r + 1) for r in range(self.repeats)]
         return max(values) if higher else min(values)
@@ -169,6 +190,18 @@ def run(bench: Bench) -> None:
     for mode in ("ceiling", "throughput", "repro"):
         print(f"  {mode:<9}" + "".join(f"{aggregate[mode][k]:9.1f}" for k in STREAMS))
 
+    cpp = None
+    if bench.cpp_bin is not None:
+        cpp = {"single": max(bench.cpp_single(bench.cpp_bin) for _ in range(2))}
+        runs = [bench.cpp_batched(bench.cpp_bin) for _ in range(bench.repeats)]
+        cpp["batched"] = {k: max(r.get(k, 0.0) for r in runs) for k in STREAMS}
+        print(f"\nllama.cpp C++ (same run): llama-bench tg{bench.tokens} {cpp['single']:.1f} tok/s "
+              f"= {cpp['single'] / single['llama']:.2f}x Llama; llama-batched-bench aggregate:")
+        print("  streams  " + "".join(f"{k:>9}" for k in STREAMS))
+        print("  C++      " + "".join(f"{cpp['batched'][k]:9.1f}" for k in STREAMS))
+        print("  engine/C++ (throughput) " + " ".join(f"{aggregate['throughput'][k] / cpp['batched'][k]:.2f}"
+                                                      for k in STREAMS))
+
     print("\nTTFT, 2nd chat turn over a ~1,500-token history vs a fresh 50-token prompt (best of runs)")
     ttft = {}
     for mode in ("throughput", "repro"):
@@ -186,6 +219,11 @@ def run(bench: Bench) -> None:
         ("8 streams reproducible / Llama sequential", aggregate["repro"][8] / sequential, ">= 2.5"),
         ("llama.cpp ceiling: single / Llama", single["ceiling"] / single["llama"], "(bound)"),
         ("llama.cpp ceiling: 8 streams / Llama sequential", aggregate["ceiling"][8] / sequential, "(bound)"),
+        *([("llama.cpp C++: llama-bench / Llama", cpp["single"] / single["llama"], "(bound)"),
+           ("engine single / llama-bench", single["throughput"] / cpp["single"], ""),
+           ("llama.cpp C++: 8 streams / Llama sequential", cpp["batched"][8] / sequential, "(bound)"),
+           ("engine 8 streams / C++ 8 streams", aggregate["throughput"][8] / cpp["batched"][8], "")]
+          if cpp else []),
         ("2nd-turn TTFT / fresh (throughput)", ttft["throughput"], "<= 1.3"),
         ("2nd-turn TTFT / fresh (reproducible)", ttft["repro"], "<= 1.3"),
     ]
@@ -199,8 +237,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--llama-cpp-bin", type=Path, default=None,
+                        help="folder with llama.cpp's llama-bench and llama-batched-bench, for a C++ reference")
     args = parser.parse_args()
     bench = Bench(args.model or gemma_path(), args.threads, args.tokens, args.repeats)
+    bench.cpp_bin = args.llama_cpp_bin
     try:
         run(bench)
     finally:
