@@ -8,6 +8,10 @@ interruption on, a second request cuts the running stream short). Each server ru
 while `workbench bench` (another process) sweeps 1 and 8 clients against it. Prints every level and the ratios
 the issue sets as targets: at 8 clients aggregate tok/s >= 2.5x llama_cpp.server's and TTFT p95 <= 1/10 of its;
 at 1 client tok/s >= its. Needs the `bench` extra (`pip install -e '.[bench]'`).
+
+`--bridge` measures the asyncio bridge alone (serve/streaming.py) on the tiny model, whose steps take
+microseconds so the bridge's own cost shows: tokens/s iterating a Generation directly vs through `Stream`
+(a pump thread per stream, one `call_soon_threadsafe` per event) vs `loop.run_in_executor` per event.
 """
 
 from __future__ import annotations
@@ -104,12 +108,68 @@ def show(name: str, levels: dict[int, dict]) -> None:
               f"  p95 {lv['itl_p95'] * 1000:5.1f} ms  errors {lv['errors']}  tokens {lv['output_tokens']}")
 
 
+def bridge(tokens: int = 3000, streams: int = 4) -> None:
+    import asyncio
+    import concurrent.futures
+    import threading
+
+    sys.path.insert(0, str(ROOT))
+    from tests.tinymodel import write_tiny_model
+    from workbench.engine import GenerationRequest, LoadOptions, Runtime, SamplingParams
+    from workbench.serve.streaming import Stream
+    from workbench.settings import Settings
+
+    with tempfile.TemporaryDirectory() as tmp, Runtime(Settings(keep_alive_seconds=-1)) as rt:
+        path = write_tiny_model(Path(tmp) / "tiny.gguf")
+        options = LoadOptions(n_ctx=4096, n_parallel=streams, reproducible=False)
+        request = GenerationRequest(prompt="a", max_tokens=tokens, sampling=SamplingParams(temperature=0))
+
+        def start():
+            return [rt.generate(path, request, options) for _ in range(streams)]
+
+        def direct() -> float:
+            gens, t = start(), time.perf_counter()
+            threads = [threading.Thread(target=g.collect) for g in gens]
+            [x.start() for x in threads]
+            [x.join() for x in threads]
+            return streams * tokens / (time.perf_counter() - t)
+
+        async def via_stream() -> float:
+            t = time.perf_counter()
+            await asyncio.gather(*(Stream(g, started=t).collect() for g in start()))
+            return streams * tokens / (time.perf_counter() - t)
+
+        async def via_executor() -> float:
+            loop, t = asyncio.get_running_loop(), time.perf_counter()
+            pool = concurrent.futures.ThreadPoolExecutor(streams)
+
+            async def drain(gen):
+                it = iter(gen)
+                while await loop.run_in_executor(pool, next, it, None) is not None:
+                    pass
+
+            await asyncio.gather(*(drain(g) for g in start()))
+            pool.shutdown()
+            return streams * tokens / (time.perf_counter() - t)
+
+        direct()  # load and warm
+        for rep in range(3):
+            d, s_, e = direct(), asyncio.run(via_stream()), asyncio.run(via_executor())
+            print(f"bridge run {rep + 1}: {streams} streams x {tokens} tiny-model tokens: direct {d:,.0f} tok/s, "
+                  f"Stream (pump thread) {s_:,.0f} ({s_ / d:.2f}x), run_in_executor per event {e:,.0f} "
+                  f"({e / d:.2f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--bridge", action="store_true", help="measure only the asyncio bridge (tiny model)")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--requests", type=int, default=2, help="requests per client per level")
     args = parser.parse_args()
+    if args.bridge:
+        bridge()
+        return
     model = gemma_path()
     for run in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory() as tmp:
