@@ -87,3 +87,14 @@ def test_bad_input_is_reported_inline(qtbot, window):
     with qtbot.waitSignal(page.compare_finished, timeout=30000) as done:
         page.run_button.click()
     assert done.args[0] is None and "empty" in page.error.text() and window.errors == []
+
+
+def test_presets_made_elsewhere_appear_when_the_page_is_shown(qtbot, window):
+    window.show()
+    window.show_page("Settings")
+    window.wb.presets.create("later", "FROM tiny:F32\n")
+    page = window.show_page("Compare")
+    names = [page.panes[0].target.itemText(i) for i in range(page.panes[0].target.count())]
+    assert names == ["later", "tiny:F32", "tiny:Q4_0"]
+    chat = window.show_page("Chat")
+    assert chat.target_combo.findData("preset:later@1") >= 0

@@ -145,6 +145,10 @@ class ChatPage(QWidget):
     def library_changed(self) -> None:
         self.refresh_targets()
 
+    def showEvent(self, event) -> None:  # presets made on the Presets page since: offer them
+        super().showEvent(event)
+        self.refresh_targets()
+
     def window_closing(self) -> None:
         self.stop()
 

@@ -107,6 +107,11 @@ class ComparePage(QWidget):
         for pane in self.panes:
             pane.set_targets(names, pane.index)
 
+    def showEvent(self, event) -> None:  # presets made on the Presets page since: pick them up
+        super().showEvent(event)
+        if self.task is None:
+            self.library_changed()
+
     def window_closing(self) -> None:
         self.stop()
 
