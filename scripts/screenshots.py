@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -102,6 +103,7 @@ def walk(app, window, hub, out: Path, shots: list[Path]) -> None:
     presets = window.pages["Presets"]
     if wb.presets.exists("default"):
         text = wb.presets.get("default").content.replace("PARAMETER temperature 1\n", "PARAMETER temperature 0.7\n")
+        text = re.sub(r"PARAMETER num_predict \d+\n", "", text)
         text += 'PARAMETER num_predict 160\nSYSTEM """Answer briefly and plainly."""\n'
         wb.presets.save("default", text, message="cooler, brief answers")
         presets.refresh(select="default")

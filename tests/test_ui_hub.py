@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
-from ui.main_window import MainWindow
+from tests.ui_helpers import open_page, wait_done
 
 REPO = "alice/tiny-GGUF"
 
@@ -21,17 +21,6 @@ def served(fake_hub: FakeHub, tiny_model_path: Path) -> FakeHub:  # noqa: F811
     return fake_hub
 
 
-def open_hub(qtbot, wb):
-    window = MainWindow(wb)
-    qtbot.addWidget(window)
-    return window, window.show_page("Hub")
-
-
-def wait_done(qtbot, task) -> None:
-    with qtbot.waitSignal(task.done, timeout=30000):
-        pass
-
-
 def list_files(qtbot, page) -> None:
     page.query.setText("tiny")
     wait_done(qtbot, page.search())
@@ -41,7 +30,7 @@ def list_files(qtbot, page) -> None:
 
 
 def test_search_lists_repos_and_files_with_a_fit_badge(qtbot, wb, served):
-    window, page = open_hub(qtbot, wb)
+    window, page = open_page(qtbot, wb, "Hub")
     list_files(qtbot, page)
     assert [page.files.item(0, c).text() for c in range(3)] == ["tiny-Q8_0.gguf", "Q8_0", "436.9 KB"]
     qtbot.waitUntil(lambda: page.badge(0) == "fits", timeout=30000)
@@ -51,14 +40,14 @@ def test_search_lists_repos_and_files_with_a_fit_badge(qtbot, wb, served):
 
 def test_a_model_too_big_for_this_machine_gets_a_wont_fit_badge(qtbot, wb, served):
     wb.update_settings(default_context=2**30)  # a KV cache of hundreds of GB at this context
-    window, page = open_hub(qtbot, wb)
+    window, page = open_page(qtbot, wb, "Hub")
     list_files(qtbot, page)
     qtbot.waitUntil(lambda: page.badge(0) == "won't fit", timeout=30000)
     window.close()
 
 
 def test_pull_shows_progress_and_registers_the_model(qtbot, wb, served, tiny_model_path):
-    window, page = open_hub(qtbot, wb)
+    window, page = open_page(qtbot, wb, "Hub")
     list_files(qtbot, page)
     page.files.selectRow(0)
     assert page.pull_button.isEnabled()
@@ -77,19 +66,21 @@ def test_pull_shows_progress_and_registers_the_model(qtbot, wb, served, tiny_mod
 
 
 def cancel_at(qtbot, page, served, offset: int):
-    gate = served.pause_at(offset)
+    qtbot.waitUntil(lambda: page.badge(0) == "fits", timeout=30000)  # the estimate's header fetch is over
+    gate = served.pause_at(offset)  # so the pull is what reaches this offset
     page.files.selectRow(0)
     task = page.pull_selected()
     (row,) = page.downloads.rows.values()
     qtbot.waitUntil(gate.reached.is_set, timeout=30000)
-    row.action.click()  # Cancel: sets the token directly
-    gate.release()
-    wait_done(qtbot, task)
+    with qtbot.waitSignal(task.done, timeout=30000):  # connected before the pull can end
+        row.action.click()  # Cancel: sets the token directly
+        gate.release()
+    assert row.state == "paused", row.detail.text()
     return row
 
 
 def test_cancel_keeps_the_partial_and_resume_continues_it(qtbot, wb, served):
-    window, page = open_hub(qtbot, wb)
+    window, page = open_page(qtbot, wb, "Hub")
     list_files(qtbot, page)
     row = cancel_at(qtbot, page, served, 100_000)
     assert row.state == "paused" and row.action.text() == "Resume" and not row.discard.isHidden()
@@ -107,11 +98,11 @@ def test_cancel_keeps_the_partial_and_resume_continues_it(qtbot, wb, served):
 
 
 def test_an_interrupted_download_is_offered_again_in_a_new_window(qtbot, wb, served):
-    window, page = open_hub(qtbot, wb)
+    window, page = open_page(qtbot, wb, "Hub")
     list_files(qtbot, page)
     row = cancel_at(qtbot, page, served, 100_000)
     window.close()  # as if the app quit mid-download
-    again, page2 = open_hub(qtbot, wb)
+    again, page2 = open_page(qtbot, wb, "Hub")
     (row2,) = page2.downloads.rows.values()
     assert row2.ref == row.ref and row2.action.text() == "Resume" and 0 < row2.bar.value() < 1000
     task = page2.downloads.pull(row2.ref)
@@ -121,7 +112,7 @@ def test_an_interrupted_download_is_offered_again_in_a_new_window(qtbot, wb, ser
 
 
 def test_discard_deletes_the_partial(qtbot, wb, served):
-    window, page = open_hub(qtbot, wb)
+    window, page = open_page(qtbot, wb, "Hub")
     list_files(qtbot, page)
     row = cancel_at(qtbot, page, served, 100_000)
     (state,) = wb.hub.pending_downloads()
@@ -132,7 +123,7 @@ def test_discard_deletes_the_partial(qtbot, wb, served):
 
 
 def test_offline_mode_greys_the_page_out_with_the_reason(qtbot, wb, served):
-    window, page = open_hub(qtbot, wb)
+    window, page = open_page(qtbot, wb, "Hub")
     assert page.content.isEnabled() and page.offline_banner.isHidden()
     settings = window.pages["Settings"]
     settings.offline.setChecked(True)
@@ -151,6 +142,6 @@ def test_offline_mode_greys_the_page_out_with_the_reason(qtbot, wb, served):
 
 def test_offline_from_the_environment_greys_the_page_at_start(qtbot, wb, served, monkeypatch):
     monkeypatch.setenv("WORKBENCH_OFFLINE", "1")
-    window, page = open_hub(qtbot, wb)
+    window, page = open_page(qtbot, wb, "Hub")
     assert not page.content.isEnabled() and "WORKBENCH_OFFLINE" in page.offline_banner.text()
     window.close()

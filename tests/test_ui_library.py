@@ -8,23 +8,12 @@ import shutil
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
-from ui.main_window import MainWindow
+from tests.ui_helpers import open_page, wait_done
 from workbench.gguf_info import read_gguf_header
 
 
-def open_library(qtbot, wb):
-    window = MainWindow(wb)
-    qtbot.addWidget(window)
-    return window, window.show_page("Library")
-
-
-def wait_done(qtbot, task) -> None:
-    with qtbot.waitSignal(task.done, timeout=30000):
-        pass
-
-
 def test_import_shows_the_model_with_all_its_metadata_and_template(qtbot, wb, tiny_model_path):
-    window, page = open_library(qtbot, wb)
+    window, page = open_page(qtbot, wb, "Library")
     wait_done(qtbot, page.import_path(tiny_model_path))
     (model,) = page.table_model.models
     assert model.path == tiny_model_path and page.status.text() == f"Imported {model.name}"
@@ -46,7 +35,7 @@ def test_dropping_gguf_files_imports_them_and_ignores_other_files(qtbot, wb, tin
     other.write_text("not a model")
     copy = tmp_path / "second.gguf"
     shutil.copyfile(tiny_model_path, copy)
-    window, page = open_library(qtbot, wb)
+    window, page = open_page(qtbot, wb, "Library")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(other)), QUrl.fromLocalFile(str(copy))])
     enter = QDragEnterEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
@@ -64,7 +53,7 @@ def test_dropping_gguf_files_imports_them_and_ignores_other_files(qtbot, wb, tin
 def test_verify_reports_ok_then_changed(qtbot, wb, tiny_model_path, tmp_path):
     mine = tmp_path / "mine.gguf"
     shutil.copyfile(tiny_model_path, mine)
-    window, page = open_library(qtbot, wb)
+    window, page = open_page(qtbot, wb, "Library")
     wait_done(qtbot, page.import_path(mine))
     page.table.selectRow(0)
     name = page.selected().name
@@ -79,7 +68,7 @@ def test_verify_reports_ok_then_changed(qtbot, wb, tiny_model_path, tmp_path):
 
 
 def test_remove_unregisters_and_keeps_an_in_place_file(qtbot, wb, tiny_model_path):
-    window, page = open_library(qtbot, wb)
+    window, page = open_page(qtbot, wb, "Library")
     wait_done(qtbot, page.import_path(tiny_model_path))
     name = page.table_model.models[0].name
     page.remove_model(name)
@@ -91,7 +80,7 @@ def test_remove_unregisters_and_keeps_an_in_place_file(qtbot, wb, tiny_model_pat
 def test_import_of_a_bad_file_reports_the_problem_plainly(qtbot, wb, tmp_path):
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a gguf")
-    window, page = open_library(qtbot, wb)
+    window, page = open_page(qtbot, wb, "Library")
     errors = []
     window.show_error = lambda title, message, details="": errors.append((message, details))
     wait_done(qtbot, page.import_path(bad))

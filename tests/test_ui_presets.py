@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from ui.main_window import MainWindow
+from tests.ui_helpers import open_page, wait_done
 
 
 @pytest.fixture
 def page(qtbot, wb, tiny_model_path):
     model = wb.library.import_file(tiny_model_path, name="tiny")
-    window = MainWindow(wb)
-    qtbot.addWidget(window)
-    page = window.show_page("Presets")
+    window, page = open_page(qtbot, wb, "Presets")
     page.model = model
     yield page
     window.close()
@@ -22,8 +20,7 @@ def page(qtbot, wb, tiny_model_path):
 def save_and_wait(qtbot, page) -> None:
     task = page.save()
     assert task is not None, page.status.text()
-    with qtbot.waitSignal(task.done, timeout=30000):
-        pass
+    wait_done(qtbot, task)
 
 
 def test_create_and_version_a_preset_from_the_editor(qtbot, wb, page):

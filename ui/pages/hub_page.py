@@ -14,7 +14,6 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -32,6 +31,7 @@ from workbench.units import human_count, human_size
 
 from ..theme import is_dark
 from ..widgets.downloads import DownloadsPanel
+from ..widgets.layout import hrow, vcolumn
 
 SORTS = ("downloads", "likes", "updated", "trending")
 BADGES = {  # verdict -> (light background, dark background)
@@ -95,11 +95,7 @@ class HubPage(QWidget):
         self.sort.addItems(list(SORTS))
         self.search_button = QPushButton("Search")
         self.search_button.clicked.connect(self.search)
-        bar = QHBoxLayout()
-        bar.addWidget(self.query, 1)
-        bar.addWidget(QLabel("sort by"))
-        bar.addWidget(self.sort)
-        bar.addWidget(self.search_button)
+        bar = hrow((self.query, 1), QLabel("sort by"), self.sort, self.search_button)
         self.results = _table(["Repository", "Downloads", "Likes", "Updated"])
         self.results.itemSelectionChanged.connect(self._repo_selected)
         self.files = _table(["File", "Quantization", "Size", "Fit"])
@@ -109,17 +105,9 @@ class HubPage(QWidget):
         self.pull_button = QPushButton("Pull selected file", enabled=False)
         self.pull_button.clicked.connect(self.pull_selected)
         self.fit_note = QLabel("")
-        files_box = QWidget()
-        files_layout = QVBoxLayout(files_box)
-        files_layout.setContentsMargins(0, 0, 0, 0)
-        files_layout.addWidget(self.files, 1)
-        row = QHBoxLayout()
-        row.addWidget(self.fit_note, 1)
-        row.addWidget(self.pull_button)
-        files_layout.addLayout(row)
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.results)
-        top.addWidget(files_box)
+        top.addWidget(vcolumn((self.files, 1), hrow((self.fit_note, 1), self.pull_button)))
         top.setSizes([520, 600])
         self.downloads = DownloadsPanel(self.window_)
         split = QSplitter(Qt.Orientation.Vertical)

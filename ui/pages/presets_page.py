@@ -11,7 +11,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
-    QHBoxLayout,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -27,6 +26,7 @@ from workbench.errors import WorkbenchError
 from workbench.presets import check_preset_name
 
 from ..widgets.diff_view import DiffView
+from ..widgets.layout import hrow, vcolumn
 from ..widgets.modelfile_editor import ModelfileEditor
 
 STARTER = '''FROM {model}
@@ -55,14 +55,8 @@ class PresetsPage(QWidget):
         self.presets.currentItemChanged.connect(self._preset_selected)
         new_button = QPushButton("New preset…")
         new_button.clicked.connect(self.ask_new_preset)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(QLabel("<b>Presets</b>"))
-        left_layout.addWidget(self.presets, 1)
-        left_layout.addWidget(new_button)
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
+        split.addWidget(vcolumn(QLabel("<b>Presets</b>"), (self.presets, 1), new_button))
         split.addWidget(self._build_editor())
         split.addWidget(self._build_history())
         split.setSizes([180, 560, 420])
@@ -82,18 +76,8 @@ class PresetsPage(QWidget):
         self.try_button.setToolTip("Open a chat on the selected version (the newest when none is selected)")
         self.try_button.clicked.connect(self.try_it)
         self.status = QLabel("", wordWrap=True)
-        row = QHBoxLayout()
-        row.addWidget(self.message, 1)
-        row.addWidget(self.save_button)
-        row.addWidget(self.try_button)
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.title)
-        layout.addWidget(self.editor, 1)
-        layout.addLayout(row)
-        layout.addWidget(self.status)
-        return box
+        actions = hrow((self.message, 1), self.save_button, self.try_button)
+        return vcolumn(self.title, (self.editor, 1), actions, self.status)
 
     def _build_history(self) -> QWidget:
         self.version_list = QListWidget()
@@ -106,24 +90,9 @@ class PresetsPage(QWidget):
         load_button = QPushButton("Open selected in editor")
         load_button.clicked.connect(self.load_selected_version)
         self.diff = DiffView()
-        pick = QHBoxLayout()
-        pick.addWidget(QLabel("from"))
-        pick.addWidget(self.diff_a, 1)
-        pick.addWidget(QLabel("to"))
-        pick.addWidget(self.diff_b, 1)
-        pick.addWidget(diff_button)
-        actions = QHBoxLayout()
-        actions.addWidget(load_button)
-        actions.addWidget(self.rollback_button)
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel("<b>Versions</b>"))
-        layout.addWidget(self.version_list, 1)
-        layout.addLayout(actions)
-        layout.addLayout(pick)
-        layout.addWidget(self.diff, 2)
-        return box
+        pick = hrow(QLabel("from"), (self.diff_a, 1), QLabel("to"), (self.diff_b, 1), diff_button)
+        actions = hrow(load_button, self.rollback_button)
+        return vcolumn(QLabel("<b>Versions</b>"), (self.version_list, 1), actions, pick, (self.diff, 2))
 
     # -- window hooks ------------------------------------------------------------------------------------
     def library_changed(self) -> None:  # the default preset appears with the bundled model

@@ -127,6 +127,7 @@ class ModelfileEditor(QWidget):
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.highlighter = ModelfileHighlighter(self.text.document())
         self.problems = QListWidget()
+        self.problems.setMinimumHeight(48)
         self.problems.itemActivated.connect(self._jump)
         self.problems.itemClicked.connect(self._jump)
         self.diagnostics: list[modelfile.Diagnostic] = []
@@ -135,7 +136,8 @@ class ModelfileEditor(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.text)
         split.addWidget(self.problems)
-        split.setSizes([560, 70])
+        split.setStretchFactor(0, 5)
+        split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
