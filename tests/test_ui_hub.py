@@ -1,15 +1,21 @@
 """The Hub page against the fake Hub (real huggingface_hub client, real HTTP on 127.0.0.1): search, files with
-fit badges, pull with progress, cancel and resume (also from a new window, as after a quit), discard, offline."""
+fit badges, pull with progress, cancel and resume (from a new window after a quit, and after a kill -9), discard,
+offline mode."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
 from tests.ui_helpers import open_page, wait_done
+from workbench.hub_download import partial_path
 
 REPO = "alice/tiny-GGUF"
 
@@ -109,6 +115,38 @@ def test_an_interrupted_download_is_offered_again_in_a_new_window(qtbot, wb, ser
     wait_done(qtbot, task)
     assert row2.state == "done" and len(wb.library.list()) == 1
     again.close()
+
+
+def test_a_pull_killed_mid_file_is_offered_as_interrupted_and_resumes(qtbot, wb, served, tiny_model_path,
+                                                                     workbench_home):
+    cut = 200_000
+    gate = served.pause_at(cut)
+    sha = hashlib.sha256(tiny_model_path.read_bytes()).hexdigest()
+    part = partial_path(wb.paths.downloads, sha)
+    env = {**os.environ, "WORKBENCH_HOME": str(workbench_home), "HF_ENDPOINT": served.endpoint}
+    cli = "import sys; from workbench.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", cli, "pull", f"hf.co/{REPO}:Q8_0"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        qtbot.waitUntil(lambda: gate.reached.is_set() and part.exists() and part.stat().st_size == cut,
+                        timeout=60000)
+        os.kill(proc.pid, signal.SIGKILL)  # a crash: the store still says "active"
+        assert proc.wait(30) == -signal.SIGKILL
+    finally:
+        gate.release()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    window, page = open_page(qtbot, wb, "Hub")
+    (row,) = page.downloads.rows.values()
+    assert row.detail.text().startswith("interrupted (the app quit or crashed): ")
+    size = tiny_model_path.stat().st_size
+    assert row.action.text() == "Resume" and row.bar.value() == int(1000 * cut / size)
+    row.action.click()
+    wait_done(qtbot, row.task)
+    assert row.state == "done" and wb.library.list()[0].sha256 == sha
+    assert served.ranges_seen()[-1] == f"bytes={cut}-"
+    window.close()
 
 
 def test_discard_deletes_the_partial(qtbot, wb, served):

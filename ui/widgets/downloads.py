@@ -8,6 +8,8 @@ partial file (the `downloads` table remembers it), so the row turns into "paused
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFrame,
@@ -30,6 +32,14 @@ STOPPED = {"paused": "paused", "failed": "failed", "active": "interrupted (the a
 def ref_of(state: DownloadState) -> str:
     """The reference that resumes a stopped download: its exact file at its exact commit."""
     return str(HubRef(state.repo, filename=state.filename, revision=state.revision))
+
+
+def kept_bytes(state: DownloadState) -> int:
+    """What a resume starts from: the partial file's size (after a crash the store's count may be behind)."""
+    try:
+        return Path(state.partial_path).stat().st_size
+    except OSError:
+        return state.bytes_done
 
 
 def format_eta(seconds: float | None) -> str:
@@ -139,7 +149,7 @@ class DownloadsPanel(QWidget):
                 row.state_key = state.key
                 row.stopped(state.status, self._stopped_text(state))
                 if state.size_bytes:
-                    row.bar.setValue(int(1000 * min(state.bytes_done, state.size_bytes) / state.size_bytes))
+                    row.bar.setValue(int(1000 * min(kept_bytes(state), state.size_bytes) / state.size_bytes))
 
     def pull(self, ref: str, title: str | None = None):
         row = self.rows.get(ref) or self._row(ref, title or ref)
@@ -197,6 +207,6 @@ class DownloadsPanel(QWidget):
 
     @staticmethod
     def _stopped_text(state: DownloadState) -> str:
-        kept = f"{human_size(state.bytes_done)} of {human_size(state.size_bytes)} kept"
+        kept = f"{human_size(kept_bytes(state))} of {human_size(state.size_bytes)} kept"
         error = f" ({state.error})" if state.status == "failed" and state.error else ""
         return f"{STOPPED.get(state.status, state.status)}{error}: {kept}, Resume continues from there"
