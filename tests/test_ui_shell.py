@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 
 from PySide6.QtCore import Qt
@@ -127,3 +128,59 @@ def test_importing_the_core_does_not_load_qt_and_the_gui_command_exists():
             "assert 'gui' in names, names; assert 'PySide6' not in sys.modules; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_every_setting_round_trips_through_the_page(qtbot, wb):
+    window = open_window(qtbot, wb)
+    page = window.show_page("Settings")
+    page.threads.setValue(3)
+    page.gpu_layers.setValue(0)
+    page.keep_alive.setValue(-1)
+    page.slots.setValue(2)
+    page.reproducible.setChecked(False)
+    page.save()
+    saved = load_settings(wb.paths.settings_file)
+    assert (saved.threads, saved.gpu_layers, saved.keep_alive_seconds, saved.parallel_slots, saved.reproducible) \
+        == (3, 0, -1, 2, False)
+    window.close()
+    again = open_window(qtbot, wb)  # a new window shows what was saved
+    fresh = again.pages["Settings"]
+    assert (fresh.threads.value(), fresh.gpu_layers.value(), fresh.keep_alive.value(), fresh.slots.value()) \
+        == (3, 0, -1, 2)
+    assert not fresh.reproducible.isChecked()
+    again.close()
+
+
+def test_unexpected_errors_show_details_and_the_log_file(qtbot, wb):
+    window = MainWindow(wb, log_file="/tmp/wb.log")
+    qtbot.addWidget(window)
+    from ui.errors import show_error
+
+    plain = show_error(window, "Import", "x.gguf is not a GGUF file")
+    assert plain.detailedText() == "" and plain.informativeText() == ""
+    bug = show_error(window, "Oops", "KeyError: 'x'", "Traceback …", window.log_file)
+    assert bug.detailedText() == "Traceback …" and "/tmp/wb.log" in bug.informativeText()
+    plain.close()
+    bug.close()
+    window.close()
+
+
+def test_one_instance_per_data_folder_and_a_stale_lock_is_taken_over(wb):
+    from ui.main import acquire_instance_lock
+
+    first = acquire_instance_lock(wb.paths)
+    assert first is not None
+    assert acquire_instance_lock(wb.paths) is None  # a second window on the same data folder is refused
+    first.unlock()
+    dead = subprocess_pid_that_exited()
+    (wb.paths.data / "app.lock").write_text(f"{dead}\nWorkbench\n{socket.gethostname()}\n")
+    taken = acquire_instance_lock(wb.paths)  # left by a crashed process: taken over
+    assert taken is not None
+    taken.unlock()
+
+
+def subprocess_pid_that_exited() -> int:
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)
