@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import shutil
 
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from tests.ui_helpers import open_page, wait_done
@@ -30,6 +31,7 @@ def test_import_shows_the_model_with_all_its_metadata_and_template(qtbot, wb, ti
     window.close()
 
 
+@pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")  # its only constructor
 def test_dropping_gguf_files_imports_them_and_ignores_other_files(qtbot, wb, tiny_model_path, tmp_path):
     other = tmp_path / "notes.txt"
     other.write_text("not a model")
@@ -38,7 +40,7 @@ def test_dropping_gguf_files_imports_them_and_ignores_other_files(qtbot, wb, tin
     window, page = open_page(qtbot, wb, "Library")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(other)), QUrl.fromLocalFile(str(copy))])
-    enter = QDragEnterEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     page.dragEnterEvent(enter)
     assert enter.isAccepted()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -123,7 +124,8 @@ def describe(name: str, gaps: list[float]) -> float:
     return longest
 
 
-def bench_stalls(tokens: int) -> None:
+def stall_window(tokens: int):
+    """A QApplication and a main window over a fresh data folder with gemma and a `bench` preset on it."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen" if not os.environ.get("DISPLAY") else "xcb")
     os.environ["WORKBENCH_HOME"] = tempfile.mkdtemp(prefix="workbench-bench-gui-")
     os.environ["WORKBENCH_NO_DEFAULT_MODEL"] = "1"
@@ -138,13 +140,18 @@ def bench_stalls(tokens: int) -> None:
     app = QApplication(["bench"])
     wb = Workbench()
     model = wb.library.import_file(gemma.assemble(GEMMA_CACHE / gemma.MODEL_NAME), name="gemma-3-270m:Q4_K_M")
-    wb.presets.create("bench", default_modelfile(model.name).replace("PARAMETER stop <end_of_turn>", "")
-                      + f"PARAMETER num_predict {tokens}\nPARAMETER temperature 0\n")
+    text = re.sub(r"PARAMETER (stop|num_predict) .*\n", "", default_modelfile(model.name))  # always `tokens` long
+    wb.presets.create("bench", text + f"PARAMETER num_predict {tokens}\nPARAMETER temperature 0\n")
     window = MainWindow(wb)
     window.show()
     chat = window.pages.get("Chat")
     if chat is None or not hasattr(chat, "open_preset"):
         raise SystemExit("the Chat page is not there: nothing streams into a widget")
+    return app, window, chat
+
+
+def bench_stalls(tokens: int) -> None:
+    app, window, chat = stall_window(tokens)
     beat = Heartbeat()
     beat.start()
     idle_until = time.monotonic() + 3
@@ -165,11 +172,13 @@ def bench_stalls(tokens: int) -> None:
     print(f"event-loop stalls, 5 ms heartbeat ({os.environ['QT_QPA_PLATFORM']}):")
     reference = describe("idle event loop", idle)
     longest = describe("gemma streaming into the Chat page", streaming)
-    print(f"  streamed {stats.get('completion_tokens', '?')} tokens at {stats.get('tokens_per_second', '?')} tok/s; "
+    rate = stats.get("tokens_per_second")
+    rate_text = f"{rate:.1f}" if isinstance(rate, int | float) else "?"
+    print(f"  streamed {stats.get('completion_tokens', '?')} tokens at {rate_text} tok/s; "
           f"longest stall {longest / reference:.1f}x the idle one; target <= 50 ms: "
           f"{'met' if longest <= 0.050 else 'NOT met'}")
     window.close()
-    wb.close()
+    window.wb.close()
 
 
 def main() -> int:

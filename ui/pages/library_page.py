@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QFileDialog,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QMessageBox,
@@ -32,6 +31,8 @@ from PySide6.QtWidgets import (
 from workbench.errors import WorkbenchError
 from workbench.records import LocalModel
 from workbench.units import human_count, human_size
+
+from ..widgets.layout import hrow
 
 COLUMNS = ("Name", "Architecture", "Parameters", "Quantization", "Size", "Context", "Source", "Added")
 FACTS = ("name", "sha256", "path", "size_bytes", "architecture", "parameter_count", "quantization",
@@ -103,6 +104,18 @@ class LibraryPage(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().selectionChanged.connect(self._show_selected)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self._build_details())
+        self.progress = QProgressBar(visible=False)
+        self.status = QLabel("Drop .gguf files here to import them.")
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._build_buttons())
+        layout.addWidget(split, 1)
+        layout.addWidget(self.status)
+        self.refresh()
+
+    def _build_details(self) -> QTabWidget:
         self.details = QTableWidget(0, 2)
         self.details.setHorizontalHeaderLabels(["Key", "Value"])
         self.details.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -114,9 +127,9 @@ class LibraryPage(QWidget):
         tabs = QTabWidget()
         tabs.addTab(self.details, "Metadata")
         tabs.addTab(self.template, "Chat template")
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.table)
-        split.addWidget(tabs)
+        return tabs
+
+    def _build_buttons(self):
         self.import_button = QPushButton("Import GGUF…")
         self.copy_box = QCheckBox("Copy into the library")
         self.copy_box.setToolTip("Off: the file is used where it is. On: it is copied into the content-addressed "
@@ -126,17 +139,9 @@ class LibraryPage(QWidget):
         self.import_button.clicked.connect(self.choose_import)
         self.verify_button.clicked.connect(self.verify_selected)
         self.remove_button.clicked.connect(self.remove_selected)
-        self.progress = QProgressBar(visible=False)
-        self.status = QLabel("Drop .gguf files here to import them.")
-        buttons = QHBoxLayout()
-        for w in (self.import_button, self.copy_box, self.verify_button, self.remove_button, self.progress):
-            buttons.addWidget(w)
+        buttons = hrow(self.import_button, self.copy_box, self.verify_button, self.remove_button, self.progress)
         buttons.addStretch()
-        layout = QVBoxLayout(self)
-        layout.addLayout(buttons)
-        layout.addWidget(split, 1)
-        layout.addWidget(self.status)
-        self.refresh()
+        return buttons
 
     def library_changed(self) -> None:  # window hook
         self.refresh()

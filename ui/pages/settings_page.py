@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..theme import THEMES, apply_theme
+from ..widgets.layout import hrow
 
 
 class SettingsPage(QWidget):
@@ -33,7 +33,21 @@ class SettingsPage(QWidget):
         super().__init__()
         self.window_ = window
         self.wb = window.wb
-        s = self.wb.settings
+        self._build_fields(self.wb.settings)
+        save = QPushButton("Save settings")
+        save.clicked.connect(self.save)
+        self.saved = QLabel("")
+        panel = QWidget(maximumWidth=860)  # long fields read badly across a wide window
+        inner = QVBoxLayout(panel)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addLayout(self._form())
+        inner.addSpacing(8)
+        inner.addLayout(hrow(save, (self.saved, 1)))
+        layout = QVBoxLayout(self)
+        layout.addWidget(panel)
+        layout.addStretch()
+
+    def _build_fields(self, s) -> None:
         self.threads = QSpinBox(minimum=0, maximum=256, specialValueText="auto (physical cores)")
         self.threads.setValue(s.threads or 0)
         self.gpu_layers = QSpinBox(minimum=-1, maximum=999, specialValueText="auto (all when a GPU is present)")
@@ -54,39 +68,21 @@ class SettingsPage(QWidget):
         self.theme.setCurrentText(s.theme)
         self.theme.currentTextChanged.connect(apply_theme)  # preview at once; Save keeps it
         self.models_dir = QLineEdit(s.models_dir or "", placeholderText="your home folder")
+
+    def _form(self) -> QFormLayout:
         browse = QPushButton("Choose…")
         browse.clicked.connect(self.choose_models_dir)
-        models_row = QHBoxLayout()
-        models_row.addWidget(self.models_dir, 1)
-        models_row.addWidget(browse)
-        form = QFormLayout()
         folder = QLabel(f"{self.wb.paths.data}  (set WORKBENCH_HOME to move everything)")
         folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        form.addRow("Data folder", folder)
-        form.addRow("Models folder (import dialogs start here)", models_row)
-        form.addRow("Threads", self.threads)
-        form.addRow("GPU layers", self.gpu_layers)
-        form.addRow("Default context", self.context)
-        form.addRow("Keep models loaded for", self.keep_alive)
-        form.addRow("Parallel slots per model", self.slots)
-        form.addRow("", self.reproducible)
-        form.addRow("", self.offline)
-        form.addRow("Theme", self.theme)
-        save = QPushButton("Save settings")
-        save.clicked.connect(self.save)
-        self.saved = QLabel("")
-        save_row = QHBoxLayout()
-        save_row.addWidget(save)
-        save_row.addWidget(self.saved, 1)
-        panel = QWidget(maximumWidth=860)  # long fields read badly across a wide window
-        inner = QVBoxLayout(panel)
-        inner.setContentsMargins(0, 0, 0, 0)
-        inner.addLayout(form)
-        inner.addSpacing(8)
-        inner.addLayout(save_row)
-        layout = QVBoxLayout(self)
-        layout.addWidget(panel)
-        layout.addStretch()
+        form = QFormLayout()
+        for label, field in (
+            ("Data folder", folder), ("Models folder (import dialogs start here)", hrow((self.models_dir, 1), browse)),
+            ("Threads", self.threads), ("GPU layers", self.gpu_layers), ("Default context", self.context),
+            ("Keep models loaded for", self.keep_alive), ("Parallel slots per model", self.slots),
+            ("", self.reproducible), ("", self.offline), ("Theme", self.theme),
+        ):
+            form.addRow(label, field)
+        return form
 
     def choose_models_dir(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Models folder", self.models_dir.text() or str(Path.home()))
