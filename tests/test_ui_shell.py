@@ -184,3 +184,16 @@ def subprocess_pid_that_exited() -> int:
 
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     return int(proc.stdout)
+
+
+def test_the_window_works_without_a_page_that_is_not_built(qtbot, wb, monkeypatch):
+    # None in sys.modules makes `import` raise ModuleNotFoundError for exactly that module, as if it were absent
+    monkeypatch.setitem(sys.modules, "ui.pages.compare_page", None)
+    names = [name for name, _cls in page_classes()]
+    assert "Compare" not in names and {"Library", "Hub", "Presets", "Settings"} <= set(names)
+    window = open_window(qtbot, wb)
+    assert list(window.pages) == names
+    last = Qt.Key(Qt.Key.Key_1 + len(names) - 1)
+    qtbot.keyClick(window, last, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_page() is window.pages[names[-1]]
+    window.close()
