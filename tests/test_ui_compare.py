@@ -98,3 +98,22 @@ def test_presets_made_elsewhere_appear_when_the_page_is_shown(qtbot, window):
     assert names == ["later", "tiny:F32", "tiny:Q4_0"]
     chat = window.show_page("Chat")
     assert chat.target_combo.findData("preset:later@1") >= 0
+
+
+def test_make_a_quantization_from_the_page_and_compare_it(qtbot, window):
+    page = window.show_page("Compare")
+    row = page.quantize_row
+    row.source.setCurrentText("tiny:F32")
+    row.qtype.setCurrentText("Q8_0")
+    with qtbot.waitSignal(row.created, timeout=60000) as created:
+        row.button.click()
+    model = created.args[0]
+    assert model.name == "tiny:Q8_0" and model.parent_sha256 == window.wb.library.get("tiny:F32").sha256
+    assert page.panes[-1].target.currentText() == "tiny:Q8_0" and "added tiny:Q8_0" in row.status.text()
+    assert window.pages["Chat"].target_combo.findData("model:tiny:Q8_0") >= 0  # every page heard of it
+    qtbot.waitUntil(lambda: row.task is None, timeout=10000)
+    row.source.setCurrentText("tiny:Q4_0")
+    row.qtype.setCurrentText("Q2_K")
+    assert row.start() is not None
+    qtbot.waitUntil(lambda: row.task is None, timeout=60000)
+    assert "already quantized" in row.status.text() and row.button.isEnabled()

@@ -1,5 +1,8 @@
 """The Compare page: one prompt on 2–4 presets or models side by side, seed and sampler locked.
 
+A row under the controls makes another quantization of a library model (the same service as
+`workbench quantize`), so two quantizations can be compared without leaving the window.
+
 The work is `workbench.compare.compare` (see its docstring for what is locked, and why targets run one after
 another) on a TaskRunner worker. Text pieces go through a PieceBuffer keyed by pane (one GUI update per
 ~25 ms, whatever the token rate); a finished pane arrives through a queued signal with its figures, and from
@@ -27,6 +30,7 @@ from workbench.errors import InvalidParameter
 from workbench.parameters import parse_parameter
 
 from ..widgets.chat_compare_pane import ComparePaneView
+from ..widgets.chat_quantize import QuantizeRow
 from ..widgets.chat_stream import PieceBuffer
 
 
@@ -48,6 +52,9 @@ class ComparePage(QWidget):
         self.prompt.setMaximumHeight(90)
         layout.addWidget(self.prompt)
         layout.addLayout(self._build_controls())
+        self.quantize_row = QuantizeRow(window)
+        self.quantize_row.created.connect(self._quantized)
+        layout.addWidget(self.quantize_row)
         self.error = QLabel(wordWrap=True)
         self.error.setStyleSheet("color: #c0392b")
         layout.addWidget(self.error)
@@ -106,6 +113,13 @@ class ComparePage(QWidget):
         names = self.target_names()
         for pane in self.panes:
             pane.set_targets(names, pane.index)
+        self.quantize_row.refresh()
+
+    def _quantized(self, model) -> None:
+        """A new quantization: every page hears of it, and the last pane compares it."""
+        self.window_.library_changed()
+        if self.task is None:
+            self.panes[-1].target.setCurrentText(model.name)
 
     def showEvent(self, event) -> None:  # presets made on the Presets page since: pick them up
         super().showEvent(event)
