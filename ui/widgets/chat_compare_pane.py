@@ -18,7 +18,7 @@ DIVERGED = QColor("#f9e0a8")
 def pane_stats(pane: PaneResult) -> str:
     if pane.error:
         return f"error: {pane.error}"
-    cached = f" ({pane.cached_tokens} prompt tokens cached)" if pane.cached_tokens else ""
+    cached = f" ({pane.cached_tokens} of {pane.prompt_tokens} prompt tokens cached)" if pane.cached_tokens else ""
     parts = [f"{pane.completion_tokens} tokens", f"TTFT {pane.ttft_seconds or 0:.3f} s{cached}",
              f"{pane.tokens_per_second or 0:.1f} tok/s", human_size(pane.memory_bytes)]
     if pane.quantization:
