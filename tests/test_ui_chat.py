@@ -199,22 +199,29 @@ def test_stable_cut_never_splits_a_code_fence():
     assert stable_cut("a\n\n```\nx\n\ny") == 3  # the blank line inside the open fence does not count
     assert stable_cut(MARKDOWN) == MARKDOWN.index("The end.")
     assert stable_cut("no blank line") == 0
+    long_list = "".join(f"- item {i}\n" for i in range(300))  # > LONG_TAIL, no blank line
+    assert stable_cut(long_list + "- unfinished") == len(long_list)
+    assert stable_cut("```\n" + long_list) == 0  # never inside an open fence
 
 
-def test_streamed_markdown_ends_like_a_full_render(qtbot):
+LONG_LIST = "Steps:\n\n" + "".join(f"- step {i} of the *plan*\n" for i in range(120)) + "\nDone."
+
+
+@pytest.mark.parametrize("text", [MARKDOWN, LONG_LIST], ids=["blocks", "long-list"])
+def test_streamed_markdown_ends_like_a_full_render(qtbot, text):
     streamed, whole = MarkdownView(), MarkdownView()
     qtbot.addWidget(streamed)
-    text = ""
-    for start in range(0, len(MARKDOWN), 3):  # pieces of 3 characters, like a fast model's
-        text += MARKDOWN[start:start + 3]
-        streamed.stream_markdown(text)
-    whole.show_markdown(MARKDOWN)
+    so_far = ""
+    for start in range(0, len(text), 7):  # pieces of 7 characters, like a fast model's
+        so_far += text[start:start + 7]
+        streamed.stream_markdown(so_far)
+    whole.show_markdown(text)
 
     def lines(view):  # the same text in the same blocks (blank spacer lines may differ; the page re-renders)
         return [line.strip() for line in view.toPlainText().splitlines() if line.strip()]
 
     assert lines(streamed) == lines(whole)
-    assert "def f():" in streamed.toPlainText() and "```" not in streamed.toPlainText()
+    assert "```" not in streamed.toPlainText() and "*" not in streamed.toPlainText()
 
 
 def test_a_failed_answer_is_reported_and_shown_failed(qtbot, window):

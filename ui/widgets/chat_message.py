@@ -45,13 +45,24 @@ def render_markdown(text: str) -> str:
     return md.convert(text).replace("\n</code></pre>", "</code></pre>")  # no blank last line in code blocks
 
 
+LONG_TAIL = 1500  # characters: past this, a single line break also ends the re-rendered tail
+
+
 def stable_cut(text: str, start: int = 0) -> int:
-    """End of the last finished Markdown block at or after `start`: just past a blank line outside ``` fences."""
+    """End of the last finished Markdown block at or after `start`: just past a blank line outside ``` fences.
+
+    A tail longer than LONG_TAIL (a long paragraph or list) is also cut after its last line break outside a
+    fence, so the part re-rendered per update stays short; the whole answer is rendered again when it ends.
+    """
     cut, pos = start, text.find("\n\n", start)
     while pos != -1:
         if text.count("```", 0, pos) % 2 == 0:
             cut = pos + 2
         pos = text.find("\n\n", pos + 2)
+    if len(text) - cut > LONG_TAIL:
+        line = text.rfind("\n", cut)
+        if line > cut and text.count("```", 0, line) % 2 == 0:
+            cut = line + 1
     return cut
 
 
