@@ -4,10 +4,11 @@
 
 gemma-3-270m Q4_K_M, 2 threads each, greedy, streaming /v1/completions, in one run: the endpoint in throughput
 mode with 8 slots, and `python -m llama_cpp.server --interrupt_requests False` (it serialises requests; with
-interruption on, a second request cuts the running stream short). Each server runs alone in its own process
-while `workbench bench` (another process) sweeps 1 and 8 clients against it. Prints every level and the ratios
-the issue sets as targets: at 8 clients aggregate tok/s >= 2.5x llama_cpp.server's and TTFT p95 <= 1/10 of its;
-at 1 client tok/s >= its. Needs the `bench` extra (`pip install -e '.[bench]'`).
+interruption on, a second request cuts the running stream short). Each server runs in its own process and
+`workbench bench` (another process) measures 1 and 8 clients, alternating between the two servers level by
+level so that load from other processes falls on both alike; each run is printed, then the best of the runs,
+with the ratios the issue sets as targets: at 8 clients aggregate tok/s >= 2.5x llama_cpp.server's and TTFT
+p95 <= 1/10 of its; at 1 client tok/s >= its. Needs the `bench` extra (`pip install -e '.[bench]'`).
 
 `--bridge` measures the asyncio bridge alone (serve/streaming.py) on the tiny model, whose steps take
 microseconds so the bridge's own cost shows: tokens/s iterating a Generation directly vs through `Stream`
@@ -80,24 +81,12 @@ def start_llama_cpp_server(model: Path, port: int) -> subprocess.Popen:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def bench(url: str, args) -> dict[int, dict]:
+def bench(url: str, level: int, args) -> dict:
     out = subprocess.run(
-        [BIN / "workbench", "bench", url, "--model", MODEL_NAME, "--concurrency", "1,8", "--max-tokens",
+        [BIN / "workbench", "bench", url, "--model", MODEL_NAME, "--concurrency", str(level), "--max-tokens",
          str(args.max_tokens), "--requests", str(args.requests), "--json"],
         check=True, capture_output=True, text=True)
-    return {level["concurrency"]: level for level in json.loads(out.stdout)}
-
-
-def measure(name: str, start, args) -> dict[int, dict]:
-    port = free_port()
-    proc = start(port)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url, proc)
-        return bench(url, args)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    return json.loads(out.stdout)[0]
 
 
 def show(name: str, levels: dict[int, dict]) -> None:
@@ -171,19 +160,49 @@ def main() -> None:
         bridge()
         return
     model = gemma_path()
+    with tempfile.TemporaryDirectory() as tmp:
+        ports = free_port(), free_port()
+        servers = {"workbench serve": start_workbench(model, Path(tmp), ports[0]),
+                   "llama_cpp.server": start_llama_cpp_server(model, ports[1])}
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in zip(servers, ports, strict=True)}
+        try:
+            for name, proc in servers.items():
+                wait_ready(urls[name], proc)
+            compare(urls, args)
+        finally:
+            for proc in servers.values():
+                proc.terminate()
+                proc.wait(30)
+
+
+def compare(urls: dict[str, str], args) -> None:
+    """Both servers are up (an idle one costs nothing); levels alternate between them, so the load other
+    processes put on the machine hits both alike. Every run is printed, then the best of the runs."""
+    best: dict[str, dict[int, dict]] = {name: {} for name in urls}
     for run in range(1, args.runs + 1):
-        with tempfile.TemporaryDirectory() as tmp:
-            ours = measure("workbench", lambda port, tmp=tmp: start_workbench(model, Path(tmp), port), args)
-        theirs = measure("llama_cpp.server", lambda port: start_llama_cpp_server(model, port), args)
+        results: dict[str, dict[int, dict]] = {name: {} for name in urls}
+        for level in (1, 8):
+            for name, url in urls.items():
+                results[name][level] = lv = bench(url, level, args)
+                if level not in best[name] or lv["tokens_per_second"] > best[name][level]["tokens_per_second"]:
+                    best[name][level] = lv
         print(f"run {run} ({time.strftime('%Y-%m-%d %H:%M')}, {args.max_tokens} tokens/request, "
               f"{args.requests} requests/client):")
-        show("workbench serve", ours)
-        show("llama_cpp.server", theirs)
-        r1 = ours[1]["tokens_per_second"] / theirs[1]["tokens_per_second"]
-        r8 = ours[8]["tokens_per_second"] / theirs[8]["tokens_per_second"]
-        ttft = ours[8]["ttft_p95"] / theirs[8]["ttft_p95"]
-        print(f"  1 client tok/s ratio {r1:.2f}x (target >= 1.0)   8 clients tok/s ratio {r8:.2f}x (target >= 2.5)"
-              f"   8 clients TTFT p95 ratio {ttft:.3f} (target <= 0.10)")
+        report(results)
+    if args.runs > 1:
+        print(f"best of {args.runs} runs (by tok/s per server and level):")
+        report(best)
+
+
+def report(results: dict[str, dict[int, dict]]) -> None:
+    ours, theirs = results["workbench serve"], results["llama_cpp.server"]
+    for name, levels in results.items():
+        show(name, levels)
+    r1 = ours[1]["tokens_per_second"] / theirs[1]["tokens_per_second"]
+    r8 = ours[8]["tokens_per_second"] / theirs[8]["tokens_per_second"]
+    ttft = ours[8]["ttft_p95"] / theirs[8]["ttft_p95"]
+    print(f"  1 client tok/s ratio {r1:.2f}x (target >= 1.0)   8 clients tok/s ratio {r8:.2f}x (target >= 2.5)"
+          f"   8 clients TTFT p95 ratio {ttft:.3f} (target <= 0.10)", flush=True)
 
 
 if __name__ == "__main__":
