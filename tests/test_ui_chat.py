@@ -42,7 +42,7 @@ def window(qtbot, wb, tiny_model_path):
 def _send(qtbot, page, text: str):
     page.input.setPlainText(text)
     page.input.setFocus()
-    with qtbot.waitSignal(page.answer_finished, timeout=30000) as done:
+    with qtbot.waitSignal(page.answer_finished, timeout=60000) as done:
         qtbot.keyClick(page.input, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     return done.args[0]
 
@@ -80,8 +80,8 @@ def test_esc_stops_a_streaming_answer_and_keeps_its_text(qtbot, window):
     page.send()
     assert page.stream is not None and page.stop_button.isEnabled() and not page.send_button.isEnabled()
     answer_id = page.stream.assistant_id
-    qtbot.waitUntil(lambda: len(page.views[answer_id].text) > 30, timeout=30000)
-    with qtbot.waitSignal(page.answer_finished, timeout=30000) as done:
+    qtbot.waitUntil(lambda: len(page.views[answer_id].text) > 30, timeout=60000)
+    with qtbot.waitSignal(page.answer_finished, timeout=60000) as done:
         page.input.setFocus()
         qtbot.keyClick(page.input, Qt.Key.Key_Escape)
     message = done.args[0]
@@ -96,7 +96,7 @@ def test_regenerate_edit_and_switch_between_siblings(qtbot, window):
     page = window.pages["Chat"]
     page.open_preset(_preset(wb, "warm", "num_predict 12", "temperature 1.5"))
     first = _send(qtbot, page, "Hi")
-    with qtbot.waitSignal(page.answer_finished, timeout=30000) as done:
+    with qtbot.waitSignal(page.answer_finished, timeout=60000) as done:
         page.views[first.id].regenerate_button.click()
     second = done.args[0]
     assert second.parent_id == first.parent_id and second.id != first.id
@@ -112,7 +112,7 @@ def test_regenerate_edit_and_switch_between_siblings(qtbot, window):
     assert page.views[first.id].text == first.content
     user_view = page.views[first.parent_id]
     user_view.start_edit().setPlainText("Something else")
-    with qtbot.waitSignal(page.answer_finished, timeout=30000) as done:
+    with qtbot.waitSignal(page.answer_finished, timeout=60000) as done:
         user_view.save_edit_button.click()
     branched = done.args[0]
     path = wb.sessions.path(page.session_id)

@@ -25,7 +25,7 @@ def window(qtbot, wb, tiny_model_path):
 def _start(qtbot, window, page):
     page.port.setValue(0)  # any free port
     page.start_button.click()
-    qtbot.waitUntil(lambda: window.endpoint is not None, timeout=30000)
+    qtbot.waitUntil(lambda: window.endpoint is not None, timeout=60000)
     return window.endpoint
 
 
@@ -56,7 +56,7 @@ def test_start_query_with_openai_watch_and_stop(qtbot, window):
 
     client.close()  # an idle keep-alive connection would hold uvicorn's graceful stop until its timeout
     page.stop_button.click()
-    qtbot.waitUntil(lambda: window.endpoint is None, timeout=30000)
+    qtbot.waitUntil(lambda: window.endpoint is None, timeout=60000)
     assert page.url_label.text() == "off" and page.start_button.isEnabled()
     window.update_status()
     assert window.status_endpoint.text() == "Endpoint: off"
@@ -67,7 +67,7 @@ def test_start_query_with_openai_watch_and_stop(qtbot, window):
     with openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0) as again:
         assert again.models.list().data
     page.stop_button.click()
-    qtbot.waitUntil(lambda: window.endpoint is None, timeout=30000)
+    qtbot.waitUntil(lambda: window.endpoint is None, timeout=60000)
 
 
 def test_a_bind_beyond_loopback_warns_and_needs_an_api_key(qtbot, window):
@@ -95,6 +95,6 @@ def test_a_port_in_use_is_reported_inline(qtbot, window):
         taken.listen()
         page.port.setValue(taken.getsockname()[1])
         page.start_button.click()
-        qtbot.waitUntil(lambda: page.task is None, timeout=30000)
+        qtbot.waitUntil(lambda: page.task is None, timeout=60000)
     assert "could not start" in page.error.text() and window.endpoint is None
     assert page.start_button.isEnabled() and page.url_label.text() == "off"

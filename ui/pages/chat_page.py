@@ -49,6 +49,12 @@ def _pump(stream, buffer: PieceBuffer):
     return stream.result
 
 
+def _unchanged(view: ChatMessageView, message, siblings) -> bool:
+    shown = view.message
+    return (shown.content, shown.status, shown.provenance) == (message.content, message.status, message.provenance) \
+        and [m.id for m in view.siblings] == [m.id for m in siblings] and view.editor is None
+
+
 class ChatPage(QWidget):
     answer_finished = Signal(object)  # the stored assistant Message; its status says how it ended
 
@@ -270,23 +276,40 @@ class ChatPage(QWidget):
         self.views = {}
 
     def render(self) -> None:
-        """Rebuild the transcript of the session's current branch."""
-        self._clear()
+        """Show the session's current branch, rebuilding only the messages that changed.
+
+        Sending adds two messages under the ones on screen and the end of an answer changes one: those update
+        in place, so a long transcript costs nothing extra per turn. Another branch rebuilds the whole view.
+        """
         session = self.wb.sessions.get(self.session_id)
         target = session.preset_ref or session.model_name
         title = f"<b>{html.escape(session.title)}</b>"  # a title is user text, never markup
         self.title.setText(title + (f" · {html.escape(target)}" if target != session.title else ""))
         messages = self.wb.sessions.messages(self.session_id)
-        for m in self.wb.sessions.path(self.session_id):
+        path = self.wb.sessions.path(self.session_id)
+        if [m.id for m in path][:len(self.views)] != list(self.views):
+            self._clear()
+        for m in path:
             siblings = [s for s in messages if s.parent_id == m.parent_id and s.role == m.role]
-            view = ChatMessageView(m, siblings)
-            view.switch_requested.connect(self.switch_to)
-            view.regenerate_requested.connect(self.regenerate)
-            view.edit_requested.connect(self.edit)
-            view.set_busy(self.stream is not None)
-            self.messages_layout.insertWidget(self.messages_layout.count() - 1, view)
+            old = self.views.get(m.id)
+            if old is not None and _unchanged(old, m, siblings):
+                old.set_busy(self.stream is not None)
+                continue
+            view = self._message_view(m, siblings)
+            index = self.messages_layout.indexOf(old) if old is not None else self.messages_layout.count() - 1
+            if old is not None:
+                old.deleteLater()
+            self.messages_layout.insertWidget(index, view)
             self.views[m.id] = view
         QTimer.singleShot(0, self._scroll_to_end)
+
+    def _message_view(self, message, siblings) -> ChatMessageView:
+        view = ChatMessageView(message, siblings)
+        view.switch_requested.connect(self.switch_to)
+        view.regenerate_requested.connect(self.regenerate)
+        view.edit_requested.connect(self.edit)
+        view.set_busy(self.stream is not None)
+        return view
 
     def _scroll_to_end(self) -> None:
         bar = self.scroll.verticalScrollBar()
