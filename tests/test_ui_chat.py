@@ -69,6 +69,10 @@ def test_an_answer_streams_in_batches_with_stats_and_provenance(qtbot, window):
     for key in ("model_sha256", "seed", "prompt_sha256", "template_sha256", "preset_version", "parameters"):
         assert f"{key}: " in shown
     assert message.provenance["model_sha256"] in shown and f"seed: {message.provenance['seed']}" in shown
+    popup.close()
+    second = _send(qtbot, page, "And again")  # the next turn adds views; those on screen stay as they are
+    assert page.views[user.message.id] is user and page.views[message.id] is answer
+    assert list(page.views) == [m.id for m in wb.sessions.path(page.session_id)] and second.id in page.views
     assert window.errors == []
 
 
