@@ -109,6 +109,7 @@ def test_an_interrupted_download_is_offered_again_in_a_new_window(qtbot, wb, ser
     row = cancel_at(qtbot, page, served, 100_000)
     window.close()  # as if the app quit mid-download
     again, page2 = open_page(qtbot, wb, "Hub")
+    wait_done(qtbot, page2.pending_task)
     (row2,) = page2.downloads.rows.values()
     assert row2.ref == row.ref and row2.action.text() == "Resume" and 0 < row2.bar.value() < 1000
     task = page2.downloads.pull(row2.ref)
@@ -138,6 +139,7 @@ def test_a_pull_killed_mid_file_is_offered_as_interrupted_and_resumes(qtbot, wb,
             proc.kill()
             proc.wait()
     window, page = open_page(qtbot, wb, "Hub")
+    wait_done(qtbot, page.pending_task)
     (row,) = page.downloads.rows.values()
     assert row.detail.text().startswith("interrupted (the app quit or crashed): ")
     size = tiny_model_path.stat().st_size

@@ -120,7 +120,7 @@ class HubPage(QWidget):
         layout.addLayout(bar)
         layout.addWidget(split, 1)
         layout.addWidget(self.status)
-        self.downloads.load_pending()
+        self.pending_task = self.downloads.load_pending()
 
     # -- window hooks ------------------------------------------------------------------------------------
     def settings_changed(self) -> None:

@@ -140,9 +140,18 @@ class DownloadsPanel(QWidget):
         layout.addWidget(self.empty)
         layout.addWidget(scroll, 1)
 
-    def load_pending(self) -> None:
-        """Rows for downloads a quit, a crash or a cancel left part-way (the store remembers them)."""
-        for state in self.wb.hub.pending_downloads():
+    def load_pending(self):
+        """List downloads a quit, a crash or a cancel left part-way; returns the Task that reads them.
+
+        On a worker: asking the Hub service imports huggingface_hub (~0.3 s), which must not delay the
+        first window.
+        """
+        task = self.window_.runner.submit("Pending downloads", self.wb.hub.pending_downloads, progress=False)
+        task.finished.connect(self.show_pending)
+        return task
+
+    def show_pending(self, states: list[DownloadState]) -> None:
+        for state in states:
             ref = ref_of(state)
             row = self.rows.get(ref) or self._row(ref, f"{state.repo} / {state.filename}")
             if row.task is None:
