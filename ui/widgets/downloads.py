@@ -57,6 +57,10 @@ def describe_progress(p: Progress) -> str:
     return f"{p.message} · {text}" if p.message else text
 
 
+def _pending_downloads(wb) -> list[DownloadState]:
+    return wb.hub.pending_downloads()  # `wb.hub` itself is the slow import, so it is touched here, on the worker
+
+
 class DownloadRow(QFrame):
     """One pull: title, bar, detail line and an action button whose meaning follows the state."""
 
@@ -146,7 +150,7 @@ class DownloadsPanel(QWidget):
         On a worker: asking the Hub service imports huggingface_hub (~0.3 s), which must not delay the
         first window.
         """
-        task = self.window_.runner.submit("Pending downloads", self.wb.hub.pending_downloads, progress=False)
+        task = self.window_.runner.submit("Pending downloads", _pending_downloads, self.wb, progress=False)
         task.finished.connect(self.show_pending)
         return task
 
