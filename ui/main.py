@@ -8,10 +8,11 @@ worker thread after the window shows, so start-up stays fast.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from logging.handlers import RotatingFileHandler
 
-from PySide6.QtCore import QLockFile
+from PySide6.QtCore import QLockFile, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from workbench.app import Workbench
@@ -54,11 +55,23 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(wb, log_file=log_file)
     window.show()
     window.start_background_setup()
+    wake = _close_on_signals(window)  # noqa: F841  (the timer must live as long as the loop)
     try:
         return app.exec()
     finally:
         wb.close()
         lock.unlock()
+
+
+def _close_on_signals(window) -> QTimer:
+    """Ctrl-C or SIGTERM in the launching terminal closes the window the normal way (state saved, tasks
+    cancelled). Python runs signal handlers only between bytecodes, so a timer wakes it while Qt waits."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: window.close())
+    timer = QTimer(interval=250)
+    timer.timeout.connect(lambda: None)
+    timer.start()
+    return timer
 
 
 def _excepthook_for(log_file: str):
