@@ -197,3 +197,30 @@ def test_the_window_works_without_a_page_that_is_not_built(qtbot, wb, monkeypatc
     qtbot.keyClick(window, last, Qt.KeyboardModifier.ControlModifier)
     assert window.current_page() is window.pages[names[-1]]
     window.close()
+
+
+def test_workbench_gui_starts_the_app_and_sigterm_closes_it_cleanly(workbench_home):
+    import os
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    cli = "import sys; from workbench.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", cli, "gui"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    log = workbench_home / "logs" / "workbench.log"
+    try:
+        deadline = time.monotonic() + 60
+        while not (log.exists() and "window shown for" in log.read_text()):  # poll a real condition
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else ""
+            threading.Event().wait(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (workbench_home / "config" / "window.ini").exists()  # closed the normal way: state saved
+    assert not (workbench_home / "data" / "app.lock").exists()

@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     window.start_background_setup()
     wake = _close_on_signals(window)  # noqa: F841  (the timer must live as long as the loop)
+    logging.getLogger("ui").info("window shown for %s", paths.data)
     try:
         return app.exec()
     finally:
