@@ -85,10 +85,15 @@ def cancel_at(qtbot, page, served, offset: int):
     return row
 
 
-def test_cancel_keeps_the_partial_and_resume_continues_it(qtbot, wb, served):
+def paused_pull(qtbot, wb, served):
+    """A Hub page whose pull of the tiny model was cancelled part-way: (window, page, its download row)."""
     window, page = open_page(qtbot, wb, "Hub")
     list_files(qtbot, page)
-    row = cancel_at(qtbot, page, served, 100_000)
+    return window, page, cancel_at(qtbot, page, served, 100_000)
+
+
+def test_cancel_keeps_the_partial_and_resume_continues_it(qtbot, wb, served):
+    window, _page, row = paused_pull(qtbot, wb, served)
     assert row.state == "paused" and row.action.text() == "Resume" and not row.discard.isHidden()
     (state,) = wb.hub.pending_downloads()
     assert state.status == "paused" and wb.library.list() == []
@@ -104,9 +109,7 @@ def test_cancel_keeps_the_partial_and_resume_continues_it(qtbot, wb, served):
 
 
 def test_an_interrupted_download_is_offered_again_in_a_new_window(qtbot, wb, served):
-    window, page = open_page(qtbot, wb, "Hub")
-    list_files(qtbot, page)
-    row = cancel_at(qtbot, page, served, 100_000)
+    window, _page, row = paused_pull(qtbot, wb, served)
     window.close()  # as if the app quit mid-download
     again, page2 = open_page(qtbot, wb, "Hub")
     wait_done(qtbot, page2.pending_task)
@@ -152,9 +155,7 @@ def test_a_pull_killed_mid_file_is_offered_as_interrupted_and_resumes(qtbot, wb,
 
 
 def test_discard_deletes_the_partial(qtbot, wb, served):
-    window, page = open_page(qtbot, wb, "Hub")
-    list_files(qtbot, page)
-    row = cancel_at(qtbot, page, served, 100_000)
+    window, page, row = paused_pull(qtbot, wb, served)
     (state,) = wb.hub.pending_downloads()
     row.discard.click()
     assert wb.hub.pending_downloads() == [] and not Path(state.partial_path).exists()
