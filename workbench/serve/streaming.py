@@ -40,10 +40,16 @@ class Stream:
         threading.Thread(target=self._pump, name="endpoint-stream", daemon=True).start()
 
     async def events(self) -> AsyncIterator[TextEvent | FinalEvent]:
+        """Text pieces, then the FinalEvent. Pieces that queued up while the consumer was busy (a slow client,
+        a loaded machine) come merged into one, so a lagging stream costs one chunk, not one per token."""
         last = None
         try:
             while True:
                 event = await self._queue.get()
+                if isinstance(event, TextEvent) and not self._queue.empty():
+                    event, pending = self._merge(event)
+                    if pending is not None:  # a FinalEvent or an error was queued behind the text
+                        self._queue.put_nowait(pending)  # an unbounded queue: it goes to the back, after nothing
                 if isinstance(event, BaseException):
                     raise event
                 if isinstance(event, FinalEvent):
@@ -64,6 +70,16 @@ class Stream:
                 self.abandoned = True
                 self.generation.cancel()
             self._half_done("consumer")
+
+    def _merge(self, first: TextEvent):
+        """first + every TextEvent already queued; returns (merged, the non-text item that stopped it)."""
+        parts = [first.text]
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if not isinstance(item, TextEvent):
+                return TextEvent("".join(parts)), item
+            parts.append(item.text)
+        return TextEvent("".join(parts)), None
 
     def close(self) -> None:
         """For a stream that will never be iterated (the route failed before responding)."""
