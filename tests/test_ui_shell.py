@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QApplication
 
 from ui.main_window import MainWindow
 from ui.pages import PAGES, page_classes
+from workbench.app import Workbench
+from workbench.paths import default_paths
 from workbench.settings import load_settings
 
 
@@ -199,12 +201,18 @@ def test_the_window_works_without_a_page_that_is_not_built(qtbot, wb, monkeypatc
     window.close()
 
 
-def test_workbench_gui_starts_the_app_and_sigterm_closes_it_cleanly(workbench_home):
+def test_workbench_gui_starts_the_app_and_sigterm_closes_it_cleanly(workbench_home, tiny_model_path):
     import os
     import signal
     import subprocess
     import threading
     import time
+
+    with Workbench(default_paths()) as before:  # an answer a killed process left half-written
+        before.library.import_file(tiny_model_path, name="tiny")
+        session = before.sessions.create(model_name="tiny")
+        question = before.sessions.add_message(session.id, None, "user", "hi")
+        half = before.sessions.add_message(session.id, question.id, "assistant", "Hel", status="streaming")
 
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     cli = "import sys; from workbench.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -224,3 +232,6 @@ def test_workbench_gui_starts_the_app_and_sigterm_closes_it_cleanly(workbench_ho
             proc.wait()
     assert (workbench_home / "config" / "window.ini").exists()  # closed the normal way: state saved
     assert not (workbench_home / "data" / "app.lock").exists()
+    with Workbench(default_paths()) as after:  # the app's start-up marked it, keeping its text
+        recovered = after.sessions.message(half.id)
+        assert (recovered.status, recovered.content) == ("interrupted", "Hel")
