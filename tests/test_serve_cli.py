@@ -36,7 +36,9 @@ def test_bench_sweeps_levels_and_reports_json(server, capsys, tmp_path):
     for lv in levels:
         assert lv["errors"] == 0 and lv["requests"] == 2 * lv["concurrency"]
         assert lv["output_tokens"] == 4 * lv["requests"] and lv["tokens_per_second"] > 0
-        assert 0 < lv["ttft_p50"] <= lv["ttft_p95"] and 0 < lv["itl_p50"] <= lv["itl_p95"]
+        assert 0 < lv["ttft_p50"] <= lv["ttft_p95"]
+        # the tiny model is so fast that a stream's pieces may queue up and go out as one chunk: no gap then
+        assert lv["itl_p50"] is None or 0 < lv["itl_p50"] <= lv["itl_p95"]
 
 
 def test_bench_table_and_chat_mode(server, capsys):
