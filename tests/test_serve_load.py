@@ -191,3 +191,24 @@ def test_metrics_and_key_metrics_count_requests_and_tokens(server):
     assert [r.completion_tokens for r in records] == [5, 0] and records[0].ttft_seconds is not None
     health = http.get("/health").json()
     assert health["status"] == "ok" and health["models_loaded"] == 1
+
+
+def test_pieces_that_queued_up_go_out_as_one_chunk(wb):
+    """A consumer that lags (slow client, loaded machine) gets one merged piece, then the FinalEvent."""
+    import asyncio
+
+    from workbench.engine import FinalEvent, GenerationRequest, LoadOptions, TextEvent
+    from workbench.serve.streaming import Stream
+
+    model = wb.library.get("tiny:F32")
+    request = GenerationRequest(prompt="abc", max_tokens=12)
+
+    async def consume():
+        generation = wb.runtime.generate(model, request, LoadOptions(n_ctx=256))
+        stream = Stream(generation, started=0.0)
+        assert await asyncio.to_thread(wait_until, lambda: stream._queue.qsize() >= 13)  # 12 pieces + final
+        return [event async for event in stream.events()]
+
+    events = asyncio.run(consume())
+    assert [type(e) for e in events] == [TextEvent, FinalEvent]
+    assert events[1].completion_tokens == 12 and len(events[0].text) >= 12
