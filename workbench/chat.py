@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import NotFound, TemplateError
+from .errors import InvalidName, NotFound, TemplateError
 from .parameters import split_parameters
 from .records import LocalModel, PresetVersion
 
@@ -71,7 +71,7 @@ def resolve_target(wb, name: str) -> ChatTarget:
 
     try:
         preset_name, _ = parse_ref(name)
-    except Exception:
+    except InvalidName:  # "hf.co/org/repo:Q4_K_M" and the like cannot name a preset
         preset_name = None
     if preset_name and wb.presets.exists(preset_name):
         try:
