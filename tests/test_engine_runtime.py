@@ -147,3 +147,19 @@ def test_lora_adapter_changes_the_output_and_scale_zero_does_not(tmp_path: Path,
         assert off.collect()[1].tokens == base
         with pytest.raises(ModelLoadError, match="LoRA"):
             rt.acquire(tiny_model_path, LoadOptions(n_ctx=256, lora_path=str(tiny_model_path)))
+
+
+def test_libgomp_and_ggml_settings_are_in_place_before_llama_cpp_loads():
+    """engine/process_env.py: set before the first `import llama_cpp`, and a user's own value still wins."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, sys; import workbench.engine.native; "
+            "print(os.environ['OMP_WAIT_POLICY'], os.environ['GOMP_SPINCOUNT'], os.environ['GGML_CPU_TILED_MM'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "GGML_CPU_TILED_MM")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["ACTIVE", "300000", "0"]
+    mine = subprocess.run([sys.executable, "-c", code], env={**env, "GOMP_SPINCOUNT": "1000"}, capture_output=True,
+                          text=True, check=True)
+    assert mine.stdout.split() == ["ACTIVE", "1000", "0"]

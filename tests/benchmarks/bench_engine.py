@@ -245,10 +245,10 @@ def run(bench: Bench) -> None:
 
 
 # -- isolated mode: one contender per process ---------------------------------------------------------------
-# Measured here: a llama_decode on one thread runs ~15% slower while another live thread of the same process has
-# decoded before (each calling thread keeps its own OpenMP team; 97 vs 85 tok/s for a bare loop). The one-process
-# run above has three such threads, so it under-states everything in it; --isolated measures each contender in a
-# process of its own, as the app and `workbench serve` run (one scheduler thread per loaded model).
+# Measured here: a llama_decode on one thread ran 10-30% slower while another live thread of the same process had
+# decoded before (each calling thread keeps an OpenMP team and libgomp throttles its barriers; fixed since by
+# workbench/engine/process_env.py). --isolated still measures each contender in a process of its own, as the app
+# and `workbench serve` run, so no contender's figure depends on what else the benchmark loaded.
 CONTENDERS = ("llama", "ceiling", "throughput", "repro")
 
 

@@ -14,6 +14,7 @@ Importing this package imports llama_cpp (which loads its shared libraries): cal
 import it lazily, as app.py does.
 """
 
+from . import process_env  # noqa: F401  (first: environment llama.cpp's libraries read at load)
 from .backend import BackendInfo
 from .generation import Generation
 from .model import LoadedModel

@@ -18,13 +18,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-# ggml-cpu's tiled K-quant matmul runs only for >= 8 rows, so a row's result would depend on how many rows
-# share its batch; switched off, K-quants use one vec_dot per output element (scheduler.py, reproducible
-# mode). ggml reads this once, at the process's first matmul — hence here, at import, before anything decodes.
-# Throughput mode loses nothing measurable: its weights are repacked, which bypasses the tiled path.
-os.environ.setdefault("GGML_CPU_TILED_MM", "0")
-
-import llama_cpp
+import llama_cpp  # the package's __init__ has set process_env's defaults before this first import
 
 from ..errors import EngineError, ModelLoadError
 
