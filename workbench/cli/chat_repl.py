@@ -18,8 +18,7 @@ from rich.markup import escape
 
 from ..errors import WorkbenchError
 from ..parameters import PARAMETERS, parse_parameter
-from .common import console_err
-from .library_cmds import _say as say
+from .common import console_err, say
 from .session_cmds import print_stats, stream_answer, title_from
 
 HELP = """Available commands:

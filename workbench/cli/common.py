@@ -1,7 +1,8 @@
-"""Shared pieces of the CLI: the typer app, consoles, the Workbench opener and rich progress."""
+"""Shared pieces of the CLI: the typer app, consoles, the Workbench opener, message/table output, rich progress."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,6 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.table import Table
 
 from .. import tasks
 from ..app import Workbench
@@ -39,6 +41,43 @@ console_err = Console(stderr=True)
 
 def open_workbench() -> Workbench:
     return Workbench.open()
+
+
+def say(markup: str) -> None:
+    """One message line: never hard-wrapped (pipes and logs get whole lines), no emoji codes."""
+    console.print(markup, highlight=False, soft_wrap=True, emoji=False)
+
+
+def column_table(*columns: str, fold: bool = False, no_wrap: tuple[str, ...] = ("NAME",)) -> Table:
+    """A borderless table with bold headers; fold: long cells wrap instead of being cut with an ellipsis."""
+    table = Table(box=None, header_style="bold")
+    for column in columns:
+        if column in no_wrap:
+            table.add_column(column, no_wrap=True)
+        else:
+            table.add_column(column, **({"overflow": "fold"} if fold else {}))
+    return table
+
+
+def print_table(table: Table) -> None:
+    """Tables take the terminal's width, or whatever they need when piped (never folded at 80 columns)."""
+    out = console if console.is_terminal else Console(file=sys.stdout, width=10_000, emoji=False)
+    out.print(table, emoji=False)
+
+
+def first_start(wb) -> None:
+    """Register the bundled default model on a fresh data dir; a failure here never breaks the command."""
+    from ..defaults import default_model_pending, ensure_default_model
+    from ..errors import WorkbenchError
+
+    if not default_model_pending(wb):
+        return
+    try:
+        with progress_bar("preparing the default model (first start)") as on_progress:
+            ensure_default_model(wb, on_progress=on_progress)
+    except WorkbenchError as exc:
+        console_err.print(f"[yellow]warning:[/yellow] the bundled default model was not added: {exc}",
+                          highlight=False)
 
 
 @contextmanager

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ..estimate import FitEstimate
 from ..hub_refs import is_hub_ref
 from ..tasks import CancelToken
-from .common import app, console, console_err, human_count, human_size, open_workbench, progress_bar
+from .common import app, column_table, console, console_err, human_count, human_size, open_workbench, progress_bar
 
 _VERDICT_STYLE = {"fits": "green", "tight": "yellow", "won't fit": "red"}
 
@@ -27,9 +26,7 @@ def search(
     if not found:
         console_err.print(f"no GGUF repositories match {query!r}")
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("REPO", "DOWNLOADS", "LIKES", "UPDATED", "GATED"):
-        table.add_column(column)
+    table = column_table("REPO", "DOWNLOADS", "LIKES", "UPDATED", "GATED")
     for m in found:
         updated = m.last_modified.strftime("%Y-%m-%d") if m.last_modified else "-"
         table.add_row(m.repo, human_count(m.downloads), human_count(m.likes), updated, "yes" if m.gated else "")
@@ -47,9 +44,7 @@ def files(
     if not listing.entries:
         console_err.print(f"{listing.repo} has no GGUF files")
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("QUANT", "SIZE", "FILE", "SHA256"):
-        table.add_column(column)
+    table = column_table("QUANT", "SIZE", "FILE", "SHA256")
     for e in listing.entries:
         name = f"{e.name} ({len(e.files)} parts)" if e.split else e.name
         sha = (e.files[0].sha256 or "-")[:12]

@@ -9,14 +9,23 @@ from datetime import datetime
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..defaults import default_model_pending, ensure_default_model
 from ..errors import ChecksumMismatch, WorkbenchError
 from ..records import LocalModel
-from .common import app, console, console_err, human_count, human_size, open_workbench, progress_bar
+from .common import (
+    app,
+    column_table,
+    console_err,
+    first_start,
+    human_count,
+    human_size,
+    open_workbench,
+    print_table,
+    progress_bar,
+    say,
+)
 
 
 @app.command("import")
@@ -31,55 +40,29 @@ def import_(
         with progress_bar(f"{'copying' if copy else 'hashing'} {path.name}") as on_progress:
             model = wb.library.import_file(path, name=name, copy=copy, on_progress=on_progress)
     if model.name in before:
-        _say(f"already in the library as [bold]{escape(model.name)}[/bold] (sha256 {model.sha256[:12]})")
+        say(f"already in the library as [bold]{escape(model.name)}[/bold] (sha256 {model.sha256[:12]})")
         return
     where = f"in place at {escape(str(model.path))}" if model.in_place else "copied into the library's store"
-    _say(f"[green]imported[/green] [bold]{escape(model.name)}[/bold] ({human_size(model.size_bytes)}, "
+    say(f"[green]imported[/green] [bold]{escape(model.name)}[/bold] ({human_size(model.size_bytes)}, "
          f"sha256 {model.sha256[:12]}) {where}")
-
-
-def _say(markup: str) -> None:
-    """One message line: never hard-wrapped (pipes and logs get whole lines), no emoji codes."""
-    console.print(markup, highlight=False, soft_wrap=True, emoji=False)
-
-
-def _table(table: Table) -> None:
-    """Tables take the terminal's width, or whatever they need when piped (never folded at 80 columns)."""
-    out = console if console.is_terminal else Console(file=sys.stdout, width=10_000, emoji=False)
-    out.print(table, emoji=False)
 
 
 @app.command("list")
 def list_() -> None:
     """List the models in the library."""
     with open_workbench() as wb:
-        _first_start(wb)
+        first_start(wb)
         models = wb.library.list()
     if not models:
         console_err.print("no models yet: `workbench import FILE.gguf` or `workbench pull hf.co/OWNER/REPO`")
         return
-    table = Table(box=None, header_style="bold")
-    table.add_column("NAME", no_wrap=True)
-    for column in ("ARCH", "PARAMS", "QUANT", "SIZE", "CTX", "SOURCE", "ADDED"):
-        table.add_column(column, overflow="fold")
+    table = column_table("NAME", "ARCH", "PARAMS", "QUANT", "SIZE", "CTX", "SOURCE", "ADDED", fold=True)
     for m in models:
         cells = (m.name, m.architecture or "-", human_count(m.parameter_count), m.quantization or "-",
                  human_size(m.size_bytes), f"{m.context_length:,}" if m.context_length else "-",
                  _source(m), f"{m.added_at:%Y-%m-%d}")
         table.add_row(*(escape(c) for c in cells))
-    _table(table)
-
-
-def _first_start(wb) -> None:
-    """Register the bundled default model on a fresh data dir; a failure here never breaks `list`."""
-    if not default_model_pending(wb):
-        return
-    try:
-        with progress_bar("preparing the default model (first start)") as on_progress:
-            ensure_default_model(wb, on_progress=on_progress)
-    except WorkbenchError as exc:
-        console_err.print(f"[yellow]warning:[/yellow] the bundled default model was not added: {exc}",
-                          highlight=False)
+    print_table(table)
 
 
 def _source(m: LocalModel) -> str:
@@ -113,7 +96,7 @@ def show(
     table.add_column(overflow="fold")
     for label, value in _facts(model):
         table.add_row(label, escape(value))
-    _table(table)
+    print_table(table)
 
 
 def _facts(m: LocalModel) -> list[tuple[str, str]]:
@@ -163,11 +146,11 @@ def rm(name: str = typer.Argument(..., help="Model name (or a sha256 prefix of 1
         model = wb.library.remove(name)
     label = escape(model.name)
     if model.in_place:
-        _say(f"removed {label} (its file stays at {escape(str(model.path))})")
+        say(f"removed {label} (its file stays at {escape(str(model.path))})")
     elif model.path.exists():
-        _say(f"removed {label} (its stored file is still used by another name)")
+        say(f"removed {label} (its stored file is still used by another name)")
     else:
-        _say(f"removed {label} and its stored copy ({human_size(model.size_bytes)} freed)")
+        say(f"removed {label} and its stored copy ({human_size(model.size_bytes)} freed)")
 
 
 @app.command()
@@ -177,9 +160,9 @@ def verify(name: str = typer.Argument(..., help="Model name (or a sha256 prefix 
         result = wb.library.verify(name, on_progress=on_progress)
     for f in result.files:
         style = {"ok": "green", "changed": "red", "missing": "red"}[f.status]
-        _say(f"[{style}]{f.status:8}[/{style}] {escape(str(f.path))}")
+        say(f"[{style}]{f.status:8}[/{style}] {escape(str(f.path))}")
     if not result.ok:
         bad = [f for f in result.files if f.status != "ok"]
         raise ChecksumMismatch(f"{result.name} failed verification ({len(bad)} of {len(result.files)} file(s) "
                                "changed or missing): import or pull it again")
-    _say(escape(f"{result.name}: {result}"))
+    say(escape(f"{result.name}: {result}"))

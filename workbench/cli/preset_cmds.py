@@ -18,9 +18,7 @@ from rich.table import Table
 from ..errors import InvalidParameter, WorkbenchError
 from ..modelfile import parse
 from ..records import PresetVersion
-from .common import app, console_err, open_workbench, progress_bar
-from .library_cmds import _say as say
-from .library_cmds import _table as print_table
+from .common import app, column_table, console_err, open_workbench, print_table, progress_bar, say
 
 presets_app = typer.Typer(help="Versioned presets (Modelfiles with history). Alone: list them.",
                           invoke_without_command=True, no_args_is_help=False)
@@ -77,9 +75,7 @@ def list_presets() -> None:
     if not presets:
         console_err.print("no presets yet: `workbench create NAME -f Modelfile`", highlight=False)
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("NAME", "VERSION", "VERSIONS", "TAGS", "MODEL", "UPDATED"):
-        table.add_column(column, no_wrap=column == "NAME")
+    table = column_table("NAME", "VERSION", "VERSIONS", "TAGS", "MODEL", "UPDATED")
     for p in presets:
         tags = ", ".join(f"{t}@{n}" for t, n in sorted(p.tags.items()) if t != "latest") or "-"
         model = parse(p.latest.content).from_
@@ -93,9 +89,7 @@ def history(name: str = typer.Argument(..., help="Preset name.")) -> None:
     """Every version of a preset, newest first."""
     with open_workbench() as wb:
         versions = wb.presets.history(name)
-    table = Table(box=None, header_style="bold")
-    for column in ("VERSION", "CREATED", "SHA256", "PARENT", "TAGS", "MESSAGE"):
-        table.add_column(column)
+    table = column_table("VERSION", "CREATED", "SHA256", "PARENT", "TAGS", "MESSAGE")
     for v in versions:
         table.add_row(*(escape(c) for c in (str(v.number), f"{v.created_at:%Y-%m-%d %H:%M:%S}",
                                               v.content_sha256[:12], str(v.parent_number or "-"),

@@ -22,10 +22,7 @@ from rich.tree import Tree
 
 from ..errors import InvalidParameter
 from ..records import ChatSession, Message
-from .common import app, console, console_err, open_workbench
-from .library_cmds import _first_start
-from .library_cmds import _say as say
-from .library_cmds import _table as print_table
+from .common import app, column_table, console, console_err, first_start, open_workbench, print_table, say
 
 sessions_app = typer.Typer(help="Stored chat sessions. Alone: list them.", invoke_without_command=True,
                            no_args_is_help=False)
@@ -78,7 +75,7 @@ def open_session(wb, name: str, session_id: int | None) -> ChatSession:
 
     if session_id is not None:
         return wb.sessions.get(session_id)
-    _first_start(wb)  # a fresh data dir: register the bundled model and its `default` preset first (else no-op)
+    first_start(wb)  # a fresh data dir: register the bundled model and its `default` preset first (else no-op)
     target = resolve_target(wb, name)
     if target.preset is not None:
         return wb.sessions.create(preset_ref=target.preset.ref)
@@ -145,9 +142,7 @@ def list_sessions() -> None:
     if not rows:
         console_err.print("no sessions yet: `workbench run NAME`", highlight=False)
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("ID", "TITLE", "ON", "MESSAGES", "UPDATED"):
-        table.add_column(column, overflow="fold")
+    table = column_table("ID", "TITLE", "ON", "MESSAGES", "UPDATED", fold=True)
     for s, count in rows:
         table.add_row(*(escape(c) for c in (str(s.id), s.title, s.preset_ref or s.model_name or "-", str(count),
                                               f"{s.updated_at:%Y-%m-%d %H:%M}")))
@@ -216,9 +211,7 @@ def search_sessions(
     if not hits:
         console_err.print(f"no message matches {escape(query)}", highlight=False)
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("SESSION", "TITLE", "MESSAGE", "ROLE", "MATCH"):
-        table.add_column(column, overflow="fold")
+    table = column_table("SESSION", "TITLE", "MESSAGE", "ROLE", "MATCH", fold=True)
     for h in hits:
         table.add_row(*(escape(c) for c in (str(h.session_id), h.session_title, str(h.message_id), h.role,
                                               " ".join(h.snippet.split()))))
