@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
+from tests.test_hub_pull import PULL_SCRIPT
 from tests.ui_helpers import open_page, wait_done
 from workbench.hub_download import partial_path
 
@@ -128,8 +129,7 @@ def test_a_pull_killed_mid_file_is_offered_as_interrupted_and_resumes(qtbot, wb,
     sha = hashlib.sha256(tiny_model_path.read_bytes()).hexdigest()
     part = partial_path(wb.paths.downloads, sha)
     env = {**os.environ, "WORKBENCH_HOME": str(workbench_home), "HF_ENDPOINT": served.endpoint}
-    cli = "import sys; from workbench.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-c", cli, "pull", f"hf.co/{REPO}:Q8_0"], env=env,
+    proc = subprocess.Popen([sys.executable, "-c", PULL_SCRIPT, "pull", f"hf.co/{REPO}:Q8_0"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         qtbot.waitUntil(lambda: gate.reached.is_set() and part.exists() and part.stat().st_size == cut,
