@@ -95,6 +95,14 @@ def test_logit_bias_forces_eos_and_bans_tokens(tiny):
         tiny.generate(GenerationRequest(prompt="x", sampling=SamplingParams(logit_bias={10**6: 1.0})))
 
 
+def test_ignore_eos_runs_to_max_tokens_even_when_eos_is_favoured(tiny):
+    assert tinymodel.EOS_ID in tiny.vocab.eog_tokens
+    both = SamplingParams(temperature=0, logit_bias={tinymodel.EOS_ID: 100.0}, ignore_eos=True)
+    final = tiny.generate(GenerationRequest(prompt="Hello", max_tokens=12, sampling=both)).collect()[1]
+    assert final.finish_reason == "length" and final.completion_tokens == 12
+    assert not set(final.tokens) & set(tiny.vocab.eog_tokens)
+
+
 def test_grammar_forces_multibyte_text_that_streams_unbroken(tiny):
     text = "héllo wörld 😀 東京"
     grammar = 'root ::= "' + text + '"'

@@ -15,7 +15,7 @@ import pytest
 from tests.serve_support import tiny_server
 from tests.test_engine_mechanics import wait_until
 from workbench.app import Workbench
-from workbench.bench import load_prompts, percentile
+from workbench.bench import _body, load_prompts, percentile
 from workbench.cli import main
 from workbench.paths import default_paths
 
@@ -43,7 +43,7 @@ def test_bench_sweeps_levels_and_reports_json(server, capsys, tmp_path):
 
 def test_bench_table_and_chat_mode(server, capsys):
     assert main(["bench", server.url + "/v1", "--model", "terse", "--chat", "-c", "2", "--max-tokens", "3",
-                 "--requests", "1"]) == 0
+                 "--ignore-eos", "--requests", "1"]) == 0
     out = capsys.readouterr().out
     assert "CLIENTS" in out and "TOK/S" in out
 
@@ -55,6 +55,8 @@ def test_bench_errors_are_reported(server, capsys):
 
 
 def test_bench_helpers():
+    assert _body("m", "p", 8, False, 0.0, True, ignore_eos=True)["ignore_eos"] is True
+    assert "ignore_eos" not in _body("m", "p", 8, True, 0.0, True, ignore_eos=False)
     assert percentile([], 50) is None
     assert percentile([3, 1, 2, 4], 50) == 2 and percentile([3, 1, 2, 4], 95) == 4
     assert len(load_prompts(None)) >= 4

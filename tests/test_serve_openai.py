@@ -12,6 +12,7 @@ import jsonschema
 import openai
 import pytest
 
+from tests import tinymodel
 from tests.serve_support import tiny_server
 
 
@@ -97,6 +98,15 @@ def test_logit_bias_forces_a_token(client):
     reply = client.chat.completions.create(model="tiny:F32", messages=USER, max_tokens=6,
                                            logit_bias={str(ord("Q")): 100})
     assert reply.choices[0].message.content == "QQQQQQ"
+
+
+def test_ignore_eos_extension_runs_to_max_tokens(client):
+    eos = {str(tinymodel.EOS_ID): 100}
+    ended = client.completions.create(model="tiny:F32", prompt="Once", max_tokens=7, logit_bias=eos)
+    assert ended.choices[0].finish_reason == "stop" and ended.usage.completion_tokens == 0
+    full = client.completions.create(model="tiny:F32", prompt="Once", max_tokens=7, logit_bias=eos,
+                                     extra_body={"ignore_eos": True})
+    assert full.choices[0].finish_reason == "length" and full.usage.completion_tokens == 7
 
 
 def test_penalties_and_top_p_are_accepted_and_change_sampling(client):

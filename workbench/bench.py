@@ -90,8 +90,11 @@ def load_prompts(path: Path | None) -> list[str]:
     return prompts
 
 
-def _body(model: str, prompt: str, max_tokens: int, chat: bool, temperature: float, usage: bool) -> dict:
+def _body(model: str, prompt: str, max_tokens: int, chat: bool, temperature: float, usage: bool,
+          ignore_eos: bool) -> dict:
     body = {"model": model, "max_tokens": max_tokens, "temperature": temperature, "stream": True}
+    if ignore_eos:
+        body["ignore_eos"] = True
     if usage:
         body["stream_options"] = {"include_usage": True}
     if chat:
@@ -149,7 +152,7 @@ async def one_request(client: httpx.AsyncClient, url: str, body: dict, chat: boo
 
 async def run_level(url: str, model: str, concurrency: int, prompts: Sequence[str], *, max_tokens: int,
                     requests_per_client: int, chat: bool, temperature: float, api_key: str | None,
-                    usage: bool, timeout: float) -> LevelResult:
+                    usage: bool, timeout: float, ignore_eos: bool = False) -> LevelResult:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     limits = httpx.Limits(max_connections=concurrency + 2, max_keepalive_connections=concurrency + 2)
     async with httpx.AsyncClient(headers=headers, limits=limits, timeout=timeout) as client:
@@ -158,8 +161,8 @@ async def run_level(url: str, model: str, concurrency: int, prompts: Sequence[st
             out = []
             for round_ in range(requests_per_client):
                 prompt = prompts[(index + round_ * concurrency) % len(prompts)]
-                out.append(await one_request(client, url, _body(model, prompt, max_tokens, chat, temperature,
-                                                                usage), chat))
+                body = _body(model, prompt, max_tokens, chat, temperature, usage, ignore_eos)
+                out.append(await one_request(client, url, body, chat))
             return out
 
         start = time.perf_counter()
@@ -185,8 +188,15 @@ def summarize(concurrency: int, results: list[RequestResult], seconds: float) ->
 def run_sweep(url: str, model: str, concurrency: Sequence[int] = (1, 2, 4, 8, 16), *,
               prompts: Sequence[str] = DEFAULT_PROMPTS, max_tokens: int = 128, requests_per_client: int = 2,
               chat: bool = False, temperature: float = 0.0, api_key: str | None = None, usage: bool = True,
-              timeout: float = 600.0, warmup: bool = True, on_level=None) -> list[LevelResult]:
-    """Run every level in turn; `on_level(LevelResult)` is called as each finishes."""
+              timeout: float = 600.0, warmup: bool = True, ignore_eos: bool = False,
+              on_level=None) -> list[LevelResult]:
+    """Run every level in turn; `on_level(LevelResult)` is called as each finishes.
+
+    ignore_eos sends llama-server's and vLLM's `ignore_eos` extension (Workbench honours it too): every request
+    then generates exactly max_tokens, so servers are compared on equal work, not on where each one's output
+    happened to end (greedy output differs with batch composition). A server that does not know the field
+    ignores it; the token counts in the results show whether it did.
+    """
     if not concurrency or any(c < 1 for c in concurrency):
         raise InvalidParameter("concurrency levels must be positive integers, e.g. 1,2,4,8,16")
     if max_tokens < 1 or requests_per_client < 1:
@@ -195,7 +205,7 @@ def run_sweep(url: str, model: str, concurrency: Sequence[int] = (1, 2, 4, 8, 16
     if not url.endswith("/v1"):
         url += "/v1"
     common = {"max_tokens": max_tokens, "chat": chat, "temperature": temperature, "api_key": api_key,
-              "usage": usage, "timeout": timeout}
+              "usage": usage, "timeout": timeout, "ignore_eos": ignore_eos}
 
     async def sweep() -> list[LevelResult]:
         if warmup:

@@ -84,7 +84,7 @@ def start_llama_cpp_server(model: Path, port: int) -> subprocess.Popen:
 def bench(url: str, level: int, args) -> dict:
     out = subprocess.run(
         [BIN / "workbench", "bench", url, "--model", MODEL_NAME, "--concurrency", str(level), "--max-tokens",
-         str(args.max_tokens), "--requests", str(args.requests), "--json"],
+         str(args.max_tokens), "--requests", str(args.requests), "--ignore-eos", "--json"],
         check=True, capture_output=True, text=True)
     return json.loads(out.stdout)[0]
 

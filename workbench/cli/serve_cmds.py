@@ -103,6 +103,9 @@ def bench(
     chat: bool = typer.Option(False, "--chat", help="Use /chat/completions (default /completions)."),
     api_key: str = typer.Option(None, "--api-key", envvar="WORKBENCH_API_KEY"),
     no_usage: bool = typer.Option(False, "--no-usage", help="Do not ask for stream_options.include_usage."),
+    ignore_eos: bool = typer.Option(False, "--ignore-eos",
+                                    help="Send ignore_eos (llama-server, vLLM, Workbench): every request runs to "
+                                         "--max-tokens, so servers do equal work."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Sweep concurrency against an endpoint: tok/s, TTFT and inter-token latency per level."""
@@ -123,7 +126,7 @@ def bench(
 
     results = core.run_sweep(url, model, levels, prompts=core.load_prompts(prompts), max_tokens=max_tokens,
                              requests_per_client=requests, chat=chat, api_key=api_key, usage=not no_usage,
-                             on_level=show)
+                             ignore_eos=ignore_eos, on_level=show)
     if as_json:
         sys.stdout.write(json.dumps(core.as_json(results), indent=2) + "\n")
         return

@@ -85,6 +85,7 @@ class SamplingParams:
     logit_bias: dict[int, float] = field(default_factory=dict, hash=False)
     grammar: str | None = None
     json_schema: dict | None = field(default=None, hash=False)
+    ignore_eos: bool = False  # end-of-generation tokens can never be drawn: every request runs to max_tokens
 
     def __post_init__(self) -> None:
         _check(_num(self.temperature) and 0 <= self.temperature <= 100, "temperature must be between 0 and 100")
@@ -110,6 +111,7 @@ class SamplingParams:
             _check(isinstance(bias, int | float) and not math.isnan(bias), f"logit_bias for {token} is not a number")
         _check(not (self.grammar and self.json_schema), "give either a grammar or a json_schema, not both")
         _check(self.json_schema is None or isinstance(self.json_schema, dict), "json_schema must be an object")
+        _check(isinstance(self.ignore_eos, bool), "ignore_eos must be true or false")
 
     @property
     def greedy(self) -> bool:

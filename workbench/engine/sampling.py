@@ -81,14 +81,17 @@ class Sampler:
         llama_cpp.llama_sampler_chain_add(self._chain, sampler)
 
     def _build(self, p: SamplingParams, vocab: native.Vocab, seed: int) -> None:
-        if p.logit_bias:
-            bad = [t for t in p.logit_bias if t >= vocab.n_tokens]
+        biases = dict(p.logit_bias)
+        if p.ignore_eos:  # as llama-server does it: the end-of-generation tokens' logits go to -inf
+            biases.update(dict.fromkeys(vocab.eog_tokens, -math.inf))
+        if biases:
+            bad = [t for t in biases if t >= vocab.n_tokens]
             if bad:
                 raise InvalidParameter(f"logit_bias names token {bad[0]}, but the vocabulary has {vocab.n_tokens}")
-            items = (llama_cpp.llama_logit_bias * len(p.logit_bias))()
-            for i, (token, bias) in enumerate(p.logit_bias.items()):
+            items = (llama_cpp.llama_logit_bias * len(biases))()
+            for i, (token, bias) in enumerate(biases.items()):
                 items[i].token, items[i].bias = token, math.copysign(1.0e30, bias) if math.isinf(bias) else bias
-            self._add(llama_cpp.llama_sampler_init_logit_bias(vocab.n_tokens, len(p.logit_bias), items))
+            self._add(llama_cpp.llama_sampler_init_logit_bias(vocab.n_tokens, len(biases), items))
         if p.mirostat:
             self._add_penalties(p)
             self._add(llama_cpp.llama_sampler_init_temp(max(p.temperature, 1e-6)))

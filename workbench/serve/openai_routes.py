@@ -95,7 +95,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     prepared, stream = await state.start_chat(
         target, formats.template_messages(body.messages), parameters=_sampling(body),
         route="/v1/chat/completions", client=_client(request), started=started, tools=plan.tools,
-        json_schema=schema, logit_bias=formats.logit_bias(body.logit_bias))
+        json_schema=schema, logit_bias=formats.logit_bias(body.logit_bias), ignore_eos=body.ignore_eos)
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model,
             "system_fingerprint": _fingerprint(prepared)}
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -172,7 +172,7 @@ async def completions(body: CompletionRequest, request: Request):
     prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
     prepared, stream = await state.start_completion(
         target, prompt, parameters=_sampling(body), route="/v1/completions", client=_client(request),
-        started=started, logit_bias=formats.logit_bias(body.logit_bias))
+        started=started, logit_bias=formats.logit_bias(body.logit_bias), ignore_eos=body.ignore_eos)
     meta = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model,
             "system_fingerprint": _fingerprint(prepared)}
     include_usage = bool(body.stream_options and body.stream_options.include_usage)

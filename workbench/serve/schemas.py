@@ -103,6 +103,7 @@ class SamplingFields(_Lenient):
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     repeat_penalty: float | None = Field(default=None, ge=0)
     logit_bias: dict[str, float] | None = None
+    ignore_eos: bool = False  # llama-server's and vLLM's extension: never stop at end-of-generation (benchmarks)
     n: int = Field(default=1, ge=1, le=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
