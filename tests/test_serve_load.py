@@ -204,8 +204,8 @@ def test_pieces_that_queued_up_go_out_as_one_chunk(wb):
     request = GenerationRequest(prompt="abc", max_tokens=12)
 
     async def consume():
-        generation = wb.runtime.generate(model, request, LoadOptions(n_ctx=256))
-        stream = Stream(generation, started=0.0)
+        stream = Stream(started=0.0)
+        stream.attach(wb.runtime.generate(model, request, LoadOptions(n_ctx=256), sink=stream.sink))
         assert await asyncio.to_thread(wait_until, lambda: stream._queue.qsize() >= 13)  # 12 pieces + final
         return [event async for event in stream.events()]
 

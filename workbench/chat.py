@@ -60,9 +60,10 @@ class PreparedChat:
     parameters: dict[str, Any]  # the effective parameters, Ollama names (what the answer ran with)
     ignored: dict[str, Any] = field(default_factory=dict)  # Ollama-only parameters that had no effect
 
-    def generate(self, runtime):
-        """Queue on the runtime (acquire + submit atomically); returns the engine Generation."""
-        return runtime.generate(self.target.model, self.request, self.load)
+    def generate(self, runtime, sink=None):
+        """Queue on the runtime (acquire + submit atomically); returns the engine Generation (sink: the engine's
+        alternative to iterating it, see engine/generation.py)."""
+        return runtime.generate(self.target.model, self.request, self.load, sink)
 
 
 def resolve_target(wb, name: str) -> ChatTarget:

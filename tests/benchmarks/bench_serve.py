@@ -10,9 +10,14 @@ level so that load from other processes falls on both alike; each run is printed
 with the ratios the issue sets as targets: at 8 clients aggregate tok/s >= 2.5x llama_cpp.server's and TTFT
 p95 <= 1/10 of its; at 1 client tok/s >= its. Needs the `bench` extra (`pip install -e '.[bench]'`).
 
+`--ignore-eos` goes to both: every request generates exactly max-tokens tokens (llama_cpp.server does not
+know the field and ignores it; the token counts printed show that both did equal work).
+
 `--bridge` measures the asyncio bridge alone (serve/streaming.py) on the tiny model, whose steps take
-microseconds so the bridge's own cost shows: tokens/s iterating a Generation directly vs through `Stream`
-(a pump thread per stream, one `call_soon_threadsafe` per event) vs `loop.run_in_executor` per event.
+microseconds so the bridge's own cost shows: tokens/s iterating a Generation directly on threads vs through
+`Stream` (the engine's sink posts into the loop's mailbox: one loop wake-up per burst) vs the design it
+replaced (a pump thread per stream blocking on the Generation, one `call_soon_threadsafe` per event) vs
+`loop.run_in_executor` per event.
 """
 
 from __future__ import annotations
@@ -104,7 +109,7 @@ def bridge(tokens: int = 3000, streams: int = 4) -> None:
 
     sys.path.insert(0, str(ROOT))
     from tests.tinymodel import write_tiny_model
-    from workbench.engine import GenerationRequest, LoadOptions, Runtime, SamplingParams
+    from workbench.engine import FinalEvent, GenerationRequest, LoadOptions, Runtime, SamplingParams
     from workbench.serve.streaming import Stream
     from workbench.settings import Settings
 
@@ -125,7 +130,27 @@ def bridge(tokens: int = 3000, streams: int = 4) -> None:
 
         async def via_stream() -> float:
             t = time.perf_counter()
-            await asyncio.gather(*(Stream(g, started=t).collect() for g in start()))
+            opened = [Stream(started=t) for _ in range(streams)]
+            for stream in opened:
+                stream.attach(rt.generate(path, request, options, sink=stream.sink))
+            await asyncio.gather(*(s.collect() for s in opened))
+            return streams * tokens / (time.perf_counter() - t)
+
+        async def via_pump_threads() -> float:
+            loop, t = asyncio.get_running_loop(), time.perf_counter()
+
+            async def drain(gen):
+                queue: asyncio.Queue = asyncio.Queue()
+
+                def pump():
+                    for event in gen:
+                        loop.call_soon_threadsafe(queue.put_nowait, event)
+
+                threading.Thread(target=pump, daemon=True).start()
+                while not isinstance(await queue.get(), FinalEvent):
+                    pass
+
+            await asyncio.gather(*(drain(g) for g in start()))
             return streams * tokens / (time.perf_counter() - t)
 
         async def via_executor() -> float:
@@ -143,10 +168,11 @@ def bridge(tokens: int = 3000, streams: int = 4) -> None:
 
         direct()  # load and warm
         for rep in range(3):
-            d, s_, e = direct(), asyncio.run(via_stream()), asyncio.run(via_executor())
+            d, s_ = direct(), asyncio.run(via_stream())
+            p, e = asyncio.run(via_pump_threads()), asyncio.run(via_executor())
             print(f"bridge run {rep + 1}: {streams} streams x {tokens} tiny-model tokens: direct {d:,.0f} tok/s, "
-                  f"Stream (pump thread) {s_:,.0f} ({s_ / d:.2f}x), run_in_executor per event {e:,.0f} "
-                  f"({e / d:.2f}x)")
+                  f"Stream (sink + mailbox) {s_:,.0f} ({s_ / d:.2f}x), pump thread per stream {p:,.0f} "
+                  f"({p / d:.2f}x), run_in_executor per event {e:,.0f} ({e / d:.2f}x)")
 
 
 def main() -> None:

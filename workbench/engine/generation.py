@@ -1,6 +1,10 @@
 """`Generation`: the caller's handle on one running request — an iterator of events, cancellable.
 
 The scheduler thread pushes `TextEvent`s and one `FinalEvent` into a queue; iterating blocks on that queue.
+A caller that has its own way to receive them (the endpoint's event loop) passes a `sink` instead: the
+scheduler thread then calls `sink(event)` for each one, and the Generation is only a handle for cancelling —
+no thread has to sit blocked on a queue per request. A sink must be quick and must not block (it runs between
+two decodes); returning False means nobody will read the rest, and the request is cancelled.
 `cancel()`, `close()` and garbage collection all cancel: the scheduler notices at its next step, finishes the
 request with finish_reason "cancelled" and frees the slot. The scheduler keeps only the internal `Job`, never
 the `Generation`, so dropping the last reference to a Generation really does collect it (and cancel).
@@ -8,16 +12,20 @@ the `Generation`, so dropping the last reference to a Generation really does col
 
 from __future__ import annotations
 
+import logging
 import queue
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from ..errors import EngineError
 from .params import FinalEvent, GenerationRequest, TextEvent
 from .sampling import Sampler
 from .textstream import TextStream
 
 Event = TextEvent | FinalEvent
+Sink = Callable[[Event], "bool | None"]
+_log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -38,13 +46,26 @@ class Job:
     completion_tokens: int = 0
     tokens: list[int] = field(default_factory=list)
     done: bool = False
+    sink: Sink | None = None  # called with each event instead of queueing it (see the module docstring)
 
     def __post_init__(self) -> None:
         self.stream = TextStream(self.request.stop)
 
     def emit(self, text: str) -> None:
         if text:
-            self.events.put(TextEvent(text))
+            self._post(TextEvent(text))
+
+    def _post(self, event: Event) -> None:
+        if self.sink is None:
+            self.events.put(event)
+            return
+        try:
+            alive = self.sink(event) is not False
+        except Exception:  # a broken sink must not take the scheduler thread (and every other request) down
+            _log.exception("a generation's event sink failed")
+            alive = False
+        if not alive:  # the receiver is gone: stop decoding for it at the next step
+            self.cancelled = True
 
     def finish(self, reason: str, error: str | None = None) -> FinalEvent | None:
         """Flush held-back text, free the sampler and post the final event (once; later calls do nothing)."""
@@ -66,7 +87,7 @@ class Job:
             stop_sequence=self.stream.stopped_by,
             tokens=tuple(self.tokens),
         )
-        self.events.put(final)
+        self._post(final)
         return final
 
     def _decode_rate(self) -> float | None:
@@ -90,6 +111,8 @@ class Generation:
     def __next__(self) -> Event:
         if self.final is not None:
             raise StopIteration
+        if self._job.sink is not None:
+            raise EngineError("this generation delivers its events to a sink; it cannot be iterated")
         event = self._job.events.get()
         if isinstance(event, FinalEvent):
             self.final = event

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import ContextLengthExceeded, EngineError, InvalidParameter
 from . import native
-from .generation import Generation, Job
+from .generation import Generation, Job, Sink
 from .params import GenerationRequest, LoadOptions
 from .sampling import Sampler, resolve_seed
 from .scheduler import Scheduler
@@ -175,8 +175,9 @@ class LoadedModel:
             tokens.insert(0, self.vocab.bos)
         return tokens
 
-    def generate(self, request: GenerationRequest) -> Generation:
-        """Queue a request; iterate the returned Generation for its events.
+    def generate(self, request: GenerationRequest, sink: Sink | None = None) -> Generation:
+        """Queue a request; iterate the returned Generation for its events (or receive them in `sink`, called
+        on the scheduler thread: see generation.py).
 
         Raises ContextLengthExceeded (prompt longer than n_ctx), InvalidParameter (empty prompt, bad grammar,
         bias outside the vocabulary) and QueueFull synchronously, before anything is decoded.
@@ -190,7 +191,8 @@ class LoadedModel:
             raise ContextLengthExceeded(len(tokens), self.n_ctx)
         seed = resolve_seed(request.sampling)
         sampler = Sampler(request.sampling, self.vocab, seed, tokens)
-        job = Job(request=request, prompt=tokens, sampler=sampler, seed=seed, max_tokens=request.max_tokens)
+        job = Job(request=request, prompt=tokens, sampler=sampler, seed=seed, max_tokens=request.max_tokens,
+                  sink=sink)
         self._scheduler.submit(job)
         return Generation(job, self._scheduler.wake)
 

@@ -23,7 +23,7 @@ from ..errors import InvalidParameter, ModelLoadError
 from ..records import LocalModel
 from ..settings import Settings
 from . import backend
-from .generation import Generation
+from .generation import Generation, Sink
 from .model import LoadedModel, ResolvedLoad
 from .native import ContextConfig
 from .params import GenerationRequest, LoadOptions
@@ -130,13 +130,14 @@ class Runtime:
         _log.info("loaded %s (%s)", name, resolved.options)
         return model
 
-    def generate(self, ref: ModelRef, request: GenerationRequest, options: LoadOptions | None = None) -> Generation:
-        """Acquire and queue in one go (no keep-alive unload can happen in between)."""
+    def generate(self, ref: ModelRef, request: GenerationRequest, options: LoadOptions | None = None,
+                 sink: Sink | None = None) -> Generation:
+        """Acquire and queue in one go (no keep-alive unload can happen in between); sink: see generation.py."""
         while True:
             model = self.acquire(ref, options)
             with self._lock:
                 if not model.closed:
-                    return model.generate(request)
+                    return model.generate(request, sink)
 
     def unload(self, ref: ModelRef | LoadedModel) -> int:
         """Unload every loaded instance of a model (running requests end "cancelled"); returns how many."""

@@ -88,6 +88,11 @@ class ServeState:
         if self.closing:
             raise ShuttingDown("the endpoint is shutting down")
         model = target.name
+        # the stream exists before the generation is queued: the engine delivers straight into it
+        def finished(s: Stream) -> None:
+            self._finished(s, route=route, model=model, client=client)
+
+        stream = Stream(started=started, on_end=finished, on_text=self._recent.append)  # deque.append: atomic
 
         def submit():
             prepared = prepare()
@@ -98,19 +103,17 @@ class ServeState:
                 self.wb.runtime.set_keep_alive(loaded, keep_alive)
             self._enter(model)  # before submitting, so the gauges never miss a running request
             try:
-                return prepared, prepared.generate(self.wb.runtime)
+                return prepared, prepared.generate(self.wb.runtime, sink=stream.sink)
             except BaseException:
                 self._leave(model)
                 raise
 
         prepared, generation = await run_in_threadpool(submit)
-        stream = Stream(generation, started=started,
-                        on_end=lambda s: self._finished(s, route=route, model=model, client=client),
-                        on_text=self._recent.append)  # deque.append is atomic: no lock per token
+        stream.attach(generation)
         with self._lock:
             self._streams.add(stream)
             if self.closing:
-                generation.cancel()
+                stream.cancel()
         return prepared, stream
 
     def _check_max_tokens(self, prepared: chat.PreparedChat) -> None:
@@ -162,7 +165,7 @@ class ServeState:
         with self._lock:
             self._streams.discard(stream)
         self._leave(model)
-        final = stream.final or stream.generation.final
+        final = stream.final or stream.engine_final
         status = 499 if stream.abandoned else 500 if final is not None and final.finish_reason == "error" else 200
         for gap in stream.gaps:
             self.metrics.itl.labels(model).observe(gap)
@@ -202,4 +205,4 @@ class ServeState:
             self.closing = True
             streams = list(self._streams)
         for stream in streams:
-            stream.generation.cancel()
+            stream.cancel()

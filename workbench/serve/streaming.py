@@ -1,8 +1,11 @@
-"""The bridge from the engine's blocking `Generation` iterator to asyncio, with timing and cancellation.
+"""The bridge from the engine's scheduler thread to asyncio, with timing and cancellation.
 
-A `Generation` blocks on a queue that the scheduler thread fills. Each stream gets one small pump thread that
-iterates it and hands events to the event loop with `call_soon_threadsafe` (one loop wake-up per event, no
-executor round trip per token: measured in tests/benchmarks/bench_serve.py). The loop never blocks.
+A `Stream` is created on the event loop *before* its generation is queued and hands the engine its `sink`:
+the scheduler thread calls it with each event, and the loop's `Mailbox` delivers them. One scheduler step
+posts an event to every stream it advanced; the mailbox hands all of them over in one `call_soon_threadsafe`
+(one loop wake-up per step, not one per token per stream), and no thread sits blocked per stream. Measured
+against the previous design — a pump thread per stream blocking on the Generation's queue — in
+tests/benchmarks/bench_serve.py --bridge.
 
 `Stream` is what the routes iterate: it times the first token and the gaps between text events (for the TTFT
 and inter-token-latency histograms), counts the request as in flight until its FinalEvent arrives (the
@@ -15,29 +18,99 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Callable
 
 from ..engine import FinalEvent, TextEvent
 
 
-class Stream:
-    """Async iteration over one Generation; `final` holds the FinalEvent once it has arrived."""
+class Mailbox:
+    """Callbacks posted from other threads, run on one event loop in bursts: a post while a burst is pending
+    joins it instead of waking the loop again."""
 
-    def __init__(self, generation, *, started: float, on_end=None, on_text=None):
-        self.generation = generation
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self._loop = loop
+        self._items: list[tuple[Callable, object]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def post(self, callback: Callable, arg) -> bool:
+        """Run callback(arg) on the loop soon; False if the loop is closed (nothing will run)."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._items.append((callback, arg))
+            if len(self._items) > 1:  # a drain is already scheduled and has not started yet
+                return True
+        try:
+            self._loop.call_soon_threadsafe(self._drain)
+            return True
+        except RuntimeError:  # the event loop is closed
+            with self._lock:
+                self._closed = True
+                self._items.clear()
+            return False
+
+    def _drain(self) -> None:
+        with self._lock:
+            items, self._items = self._items, []
+        for callback, arg in items:
+            callback(arg)
+
+
+_mailboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Mailbox] = weakref.WeakKeyDictionary()
+
+
+def mailbox(loop: asyncio.AbstractEventLoop) -> Mailbox:
+    """The loop's mailbox (one per loop, shared by all its streams; only the loop's own thread calls this)."""
+    box = _mailboxes.get(loop)
+    if box is None:
+        box = _mailboxes[loop] = Mailbox(loop)
+    return box
+
+
+class Stream:
+    """Async iteration over one generation's events; `final` holds the FinalEvent once the consumer saw it.
+
+    Create it on the loop, queue the generation with `sink=stream.sink`, then `attach(generation)`.
+    """
+
+    def __init__(self, *, started: float, on_end=None, on_text=None):
+        self.generation = None  # the engine Generation, once attached (the handle that cancels)
         self.started = started  # time.perf_counter() when the HTTP request arrived
-        self.final: FinalEvent | None = None
+        self.final: FinalEvent | None = None  # as the consumer saw it
+        self.engine_final: FinalEvent | None = None  # as the engine posted it (also when nobody read it)
         self.ttft: float | None = None
         self.gaps: list[float] = []  # seconds between consecutive text events
         self.abandoned = False  # the consumer stopped before the end (client gone, shutdown)
         self._on_end = on_end  # on_end(stream), once, when both the engine and the consumer are done
         self._on_text = on_text  # on_text(time.monotonic()) per text piece (the "tokens/s now" meter)
-        self._done: set[str] = set()  # "pump" (FinalEvent posted: slot free) and "consumer"
-        self._lock = threading.Lock()
-        self._loop = asyncio.get_running_loop()
+        self._done: set[str] = set()  # "engine" (FinalEvent arrived: slot free) and "consumer"
+        self._mailbox = mailbox(asyncio.get_running_loop())
         self._queue: asyncio.Queue = asyncio.Queue()
-        # started at once, not on first iteration: the request is queued in the engine already
-        threading.Thread(target=self._pump, name="endpoint-stream", daemon=True).start()
+        self._cancel_when_attached = False
+
+    def sink(self, event) -> bool:
+        """The engine's sink: runs on the scheduler thread, so it only posts."""
+        return self._mailbox.post(self._deliver, event)
+
+    def _deliver(self, event) -> None:  # on the loop
+        self._queue.put_nowait(event)
+        if isinstance(event, FinalEvent):
+            self.engine_final = event
+            self._half_done("engine")
+
+    def attach(self, generation) -> None:
+        self.generation = generation
+        if self._cancel_when_attached:
+            generation.cancel()
+
+    def cancel(self) -> None:
+        """Stop the generation (its FinalEvent still arrives, saying "cancelled")."""
+        if self.generation is not None:
+            self.generation.cancel()
+        else:
+            self._cancel_when_attached = True
 
     async def events(self) -> AsyncIterator[TextEvent | FinalEvent]:
         """Text pieces, then the FinalEvent. Pieces that queued up while the consumer was busy (a slow client,
@@ -48,10 +121,8 @@ class Stream:
                 event = await self._queue.get()
                 if isinstance(event, TextEvent) and not self._queue.empty():
                     event, pending = self._merge(event)
-                    if pending is not None:  # a FinalEvent or an error was queued behind the text
+                    if pending is not None:  # the FinalEvent was queued behind the text
                         self._queue.put_nowait(pending)  # an unbounded queue: it goes to the back, after nothing
-                if isinstance(event, BaseException):
-                    raise event
                 if isinstance(event, FinalEvent):
                     self.final = event
                     yield event
@@ -68,7 +139,7 @@ class Stream:
         finally:
             if self.final is None:  # the consumer left early: stop decoding and free the slot
                 self.abandoned = True
-                self.generation.cancel()
+                self.cancel()
             self._half_done("consumer")
 
     def _merge(self, first: TextEvent):
@@ -84,25 +155,12 @@ class Stream:
     def close(self) -> None:
         """For a stream that will never be iterated (the route failed before responding)."""
         self.abandoned = True
-        self.generation.cancel()
+        self.cancel()
         self._half_done("consumer")
 
-    def _pump(self) -> None:
-        loop, queue = self._loop, self._queue
-        try:
-            for event in self.generation:
-                if not _post(loop, queue.put_nowait, event):
-                    self.generation.cancel()  # the loop is gone (server stopped): nobody will read the rest
-        except BaseException as exc:  # never lose an error on a thread nobody joins
-            _post(loop, queue.put_nowait, exc)
-        finally:  # the FinalEvent has been posted: the scheduler has already released the slot
-            if not _post(loop, self._half_done, "pump"):
-                self._half_done("pump")
-
-    def _half_done(self, side: str) -> None:
-        with self._lock:
-            done = side not in self._done and len(self._done) == 1
-            self._done.add(side)
+    def _half_done(self, side: str) -> None:  # on the loop only: no lock needed
+        done = side not in self._done and len(self._done) == 1
+        self._done.add(side)
         if done and self._on_end is not None:
             self._on_end(self)
 
@@ -125,20 +183,12 @@ class Stream:
         return (final.completion_tokens - 1) / span if span > 0 else None
 
 
-def _post(loop: asyncio.AbstractEventLoop, callback, *args) -> bool:
-    try:
-        loop.call_soon_threadsafe(callback, *args)
-        return True
-    except RuntimeError:  # the event loop is closed
-        return False
-
-
 async def watch_disconnect(request, stream: Stream) -> None:
     """For non-streaming responses: cancel the generation when the client goes away while we wait."""
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
-            stream.generation.cancel()
+            stream.cancel()
             return
 
 
