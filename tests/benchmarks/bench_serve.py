@@ -11,7 +11,10 @@ with the ratios the issue sets as targets: at 8 clients aggregate tok/s >= 2.5x 
 p95 <= 1/10 of its; at 1 client tok/s >= its. Needs the `bench` extra (`pip install -e '.[bench]'`).
 
 `--ignore-eos` goes to both: every request generates exactly max-tokens tokens (llama_cpp.server does not
-know the field and ignores it; the token counts printed show that both did equal work).
+know the field and ignores it; the token counts printed show that both did equal work). Without it
+(`--natural-eos`) a greedy stream may end early on our side — throughput mode's output differs slightly with
+batch composition — and a closed-loop client that finishes early leaves the batch one stream short for the rest
+of the level, which measures where the text ended, not the server.
 
 `--bridge` measures the asyncio bridge alone (serve/streaming.py) on the tiny model, whose steps take
 microseconds so the bridge's own cost shows: tokens/s iterating a Generation directly on threads vs through
@@ -89,7 +92,8 @@ def start_llama_cpp_server(model: Path, port: int) -> subprocess.Popen:
 def bench(url: str, level: int, args) -> dict:
     out = subprocess.run(
         [BIN / "workbench", "bench", url, "--model", MODEL_NAME, "--concurrency", str(level), "--max-tokens",
-         str(args.max_tokens), "--requests", str(args.requests), "--ignore-eos", "--json"],
+         str(args.max_tokens), "--requests", str(args.requests), *([] if args.natural_eos else ["--ignore-eos"]),
+         "--json"],
         check=True, capture_output=True, text=True)
     return json.loads(out.stdout)[0]
 
@@ -181,6 +185,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--requests", type=int, default=2, help="requests per client per level")
+    parser.add_argument("--natural-eos", action="store_true", help="do not send ignore_eos (streams may end early)")
     args = parser.parse_args()
     if args.bridge:
         bridge()
