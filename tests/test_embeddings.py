@@ -1,6 +1,6 @@
 """Embeddings: pooled, unit-length vectors on their own context over a loaded model (tiny and gemma).
 
-The model is loaded by the engine's own loader (`native.load_model`), or by a real Runtime for `embed_loaded`.
+The model is loaded by the engine's own loader (`native.load_model`), or by a real Runtime for `LoadedModel.embed`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 import pytest
 
 from workbench.engine import GenerationRequest, LoadOptions, Runtime, SamplingParams, native
-from workbench.engine.embeddings import Embedder, default_context_length, embed_loaded
+from workbench.engine.embeddings import Embedder, default_context_length
 from workbench.errors import ContextLengthExceeded, EngineError, InvalidParameter
 from workbench.settings import Settings
 
@@ -142,22 +142,22 @@ def runtime():
 
 
 @pytest.mark.parametrize("reproducible", [True, False])
-def test_embed_loaded_shares_the_runtime_model_and_generation_still_runs(runtime, tiny_model_path, reproducible):
+def test_loaded_model_embed_shares_the_runtime_model_and_generation_still_runs(runtime, tiny_model_path, reproducible):
     loaded = runtime.acquire(tiny_model_path, LoadOptions(reproducible=reproducible))
     request = GenerationRequest(prompt="Hello", sampling=SamplingParams(temperature=0), max_tokens=6)
     before, _ = loaded.generate(request).collect()
     generation = loaded.generate(request)  # running on the scheduler thread while we embed on this one
-    result = embed_loaded(loaded, TEXTS)
+    result = loaded.embed(TEXTS)
     during, final = generation.collect()
     assert final.finish_reason == "length" and during == before
     assert len(result.vectors) == len(TEXTS) and all(len(v) == 64 for v in result.vectors)
     assert _max_diff(result.vectors[0], result.vectors[4]) < 1e-5  # packed: equal up to rounding
     if reproducible:  # the model's mode decides: one text per decode, so batch == one at a time exactly
-        assert result.vectors == [embed_loaded(loaded, [t]).vectors[0] for t in TEXTS]
+        assert result.vectors == [loaded.embed([t]).vectors[0] for t in TEXTS]
 
 
-def test_embed_loaded_after_unload_is_a_typed_error(runtime, tiny_model_path):
+def test_loaded_model_embed_after_unload_is_a_typed_error(runtime, tiny_model_path):
     loaded = runtime.acquire(tiny_model_path)
     assert runtime.unload(loaded) == 1
     with pytest.raises(EngineError, match="unloaded"):
-        embed_loaded(loaded, ["hello"])
+        loaded.embed(["hello"])

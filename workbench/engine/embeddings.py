@@ -1,8 +1,8 @@
 """Pooled, L2-normalised text embeddings from a loaded model, on an embedding context of their own.
 
-API: `embed_loaded(loaded_model, texts, truncate=True) -> EmbeddingResult` for a model the Runtime loaded
-(what /v1/embeddings calls); `Embedder(llama_model_ptr, ...)` with `.embed(texts) -> list[list[float]]` and
-`.encode(texts) -> EmbeddingResult` (vectors + per-text token counts for usage) underneath.
+API: `LoadedModel.embed(texts, truncate=True) -> EmbeddingResult` for a model the Runtime loaded (what
+/v1/embeddings calls; engine/model.py); `Embedder(llama_model_ptr, ...)` with `.embed(texts) ->
+list[list[float]]` and `.encode(texts) -> EmbeddingResult` (vectors + per-text token counts for usage) underneath.
 
 An `Embedder` borrows an already loaded `llama_model` (the one the runtime generates with: a model can back
 several contexts, so the weights — including CPU-repacked copies, which are private memory and not shared by
@@ -205,25 +205,3 @@ class Embedder:
         if not math.isfinite(norm) or norm == 0.0:
             raise EngineError("the model produced a zero or non-finite embedding")
         return [v / norm for v in values]
-
-
-def embed_loaded(loaded, texts: Sequence[str], *, truncate: bool = True,
-                 context_length: int | None = None) -> EmbeddingResult:
-    """Embeddings from a model the Runtime loaded, sharing its weights (one copy in memory).
-
-    Why share rather than load the file again: mmap would share the file's pages, but CPU-repacked weights
-    (throughput mode) and GPU-offloaded layers are private copies, so a second load would duplicate them.
-    The embedding context lives only for this call, inside the LoadedModel's lock, because that lock is what
-    `LoadedModel.close()` takes before freeing the model: an unload waits for the embedding to finish instead
-    of freeing the weights under it. (Creating the context costs a few ms; its first decode warms ~0.1 s.)
-    Threads and reproducibility follow the model's load options; the call counts as activity for keep-alive.
-    """
-    with loaded._lock:
-        if loaded.closed:
-            raise EngineError(f"{loaded.name} has been unloaded: acquire it again from the runtime")
-        options = loaded.options
-        with Embedder(loaded._model, context_length=context_length, threads=options.n_threads,
-                      reproducible=bool(options.reproducible)) as embedder:
-            result = embedder.encode(texts, truncate=truncate)
-    loaded.touch()
-    return result

@@ -196,6 +196,29 @@ class LoadedModel:
         self._scheduler.submit(job)
         return Generation(job, self._scheduler.wake)
 
+    # ------------------------------------------------------------------ embeddings
+
+    def embed(self, texts, *, truncate: bool = True, context_length: int | None = None):
+        """Pooled, unit-length embeddings (an embeddings.EmbeddingResult) sharing this model's weights.
+
+        Why share rather than load the file again: mmap would share the file's pages, but CPU-repacked weights
+        (throughput mode) and GPU-offloaded layers are private copies, so a second load would duplicate them.
+        The embedding context lives only for this call (its logits scratch is up to 512 MiB on a 262k
+        vocabulary: not worth keeping between calls; creating it costs a few ms), inside the lock `close()`
+        takes before freeing the model, so an unload waits for the embedding instead of freeing the weights
+        under it. Threads and reproducibility follow the load options; the call counts as keep-alive activity.
+        """
+        from .embeddings import Embedder
+
+        with self._lock:
+            if self._closed:
+                raise EngineError(f"{self.name} has been unloaded: acquire it again from the runtime")
+            with Embedder(self._model, context_length=context_length, threads=self.options.n_threads,
+                          reproducible=bool(self.options.reproducible)) as embedder:
+                result = embedder.encode(texts, truncate=truncate)
+        self.touch()
+        return result
+
     def close(self) -> None:
         """Stop the scheduler (running requests end "cancelled") and free the native memory."""
         with self._lock:

@@ -129,11 +129,9 @@ class ServeState:
 
     def embed(self, target: chat.ChatTarget, texts: list[str], truncate: bool, route: str, client: str):
         """Pooled embeddings from the target's (shared) loaded model; blocking, recorded in the log."""
-        from ..engine.embeddings import embed_loaded
-
         if self.closing:
             raise ShuttingDown("the endpoint is shutting down")
-        result = embed_loaded(self.load_model(target), texts, truncate=truncate)
+        result = self.load_model(target).embed(texts, truncate=truncate)
         self.record(RequestRecord(time=time.time(), client=client, route=route, model=target.name, status=200,
                                   prompt_tokens=result.total_tokens))
         return result
