@@ -212,3 +212,27 @@ def test_pieces_that_queued_up_go_out_as_one_chunk(wb):
     events = asyncio.run(consume())
     assert [type(e) for e in events] == [TextEvent, FinalEvent]
     assert events[1].completion_tokens == 12 and len(events[0].text) >= 12
+
+
+def test_a_stream_whose_event_loop_closed_cancels_its_generation(wb):
+    """A server stopped under a running stream: the engine's next post fails, so decoding stops for it."""
+    import asyncio
+
+    from workbench.engine import GenerationRequest, LoadOptions
+    from workbench.serve.streaming import Stream, mailbox
+
+    model = wb.library.get("tiny:F32")
+    loop = asyncio.new_event_loop()
+
+    async def start() -> Stream:
+        stream = Stream(started=0.0)
+        request = GenerationRequest(prompt="abc", max_tokens=100_000)  # only the context's end would stop it
+        stream.attach(wb.runtime.generate(model, request, LoadOptions(n_ctx=4096), sink=stream.sink))
+        return stream
+
+    stream = loop.run_until_complete(start())
+    mailbox(loop).post(print, "never printed")  # a burst is pending (a drain scheduled) when the loop closes
+    loop.close()
+    job = stream.generation._job
+    assert wait_until(lambda: job.done)
+    assert job.cancelled and job.completion_tokens < 4000

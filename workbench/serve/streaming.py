@@ -29,27 +29,33 @@ class Mailbox:
     joins it instead of waking the loop again."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
-        self._loop = loop
+        self._loop = weakref.ref(loop)  # weak: the registry below maps loop -> mailbox, a strong ref would leak
         self._items: list[tuple[Callable, object]] = []
         self._lock = threading.Lock()
         self._closed = False
 
     def post(self, callback: Callable, arg) -> bool:
         """Run callback(arg) on the loop soon; False if the loop is closed (nothing will run)."""
+        loop = self._loop()
         with self._lock:
-            if self._closed:
-                return False
+            # checked on every post, not only when scheduling: a drain scheduled just before the loop closed
+            # would otherwise make every later post join a burst that never runs
+            if self._closed or loop is None or loop.is_closed():
+                return self._close()
             self._items.append((callback, arg))
             if len(self._items) > 1:  # a drain is already scheduled and has not started yet
                 return True
         try:
-            self._loop.call_soon_threadsafe(self._drain)
+            loop.call_soon_threadsafe(self._drain)
             return True
-        except RuntimeError:  # the event loop is closed
+        except RuntimeError:  # the event loop closed in between
             with self._lock:
-                self._closed = True
-                self._items.clear()
-            return False
+                return self._close()
+
+    def _close(self) -> bool:
+        self._closed = True
+        self._items.clear()
+        return False
 
     def _drain(self) -> None:
         with self._lock:
