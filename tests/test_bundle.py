@@ -1,0 +1,287 @@
+"""Air-gap bundles end to end: export from one real Workbench, import into a second fresh one (tiny model).
+
+Two data dirs on tmp_path, real SQLite files, real tar files, the real library and runtime; the hostile cases
+are real tar files made by hand with `tarfile`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from workbench.app import Workbench
+from workbench.bundle import export_bundle, import_bundle, inspect_bundle
+from workbench.bundle_format import InvalidBundle
+from workbench.cli import main
+from workbench.engine import GenerationRequest, LoadOptions
+from workbench.errors import AlreadyExists, Cancelled, ChecksumMismatch
+from workbench.paths import Paths
+from workbench.tasks import CancelToken
+
+TEXT_1 = "FROM tiny:F32\nPARAMETER temperature 0.2\n"
+TEXT_2 = "# warmer\nFROM tiny:F32\nPARAMETER temperature 0.7\nSYSTEM You are terse.\n"
+
+
+def open_wb(root: Path) -> Workbench:
+    return Workbench(Paths(data=root / "data", config=root / "config", cache=root / "cache", logs=root / "logs"))
+
+
+@pytest.fixture
+def source(tmp_path: Path, tiny_model_path: Path):
+    with open_wb(tmp_path / "connected") as wb:
+        wb.library.import_file(tiny_model_path, name="tiny:F32")
+        wb.presets.create("helper", TEXT_1, message="first")
+        wb.presets.save("helper", TEXT_2, message="warmer")
+        wb.presets.tag("helper", "stable", 1)
+        yield wb
+
+
+@pytest.fixture
+def target(tmp_path: Path):
+    with open_wb(tmp_path / "airgapped") as wb:
+        yield wb
+
+
+@pytest.fixture
+def bundle(source, tmp_path: Path) -> Path:
+    path = tmp_path / "carry.wbundle"
+    export_bundle(source, path, presets=["helper"])
+    return path
+
+
+def snapshot(wb) -> tuple:
+    models = sorted((m.name, m.sha256) for m in wb.library.list())
+    presets = sorted((p.name, p.version_count) for p in wb.presets.list())
+    blobs = sorted(p.name for p in wb.paths.blobs.iterdir())
+    leftovers = sorted(p.name for p in wb.paths.downloads.iterdir())
+    return models, presets, blobs, leftovers
+
+
+def test_a_preset_brings_its_model_and_history_across(source, target, bundle: Path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_OFFLINE", "1")  # the air-gapped side never needs the network
+    with tarfile.open(bundle) as tar:
+        assert tar.getnames()[0] == "manifest.json"
+    tiny = source.library.get("tiny:F32")
+    report = import_bundle(target, bundle)
+    assert report.models_added == ("tiny:F32",) and report.presets_created == ("helper",) and report.changed
+    model = target.library.get("tiny:F32")
+    assert model.sha256 == tiny.sha256 and not model.in_place and model.path.is_relative_to(target.paths.blobs)
+    assert target.library.verify("tiny:F32").ok
+
+    history = list(reversed(target.presets.history("helper")))
+    assert [(v.number, v.content, v.message) for v in history] == [(1, TEXT_1, "first"), (2, TEXT_2, "warmer")]
+    assert target.presets.get("helper:stable").number == 1 and target.presets.get("helper").number == 2
+    resolved = target.presets.resolve("helper")
+    assert resolved.model.sha256 == tiny.sha256 and resolved.modelfile.system == "You are terse."
+    final = target.runtime.generate(model, GenerationRequest(prompt="Hi", max_tokens=4), LoadOptions(n_ctx=128))
+    assert final.collect()[1].completion_tokens == 4
+
+    before = snapshot(target)
+    again = import_bundle(target, bundle)
+    assert not again.changed and again.models_present == ("tiny:F32",) and again.presets_unchanged == ("helper",)
+    assert snapshot(target) == before
+
+
+def test_inspect_reads_what_export_wrote(source, bundle: Path):
+    manifest = inspect_bundle(bundle)
+    tiny = source.library.get("tiny:F32")
+    assert (manifest.format, manifest.format_version) == ("workbench-bundle", 1)
+    [model] = manifest.models
+    assert (model.name, model.sha256, model.size, model.member) == (
+        "tiny:F32", tiny.sha256, tiny.size_bytes, f"models/{tiny.sha256}.gguf")
+    [preset] = manifest.presets
+    assert [(v.number, v.text, v.tags) for v in preset.versions] == [(1, TEXT_1, ("stable",)), (2, TEXT_2, ())]
+    assert all(v.model_sha256 == tiny.sha256 for v in preset.versions)
+
+
+def test_a_changed_local_preset_gets_the_bundle_text_as_a_new_version(source, target, bundle: Path,
+                                                                      tiny_model_path: Path):
+    target.library.import_file(tiny_model_path, name="tiny:F32")
+    target.presets.create("helper", "FROM tiny:F32\nPARAMETER top_k 5\n")
+    report = import_bundle(target, bundle)
+    assert report.presets_updated == ("helper",) and report.models_present == ("tiny:F32",)
+    history = target.presets.history("helper")
+    assert [v.number for v in history] == [2, 1] and history[0].content == TEXT_2
+    assert history[0].message == f"imported from bundle {bundle.name}" and "top_k 5" in history[1].content
+
+
+def test_a_flipped_byte_is_a_checksum_mismatch_and_nothing_is_registered(target, bundle: Path, tmp_path: Path):
+    damaged = tmp_path / "damaged.wbundle"
+    data = bytearray(bundle.read_bytes())
+    with tarfile.open(bundle) as tar:
+        member = tar.getmembers()[1]
+    data[member.offset_data + member.size // 2] ^= 0x01
+    damaged.write_bytes(bytes(data))
+    before = snapshot(target)
+    with pytest.raises(ChecksumMismatch, match="does not match its sha256"):
+        import_bundle(target, damaged)
+    assert snapshot(target) == before
+
+
+def test_a_truncated_bundle_is_refused_before_anything_is_copied(target, bundle: Path, tmp_path: Path):
+    short = tmp_path / "short.wbundle"
+    short.write_bytes(bundle.read_bytes()[: bundle.stat().st_size // 2])
+    before = snapshot(target)
+    with pytest.raises(InvalidBundle, match="truncated"):
+        import_bundle(target, short)
+    assert snapshot(target) == before
+    inspect_bundle(short)  # the manifest is intact: inspecting still works
+
+
+def rebuilt(bundle: Path, out: Path, extra: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
+    """The bundle's own members plus hand-made extra ones."""
+    with tarfile.open(bundle) as src, tarfile.open(out, "w") as tar:
+        for info in src.getmembers():
+            tar.addfile(info, src.extractfile(info))
+        for info, data in extra:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return out
+
+
+def member(name: str, data: bytes = b"x", kind: bytes = tarfile.REGTYPE) -> tuple[tarfile.TarInfo, bytes | None]:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    if kind == tarfile.SYMTYPE:
+        info.linkname = "/etc/passwd"
+        return info, None
+    info.size = len(data)
+    return info, data
+
+
+@pytest.mark.parametrize("extra", [member("../evil"), member("/tmp/evil"), member("models/unlisted.gguf"),
+                                   member("manifest.json", b"{}")], ids=["dotdot", "absolute", "unlisted", "dupe"])
+def test_members_the_manifest_does_not_list_are_refused(target, bundle: Path, tmp_path: Path, extra):
+    hostile = rebuilt(bundle, tmp_path / "hostile.wbundle", [extra])
+    before = snapshot(target)
+    with pytest.raises(InvalidBundle, match="refused"):
+        import_bundle(target, hostile)
+    assert snapshot(target) == before
+    assert not (tmp_path / "evil").exists()
+
+
+def test_a_listed_name_that_is_a_link_is_refused(target, source, tmp_path: Path):
+    path = tmp_path / "one.wbundle"
+    manifest = export_bundle(source, path, models=["tiny:F32"])
+    link = tmp_path / "link.wbundle"
+    with tarfile.open(link, "w") as tar:
+        data = manifest.to_json()
+        info, _ = member("manifest.json", data)
+        tar.addfile(info, io.BytesIO(data))
+        tar.addfile(member(manifest.models[0].member, kind=tarfile.SYMTYPE)[0])
+    with pytest.raises(InvalidBundle, match="not a regular file"):
+        import_bundle(target, link)
+    assert target.library.list() == []
+
+
+def test_a_manifest_with_a_bad_name_or_a_newer_format_is_refused(tmp_path: Path):
+    def bundle_with(manifest: dict) -> Path:
+        path = tmp_path / "made.wbundle"
+        with tarfile.open(path, "w") as tar:
+            info, data = member("manifest.json", json.dumps(manifest).encode())
+            tar.addfile(info, io.BytesIO(data))
+        return path
+
+    base = {"format": "workbench-bundle", "format_version": 1, "created_at": "now", "workbench_version": "0",
+            "models": [], "presets": []}
+    with pytest.raises(InvalidBundle, match="format version 2"):
+        inspect_bundle(bundle_with({**base, "format_version": 2}))
+    bad = {"name": "../x", "sha256": "0" * 64, "files": [{"member": f"models/{'0' * 64}.gguf",
+                                                          "sha256": "0" * 64, "size": 1}]}
+    with pytest.raises(InvalidBundle, match="unacceptable name"):
+        inspect_bundle(bundle_with({**base, "models": [bad]}))
+    sneaky = {**bad, "name": "ok", "files": [{**bad["files"][0], "member": "../../x.gguf"}]}
+    with pytest.raises(InvalidBundle, match="must be stored as"):
+        inspect_bundle(bundle_with({**base, "models": [sneaky]}))
+    with pytest.raises(InvalidBundle, match="not a Workbench bundle"):
+        inspect_bundle(bundle_with({"format": "docker"}))
+
+
+def test_a_name_taken_by_other_bytes_is_refused_and_nothing_changes(target, bundle: Path, tmp_path: Path):
+    from tests.tinymodel import write_tiny_model
+
+    other = write_tiny_model(tmp_path / "other.gguf", seed=7)
+    target.library.import_file(other, name="tiny:F32")
+    before = snapshot(target)
+    with pytest.raises(AlreadyExists, match="different model in this library"):
+        import_bundle(target, bundle)
+    assert snapshot(target) == before
+
+
+def test_a_path_from_is_rewritten_to_the_library_name(source, target, tmp_path: Path, tiny_model_path: Path):
+    source.presets.create("bypath", f"FROM {tiny_model_path}\n# keep me\n")
+    path = tmp_path / "bypath.wbundle"
+    export_bundle(source, path, presets=["bypath"])
+    import_bundle(target, path)
+    history = target.presets.history("bypath")
+    assert [v.number for v in history] == [2, 1] and history[1].content.startswith(f"FROM {tiny_model_path}")
+    assert history[0].content == "FROM tiny:F32\n# keep me\n"
+    assert target.presets.resolve("bypath").model.name == "tiny:F32"
+    assert not import_bundle(target, path).changed
+
+
+def test_a_model_file_changed_since_import_fails_the_export(source, tmp_path: Path, tiny_model_path: Path):
+    from tests.tinymodel import write_tiny_model
+
+    in_place = write_tiny_model(tmp_path / "in-place.gguf", seed=3)  # other bytes than tiny:F32
+    source.library.import_file(in_place, name="mine:F32")
+    data = bytearray(in_place.read_bytes())
+    data[-64] ^= 0x01  # inside the tensor data
+    in_place.write_bytes(bytes(data))
+    out = tmp_path / "changed.wbundle"
+    with pytest.raises(ChecksumMismatch, match="changed on disk"):
+        export_bundle(source, out, models=["mine:F32"])
+    assert list(tmp_path.glob("changed.wbundle*")) == []
+
+
+def test_cancel_during_export_leaves_no_file(source, tmp_path: Path):
+    token = CancelToken()
+    reports = []
+
+    def on_progress(p):
+        reports.append(p)
+        token.cancel()
+
+    out = tmp_path / "cancelled.wbundle"
+    with pytest.raises(Cancelled):
+        export_bundle(source, out, presets=["helper"], on_progress=on_progress, cancel=token)
+    assert reports and list(tmp_path.glob("cancelled.wbundle*")) == []
+
+
+def test_export_refuses_an_existing_file(source, tmp_path: Path):
+    out = tmp_path / "exists.wbundle"
+    out.write_bytes(b"keep")
+    with pytest.raises(AlreadyExists):
+        export_bundle(source, out, models=["tiny:F32"])
+    assert out.read_bytes() == b"keep"
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_create_inspect_import(source, tmp_path: Path, capsys, monkeypatch):
+    out = tmp_path / "cli.wbundle"
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "connected-cli"))
+    with open_wb(tmp_path / "connected-cli") as wb:
+        wb.library.import_file(source.library.get("tiny:F32").path, name="tiny:F32")
+        wb.presets.create("helper", TEXT_1)
+    code, text, err = run(capsys, "bundle", "create", out, "--preset", "helper")
+    assert code == 0 and f"wrote {out}" in text and "1 model, 1 preset" in text, err
+    code, text, _ = run(capsys, "bundle", "inspect", out)
+    assert code == 0 and "tiny:F32" in text and "helper" in text
+    code, text, _ = run(capsys, "bundle", "inspect", out, "--json")
+    assert code == 0 and json.loads(text)["models"][0]["name"] == "tiny:F32"
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "airgapped-cli"))
+    code, text, err = run(capsys, "bundle", "import", out)
+    assert code == 0 and "added model tiny:F32" in text and "created preset helper" in text, err
+    code, text, _ = run(capsys, "bundle", "import", out)
+    assert code == 0 and "nothing to do" in text
+    code, _, err = run(capsys, "bundle", "import", tmp_path / "missing.wbundle")
+    assert code == 1 and "no such file" in err and "Traceback" not in err

@@ -1,0 +1,344 @@
+"""Air-gap bundles: carry models and presets to a machine with no network in ONE file (`docker save`/`load`).
+
+- `export_bundle(wb, path, models=..., presets=...)` writes an uncompressed tar (see `bundle_format`): the
+  manifest first, then each model's bytes, streamed, hashed while written and checked against the sha256 the
+  library recorded (a file changed on disk since import fails loudly). A preset brings the model its FROM
+  resolves to. The bundle is written to `<path>.partial` and renamed at the end, so a cancel, an error or a
+  full disk leaves no file at all.
+- `inspect_bundle(path)` reads only the manifest (the first member): instant even for a GB bundle.
+- `import_bundle(wb, path)` validates the manifest and every member name before copying anything, streams each
+  model the library lacks into the data dir while hashing it (ChecksumMismatch deletes the copy and registers
+  nothing for that model), and registers it through `Library.add_verified_file` with its Hub provenance, so a
+  preset's `FROM hf.co/...` still resolves offline. Nothing touches the network.
+
+Presets: a missing one is created with every version replayed in order (texts and messages; the original times
+stay in the manifest, the database records the import time) and its tags; one whose latest text is the bundle's
+is left alone; one that differs gets the bundle's latest text as a new version "imported from bundle <file>",
+so nothing saved is lost (local tags stay where they are). A FROM that is a file path on the exporting machine
+means nothing here: the imported preset then gets one more version whose FROM names the library model instead.
+
+Name clashes: a bundle model whose name this library already uses for *different* bytes is refused before
+anything is copied (a preset saying `FROM that-name` must keep meaning the same weights); remove or re-import
+the local model under another name first. The same bytes under another local name get the bundle's name too.
+Re-importing a bundle changes nothing and says so (`ImportReport.changed` is False).
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import re
+import tarfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import __version__
+from . import modelfile as mf
+from .bundle_format import (
+    MANIFEST,
+    BundleFile,
+    BundleManifest,
+    BundleModel,
+    BundlePreset,
+    BundleVersion,
+    HashingReader,
+    InvalidBundle,
+    member_name,
+    open_members,
+    open_tar,
+    read_manifest,
+)
+from .errors import AlreadyExists, ChecksumMismatch, DiskFull, NotFound, WorkbenchError
+from .library_files import CHUNK, fsync_dir, remove_tree_or_file, temp_path
+from .presets import content_hash
+from .records import LocalModel, ModelSource, PresetVersion
+from .tasks import CancelToken, ProgressCallback, ProgressMeter, check, no_progress
+
+__all__ = ["BundleManifest", "ImportReport", "InvalidBundle", "export_bundle", "import_bundle", "inspect_bundle"]
+
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_FROM_LINE = re.compile(r"^([ \t]*FROM[ \t]+)(.*?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What `import_bundle` did, by name. `changed` is False for a re-import of the same bundle."""
+
+    bundle: str
+    models_added: tuple[str, ...] = ()
+    models_present: tuple[str, ...] = ()
+    presets_created: tuple[str, ...] = ()
+    presets_updated: tuple[str, ...] = ()
+    presets_unchanged: tuple[str, ...] = ()
+    bytes_copied: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.models_added or self.presets_created or self.presets_updated)
+
+
+# ---- export ------------------------------------------------------------------------------------------------
+def _bundle_model(model: LocalModel) -> BundleModel:
+    shas = (model.sha256, *model.split_sha256)
+    files = []
+    for path, sha in zip(model.files, shas, strict=True):
+        if not path.is_file():
+            raise NotFound(f"model {model.name}'s file {path} is missing: `workbench verify {model.name}`")
+        files.append(BundleFile(member_name(sha), sha, path.stat().st_size))
+    return BundleModel(
+        name=model.name, sha256=model.sha256, size=sum(f.size for f in files), files=tuple(files),
+        architecture=model.architecture, quantization=model.quantization, parameter_count=model.parameter_count,
+        source_repo=model.source_repo, source_revision=model.source_revision, source_file=model.source_file,
+        parent_sha256=model.parent_sha256, requantized=model.requantized, added_at=model.added_at.isoformat())
+
+
+def _bundle_preset(wb, name: str) -> tuple[BundlePreset, LocalModel]:
+    history = list(reversed(wb.presets.history(name)))  # oldest first
+    versions = tuple(BundleVersion(
+        number=v.number, text=v.content, created_at=v.created_at.isoformat(), message=v.message,
+        model_sha256=v.model_sha256, tags=tuple(t for t in v.tags if t != "latest")) for v in history)
+    return BundlePreset(name, versions), wb.presets.resolve(history[-1]).model
+
+
+def plan_bundle(wb, models=(), presets=()) -> tuple[BundleManifest, dict[str, Path]]:
+    """The manifest of a bundle of these models and presets, and the file behind each member."""
+    chosen = {m.name: m for m in (wb.library.get(n) for n in models)}
+    bundled_presets = []
+    for name in dict.fromkeys(presets):
+        preset, model = _bundle_preset(wb, name)
+        bundled_presets.append(preset)
+        if model.sha256 not in {m.sha256 for m in chosen.values()}:
+            chosen[model.name] = model
+    if not chosen and not bundled_presets:
+        raise WorkbenchError("a bundle needs at least one model or preset: name them with --model / --preset")
+    manifest = BundleManifest(
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"), workbench_version=__version__,
+        models=tuple(_bundle_model(m) for m in chosen.values()), presets=tuple(bundled_presets))
+    sources = {}
+    for model in chosen.values():
+        for path, sha in zip(model.files, (model.sha256, *model.split_sha256), strict=True):
+            sources.setdefault(member_name(sha), path)
+    return manifest, sources
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _add_model_file(tar: tarfile.TarFile, entry: BundleFile, source: Path, meter: ProgressMeter,
+                    cancel: CancelToken | None) -> None:
+    info = tarfile.TarInfo(entry.member)
+    info.size, info.mtime, info.mode = entry.size, int(source.stat().st_mtime), 0o644
+    with source.open("rb") as f:
+        reader = HashingReader(f, meter, cancel, "bundle export")
+        tar.addfile(info, reader)
+    if reader.hexdigest() != entry.sha256:
+        raise ChecksumMismatch(
+            f"{source} changed on disk since it was added to the library (sha256 {reader.hexdigest()[:12]}…, "
+            f"recorded {entry.sha256[:12]}…): `workbench verify` it, then import the file again")
+
+
+def export_bundle(wb, path: str | os.PathLike, *, models=(), presets=(), on_progress: ProgressCallback = no_progress,
+                  cancel: CancelToken | None = None, overwrite: bool = False) -> BundleManifest:
+    """Write a bundle of library models (by name) and presets (by name, with the model each FROM resolves to)."""
+    path = Path(path).expanduser().absolute()
+    if path.exists() and not overwrite:
+        raise AlreadyExists(f"{path} exists already: choose another file name, or allow overwriting it")
+    manifest, sources = plan_bundle(wb, models, presets)
+    partial = path.with_name(path.name + ".partial")
+    meter = ProgressMeter(f"bundling {path.name}", manifest.total_size, on_progress)
+    try:
+        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK) as tar:
+            _add_bytes(tar, MANIFEST, manifest.to_json())
+            for entry in manifest.files:
+                _add_model_file(tar, entry, sources[entry.member], meter, cancel)
+                check(cancel, "bundle export")
+        _fsync(partial)
+        check(cancel, "bundle export")
+        os.replace(partial, path)
+        fsync_dir(path.parent)
+    except BaseException as exc:
+        remove_tree_or_file(partial)
+        if isinstance(exc, OSError) and not isinstance(exc, WorkbenchError):
+            raise _write_error(exc, partial) from None
+        raise
+    meter.finish("done")
+    return manifest
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _write_error(exc: OSError, path: Path) -> WorkbenchError:
+    if exc.errno in _NO_SPACE:
+        return DiskFull(f"the disk holding {path.parent} is full (writing {path.name}): nothing was left behind; "
+                        "free some space or write the bundle to another disk")
+    return WorkbenchError(f"cannot write {path}: {exc.strerror or exc}; nothing was left behind")
+
+
+# ---- inspect -----------------------------------------------------------------------------------------------
+def inspect_bundle(path: str | os.PathLike) -> BundleManifest:
+    """The bundle's validated manifest, read without touching the model bytes."""
+    path = Path(path).expanduser()
+    with open_tar(path) as tar:
+        return read_manifest(tar, path)
+
+
+# ---- import ------------------------------------------------------------------------------------------------
+def _local_by_name(wb) -> dict[str, LocalModel]:
+    return {m.name: m for m in wb.library.list()}
+
+
+def _preflight(wb, manifest: BundleManifest) -> None:
+    """Refuse name clashes and unparsable preset texts before a single byte is copied."""
+    local = _local_by_name(wb)
+    for model in manifest.models:
+        mine = local.get(model.name)
+        if mine is not None and mine.sha256 != model.sha256:
+            raise AlreadyExists(
+                f"the bundle's model {model.name} (sha256 {model.sha256[:12]}…) has the name of a different "
+                f"model in this library (sha256 {mine.sha256[:12]}…): `workbench rm {model.name}` here (or "
+                "re-import yours under another name with --name) and import the bundle again; nothing was changed")
+    for preset in manifest.presets:
+        for v in preset.versions:
+            try:
+                mf.parse(v.text)
+            except WorkbenchError as exc:
+                raise InvalidBundle(f"the bundle's preset {preset.name} version {v.number} is not a valid "
+                                    f"Modelfile ({exc}); nothing was changed") from None
+
+
+def _copy_member(wb, tar: tarfile.TarFile, info: tarfile.TarInfo, entry: BundleFile, meter: ProgressMeter,
+                 cancel: CancelToken | None, bundle: Path) -> Path:
+    """Stream one member into a temp file in the data dir's downloads folder, verifying size and sha256."""
+    temp = temp_path(wb.paths.downloads)
+    try:
+        with tar.extractfile(info) as src, temp.open("xb") as out:
+            reader = HashingReader(src, meter, cancel, "bundle import")
+            while chunk := reader.read(CHUNK):
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if reader.count != entry.size:
+            raise InvalidBundle(f"{bundle} is truncated inside {entry.member}: copy it again")
+        if reader.hexdigest() != entry.sha256:
+            raise ChecksumMismatch(f"{bundle}'s {entry.member} does not match its sha256 (got "
+                                   f"{reader.hexdigest()[:12]}…): the bundle was damaged in transit; copy it again")
+    except BaseException as exc:
+        remove_tree_or_file(temp)
+        if isinstance(exc, (tarfile.TarError, OSError)) and not isinstance(exc, WorkbenchError):
+            if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+                raise DiskFull(f"the disk holding {wb.paths.data} is full while importing {entry.member}: "
+                               "free some space and import again") from None
+            raise InvalidBundle(f"{bundle} is damaged or truncated inside {entry.member} ({exc})") from None
+        raise
+    return temp
+
+
+def _import_model(wb, tar, members, model: BundleModel, meter, cancel, bundle: Path) -> bool:
+    """Register one bundle model; True when its name is new here. Bytes the library holds are not copied."""
+    known = _local_by_name(wb).get(model.name)
+    if wb.library.find_present(model.sha256, name=model.name) is not None:  # an alias when only the name is new
+        return known is None
+    temps: list[Path] = []
+    try:
+        for entry in model.files:
+            temps.append(_copy_member(wb, tar, members[entry.member], entry, meter, cancel, bundle))
+        source = ModelSource(model.source_repo, model.source_revision, model.source_file) \
+            if model.source_repo else None
+        shards = [(t, f.sha256) for t, f in zip(temps[1:], model.files[1:], strict=True)]
+        wb.library.add_verified_file(temps[0], model.sha256, name=model.name, source=source, extra_files=shards)
+    finally:
+        for t in temps:
+            remove_tree_or_file(t)  # moved into the blob store on success: gone already
+    return True
+
+
+def _bytes_needed(wb, manifest: BundleManifest) -> int:
+    present = {m.sha256 for m in wb.library.list() if all(p.is_file() for p in m.files)}
+    return sum(f.size for m in manifest.models if m.sha256 not in present for f in m.files)
+
+
+def _rewrite_from(text: str, new_from: str) -> str | None:
+    """`text` with its FROM value replaced (layout and comments kept), or None if the line cannot be found."""
+    old = mf.parse(text).from_
+    for match in _FROM_LINE.finditer(text):
+        if match[2].strip().strip('"') == old:
+            rewritten = text[: match.start(2)] + new_from + text[match.end(2):]
+            return rewritten if mf.parse(rewritten).from_ == new_from else None
+    return None
+
+
+def _effective_latest(wb, preset: BundlePreset, manifest: BundleManifest) -> tuple[str, str]:
+    """The text the preset's newest version should have here, and the sha256 of the model it resolves to."""
+    text = preset.latest.text
+    probe = PresetVersion(preset.name, preset.latest.number, text, content_hash(text), datetime.now())
+    try:
+        return text, wb.presets.resolve(probe).model.sha256
+    except WorkbenchError as exc:
+        model = next((m for m in manifest.models if m.sha256 == preset.latest.model_sha256), None)
+        rewritten = _rewrite_from(text, model.name) if model and mf.parse(text).from_kind == "path" else None
+        if rewritten is None:
+            raise InvalidBundle(f"the bundle's preset {preset.name} cannot run here: {exc}") from None
+        return rewritten, model.sha256
+
+
+def _save(wb, name: str, text: str, message: str | None, model_sha256: str | None, create=False) -> int:
+    # The repository directly: Presets.save would re-resolve FROM, pulling or importing for old versions
+    version, _ = wb.store.presets.save(name, text, content_hash(text), message=message,
+                                       model_sha256=model_sha256, create=create)
+    return version.number
+
+
+def _replay(wb, preset: BundlePreset, text: str, model_sha256: str, bundle_name: str) -> None:
+    numbers = {}
+    for i, v in enumerate(preset.versions):
+        numbers[v.number] = _save(wb, preset.name, v.text, v.message, v.model_sha256, create=i == 0)
+    if text != preset.latest.text:
+        _save(wb, preset.name, text, f"imported from bundle {bundle_name}: FROM names the library model "
+              "(the bundled FROM was a file path on the exporting machine)", model_sha256)
+    for v in preset.versions:
+        for tag in v.tags:
+            wb.presets.tag(preset.name, tag, numbers[v.number])
+
+
+def _import_presets(wb, manifest: BundleManifest, bundle_name: str) -> dict[str, list[str]]:
+    outcome: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
+    plans = [(p, *_effective_latest(wb, p, manifest)) for p in manifest.presets]  # all checked before writing
+    for preset, text, model_sha256 in plans:
+        if not wb.presets.exists(preset.name):
+            _replay(wb, preset, text, model_sha256, bundle_name)
+            outcome["created"].append(preset.name)
+        elif wb.presets.get(preset.name).content in (text, preset.latest.text):
+            outcome["unchanged"].append(preset.name)
+        else:
+            _save(wb, preset.name, text, f"imported from bundle {bundle_name}", model_sha256)
+            outcome["updated"].append(preset.name)
+    return outcome
+
+
+def import_bundle(wb, path: str | os.PathLike, *, on_progress: ProgressCallback = no_progress,
+                  cancel: CancelToken | None = None) -> ImportReport:
+    """Add a bundle's models and presets to this Workbench; offline, verified, and a no-op the second time."""
+    path = Path(path).expanduser()
+    added, present = [], []
+    with open_tar(path) as tar:
+        manifest = read_manifest(tar, path)
+        members = open_members(tar, path, manifest)
+        _preflight(wb, manifest)
+        total = _bytes_needed(wb, manifest)
+        meter = ProgressMeter(f"importing {path.name}", total, on_progress)
+        for model in manifest.models:
+            new = _import_model(wb, tar, members, model, meter, cancel, path)
+            (added if new else present).append(model.name)
+    outcome = _import_presets(wb, manifest, path.name)
+    meter.finish("done")
+    return ImportReport(path.name, tuple(added), tuple(present), tuple(outcome["created"]),
+                        tuple(outcome["updated"]), tuple(outcome["unchanged"]), total)
