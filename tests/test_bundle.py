@@ -285,3 +285,70 @@ def test_cli_create_inspect_import(source, tmp_path: Path, capsys, monkeypatch):
     assert code == 0 and "nothing to do" in text
     code, _, err = run(capsys, "bundle", "import", tmp_path / "missing.wbundle")
     assert code == 1 and "no such file" in err and "Traceback" not in err
+
+
+def test_a_split_model_travels_as_its_shards(source, target, tmp_path: Path):
+    from tests.gguf_samples import write_split
+
+    split = source.library.import_file(write_split(tmp_path / "shards")[0])
+    path = tmp_path / "split.wbundle"
+    manifest = export_bundle(source, path, models=[split.name])
+    assert [f.sha256 for f in manifest.models[0].files] == [split.sha256, *split.split_sha256]
+    import_bundle(target, path)
+    arrived = target.library.get(split.name)
+    assert (arrived.sha256, arrived.split_sha256, arrived.size_bytes) == (
+        split.sha256, split.split_sha256, split.size_bytes)
+    assert len(arrived.files) == 3 and target.library.verify(split.name).ok
+
+
+def test_a_preset_on_an_alias_brings_the_alias(source, target, tmp_path: Path, tiny_model_path: Path):
+    source.library.import_file(tiny_model_path, name="alias:F32")  # the same bytes under a second name
+    source.presets.create("aliased", "FROM alias:F32\n")
+    path = tmp_path / "alias.wbundle"
+    manifest = export_bundle(source, path, models=["tiny:F32"], presets=["aliased"])
+    assert [m.name for m in manifest.models] == ["tiny:F32", "alias:F32"] and len(manifest.files) == 1
+    report = import_bundle(target, path)
+    assert report.models_added == ("tiny:F32", "alias:F32") and report.bytes_copied == manifest.total_size
+    assert target.presets.resolve("aliased").model.name == "alias:F32"
+
+
+def test_cancel_during_import_registers_nothing_and_leaves_no_temp_file(target, bundle: Path):
+    token = CancelToken()
+
+    def on_progress(_):
+        token.cancel()
+
+    with pytest.raises(Cancelled):
+        import_bundle(target, bundle, on_progress=on_progress, cancel=token)
+    assert snapshot(target) == ([], [], [], [])
+    assert import_bundle(target, bundle).changed  # the next import does it all
+
+
+def test_a_full_disk_during_export_leaves_nothing(source, tmp_path: Path):
+    """A real short write: the child process may not write files over 64 KB (RLIMIT_FSIZE → EFBIG)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    out = tmp_path / "full.wbundle"
+    script = textwrap.dedent(f"""
+        import resource, signal, sys
+        from pathlib import Path
+        from tests.test_bundle import open_wb
+        from workbench.bundle import export_bundle
+        from workbench.errors import DiskFull
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+        with open_wb(Path({str(tmp_path / "connected")!r})) as wb:
+            try:
+                export_bundle(wb, {str(out)!r}, presets=["helper"])
+            except DiskFull as exc:
+                print("DiskFull:", exc)
+                sys.exit(0)
+        sys.exit(3)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parent.parent, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "DiskFull: full.wbundle.partial grew larger than the file system" in done.stdout
+    assert list(tmp_path.glob("full.wbundle*")) == []

@@ -110,8 +110,7 @@ def plan_bundle(wb, models=(), presets=()) -> tuple[BundleManifest, dict[str, Pa
     for name in dict.fromkeys(presets):
         preset, model = _bundle_preset(wb, name)
         bundled_presets.append(preset)
-        if model.sha256 not in {m.sha256 for m in chosen.values()}:
-            chosen[model.name] = model
+        chosen.setdefault(model.name, model)  # by name: FROM names it (the same bytes share one member)
     if not chosen and not bundled_presets:
         raise WorkbenchError("a bundle needs at least one model or preset: name them with --model / --preset")
     manifest = BundleManifest(
@@ -177,6 +176,9 @@ def _fsync(path: Path) -> None:
 
 
 def _write_error(exc: OSError, path: Path) -> WorkbenchError:
+    if exc.errno == errno.EFBIG:
+        return DiskFull(f"{path.name} grew larger than the file system (or the file size limit) of {path.parent} "
+                        "allows: nothing was left behind; write the bundle to another disk")
     if exc.errno in _NO_SPACE:
         return DiskFull(f"the disk holding {path.parent} is full (writing {path.name}): nothing was left behind; "
                         "free some space or write the bundle to another disk")
@@ -262,8 +264,10 @@ def _import_model(wb, tar, members, model: BundleModel, meter, cancel, bundle: P
 
 
 def _bytes_needed(wb, manifest: BundleManifest) -> int:
-    present = {m.sha256 for m in wb.library.list() if all(p.is_file() for p in m.files)}
-    return sum(f.size for m in manifest.models if m.sha256 not in present for f in m.files)
+    """Bytes to copy: each distinct file once, none the library holds already."""
+    present = {sha for m in wb.library.list() if all(p.is_file() for p in m.files)
+               for sha in (m.sha256, *m.split_sha256)}
+    return sum(f.size for f in manifest.files if f.sha256 not in present)
 
 
 def _rewrite_from(text: str, new_from: str) -> str | None:
@@ -281,13 +285,18 @@ def _effective_latest(wb, preset: BundlePreset, manifest: BundleManifest) -> tup
     text = preset.latest.text
     probe = PresetVersion(preset.name, preset.latest.number, text, content_hash(text), datetime.now())
     try:
-        return text, wb.presets.resolve(probe).model.sha256
+        here = wb.presets.resolve(probe).model.sha256
     except WorkbenchError as exc:
         model = next((m for m in manifest.models if m.sha256 == preset.latest.model_sha256), None)
         rewritten = _rewrite_from(text, model.name) if model and mf.parse(text).from_kind == "path" else None
         if rewritten is None:
             raise InvalidBundle(f"the bundle's preset {preset.name} cannot run here: {exc}") from None
         return rewritten, model.sha256
+    if preset.latest.model_sha256 not in (None, here):
+        raise InvalidBundle(f"the bundle's preset {preset.name} would run on other weights here (FROM resolves to "
+                            f"sha256 {here[:12]}…, it was bundled with {preset.latest.model_sha256[:12]}…): "
+                            "nothing was changed")
+    return text, here
 
 
 def _save(wb, name: str, text: str, message: str | None, model_sha256: str | None, create=False) -> int:
