@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
 from workbench.app import Workbench
 from workbench.bundle import export_bundle, import_bundle, inspect_bundle
 from workbench.bundle_format import InvalidBundle
@@ -352,3 +353,24 @@ def test_a_full_disk_during_export_leaves_nothing(source, tmp_path: Path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "DiskFull: full.wbundle.partial grew larger than the file system" in done.stdout
     assert list(tmp_path.glob("full.wbundle*")) == []
+
+
+def test_a_pulled_model_keeps_its_hub_source_so_a_hub_from_resolves_offline(
+        source, target, tmp_path: Path, fake_hub: FakeHub, monkeypatch):  # noqa: F811
+    from tests.tinymodel import write_tiny_model
+
+    served = write_tiny_model(tmp_path / "served.gguf", seed=5)  # bytes the source library does not hold yet
+    fake_hub.add_repo("alice/tiny-GGUF", {"tiny-Q8_0.gguf": served.read_bytes()})
+    ref = "hf.co/alice/tiny-GGUF:Q8_0"
+    pulled = source.hub.pull(ref, name="pulled:Q8_0")
+    source.presets.create("from-hub", f"FROM {ref}\n")
+    path = tmp_path / "hub.wbundle"
+    manifest = export_bundle(source, path, presets=["from-hub"])
+    assert manifest.models[0].source_repo == "alice/tiny-GGUF"
+    monkeypatch.setenv("WORKBENCH_OFFLINE", "1")
+    import_bundle(target, path)
+    arrived = target.library.get("pulled:Q8_0")
+    assert (arrived.source_repo, arrived.source_revision, arrived.source_file) == (
+        pulled.source_repo, pulled.source_revision, pulled.source_file)
+    assert target.presets.resolve("from-hub").model.name == "pulled:Q8_0"
+    assert target.presets.get("from-hub").content == f"FROM {ref}\n"

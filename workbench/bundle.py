@@ -9,7 +9,8 @@
 - `import_bundle(wb, path)` validates the manifest and every member name before copying anything, streams each
   model the library lacks into the data dir while hashing it (ChecksumMismatch deletes the copy and registers
   nothing for that model), and registers it through `Library.add_verified_file` with its Hub provenance, so a
-  preset's `FROM hf.co/...` still resolves offline. Nothing touches the network.
+  preset's `FROM hf.co/...` still resolves offline. Nothing touches the network. A cancel or a failure part-way
+  keeps the models finished before it (complete and verified) and writes no preset; importing again finishes.
 
 Presets: a missing one is created with every version replayed in order (texts and messages; the original times
 stay in the manifest, the database records the import time) and its tags; one whose latest text is the bundle's
@@ -182,7 +183,8 @@ def _write_error(exc: OSError, path: Path) -> WorkbenchError:
     if exc.errno in _NO_SPACE:
         return DiskFull(f"the disk holding {path.parent} is full (writing {path.name}): nothing was left behind; "
                         "free some space or write the bundle to another disk")
-    return WorkbenchError(f"cannot write {path}: {exc.strerror or exc}; nothing was left behind")
+    # errno None: tarfile's "unexpected end of data", a model file that shrank while it was being read
+    return WorkbenchError(f"writing {path.name} failed ({exc.strerror or exc}): nothing was left behind")
 
 
 # ---- inspect -----------------------------------------------------------------------------------------------
