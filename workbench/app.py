@@ -15,20 +15,22 @@ from .store import Store
 
 
 class Workbench:
-    def __init__(self, paths: Paths | None = None):
+    def __init__(self, paths: Paths | None = None, *, face: str = "api"):
+        self.face = face  # who is acting, for the audit trail: cli, gui, or api (a script)
         self.paths = (paths or default_paths()).ensure()
         self.settings: Settings = load_settings(self.paths.settings_file)
         self.store = Store(self.paths.db)
 
     @classmethod
-    def open(cls) -> Workbench:
-        return cls()
+    def open(cls, face: str = "api") -> Workbench:
+        return cls(face=face)
 
     def update_settings(self, **changes) -> Settings:
         import dataclasses
 
-        self.settings = dataclasses.replace(self.settings, **changes)
+        old, self.settings = self.settings, dataclasses.replace(self.settings, **changes)
         save_settings(self.paths.settings_file, self.settings)
+        self.audit.settings_changed(old, self.settings)
         return self.settings
 
     @property
@@ -39,7 +41,7 @@ class Workbench:
     def library(self):
         from .library import Library
 
-        return Library(self.paths, self.store)
+        return Library(self.paths, self.store, self.audit)
 
     @cached_property
     def presets(self):
@@ -67,6 +69,13 @@ class Workbench:
         return Hub(self)
 
     @cached_property
+    def audit(self):
+        """The append-only, hash-chained audit trail (audit.Audit)."""
+        from .audit import Audit
+
+        return Audit(self)
+
+    @cached_property
     def runtime(self):
         from .engine import Runtime
 
@@ -75,6 +84,8 @@ class Workbench:
     def close(self) -> None:
         if "runtime" in self.__dict__:
             self.runtime.close()
+        if "audit" in self.__dict__:
+            self.audit.close()  # queued endpoint events are written before the store closes
         self.store.close()
 
     def __enter__(self) -> Workbench:

@@ -153,6 +153,7 @@ class Hub:
             if existing is not None:
                 on_progress(Progress(f"pulling {entry.name}", existing.size_bytes, existing.size_bytes,
                                      message="already in the library"))
+                self._wb.audit.model("model.pulled", existing, ref=str(ref), already_present=True)
                 return existing
             self._check_space(targets)
             verified = []
@@ -161,7 +162,9 @@ class Hub:
                 opener = partial(_open, client, target)
                 verified.append(fetch_file(target, opener, downloads=downloads, states=self._wb.store.downloads,
                                            on_progress=on_progress, cancel=cancel))
-            return self._register(resolution, verified, name)
+            model = self._register(resolution, verified, name)
+            self._wb.audit.model("model.pulled", model, ref=str(ref), already_present=False)
+            return model
 
     def _target(self, client: HubClient, resolution: Resolution, remote: RemoteFile) -> FileTarget:
         repo, commit = resolution.listing.repo, resolution.commit

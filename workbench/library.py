@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .audit import NullAudit
 from .errors import InvalidModelFile, InvalidName, NotFound
 from .gguf_info import GGUFInfo, read_gguf_info
 from .library_files import (
@@ -88,9 +89,10 @@ def _absolute(path: Path) -> Path:
 
 
 class Library:
-    def __init__(self, paths: Paths, store):
+    def __init__(self, paths: Paths, store, audit=None):
         self.paths = paths
         self.store = store
+        self._audit = audit or NullAudit()  # model.imported / removed / verified events (audit.py)
         self._lock = threading.Lock()  # the check-then-add of registration, between threads of one process
 
     # ---- queries -------------------------------------------------------------------------------------------
@@ -139,8 +141,10 @@ class Library:
             files = plan.files
             shas = tuple(sha256_file(p, meter, cancel, "import") for p in plan.files)
         meter.finish()
-        return self._register(plan, files, shas, in_place=not (copy or adopt), name=name, source=source,
-                              parent_sha256=parent_sha256, requantized=requantized)
+        model = self._register(plan, files, shas, in_place=not (copy or adopt), name=name, source=source,
+                               parent_sha256=parent_sha256, requantized=requantized)
+        self._audit.model("model.imported", model, parent_sha256=parent_sha256, requantized=requantized)
+        return model
 
     def add_verified_file(self, path: str | os.PathLike, sha256: str, *, name: str | None = None,
                           source: ModelSource | None = None,
@@ -172,6 +176,7 @@ class Library:
             shared = any(m.files == removed.files for m in self.store.models.by_sha256(removed.sha256))
             if not removed.in_place and not shared:
                 self._delete_stored(removed)
+        self._audit.model("model.removed", removed, files_deleted=not removed.in_place and not shared)
         return removed
 
     def verify(self, name: str, on_progress: ProgressCallback = no_progress,
@@ -190,7 +195,9 @@ class Library:
             actual = sha256_file(path, meter, cancel, "verify")
             checks.append(FileCheck(path, "ok" if actual == want else "changed", want, actual))
         meter.finish()
-        return VerifyResult(model.name, tuple(checks))
+        result = VerifyResult(model.name, tuple(checks))
+        self._audit.model("model.verified", model, status=result.status, files=[c.status for c in checks])
+        return result
 
     # ---- internals: files ----------------------------------------------------------------------------------
     def _inside_store(self, path: Path) -> bool:

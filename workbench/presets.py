@@ -100,6 +100,7 @@ class Presets:
         model = self.validate(text, on_progress=on_progress, cancel=cancel)
         version, _ = self._repo.save(name, text, content_hash(text), message=message or "created",
                                      model_sha256=model.sha256, create=True)
+        self._wb.audit.preset("preset.saved", version, created=True)
         return version
 
     def save(self, name: str, text: str, *, message: str | None = None,
@@ -108,20 +109,28 @@ class Presets:
         """Save text as the next version; (version, False) when it equals the latest (nothing is written)."""
         check_preset_name(name)
         model = self.validate(text, on_progress=on_progress, cancel=cancel)
-        return self._repo.save(name, text, content_hash(text), message=message, model_sha256=model.sha256)
+        version, saved = self._repo.save(name, text, content_hash(text), message=message, model_sha256=model.sha256)
+        if saved:
+            self._wb.audit.preset("preset.saved", version, created=version.number == 1)
+        return version, saved
 
     def rollback(self, name: str, number: int, *, message: str | None = None) -> PresetVersion:
         old = self._repo.get_version(name, number)
         version, _ = self._repo.save(name, old.content, old.content_sha256,
                                      message=message or f"rollback to version {number}",
                                      model_sha256=old.model_sha256)
+        self._wb.audit.preset("preset.rolled_back", version, to_version=number)
         return version
 
     def tag(self, name: str, tag: str, number: int) -> PresetVersion:
-        return self._repo.set_tag(name, tag, number)
+        version = self._repo.set_tag(name, tag, number)
+        self._wb.audit.preset("preset.tagged", version, tag=tag)
+        return version
 
     def delete(self, name: str, *, force: bool = False) -> int:
-        return self._repo.delete(name, force=force)
+        detached = self._repo.delete(name, force=force)
+        self._wb.audit.record("preset.deleted", name, {"sessions_detached": detached, "force": force})
+        return detached
 
     def import_modelfile(self, path: Path, name: str | None = None, **kwargs) -> PresetVersion:
         """Import a real Ollama Modelfile from disk as a new preset (or a new version of an existing one)."""

@@ -167,3 +167,35 @@ class SearchHit:
     message_id: int
     role: str
     snippet: str
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One entry of the audit trail: who (face, OS user, pid) did what (kind) to which subject, and when.
+
+    `details` never holds prompt text, message content or secrets (audit.py redacts them); `hash` is the
+    sha256 over `prev_hash` and this event's canonical JSON, so the events form a verifiable chain.
+    """
+
+    at: str  # ISO 8601 UTC, exactly as stored (the hash covers this text)
+    actor: str  # the face: cli, gui, endpoint; api for a script using the library
+    os_user: str
+    pid: int
+    kind: str  # dotted: model.imported, preset.saved, endpoint.request, …
+    subject: str
+    details: dict = field(default_factory=dict, hash=False)
+    id: int | None = None
+    prev_hash: str = ""
+    hash: str = ""
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """`Audit.verify`: whether the chain is unbroken, how many events were checked and the first bad one."""
+
+    ok: bool
+    checked: int
+    first_bad_id: int | None = None
+    problem: str | None = None  # why the first bad event (or the table) fails the check
+    head_id: int | None = None  # the last event checked and its hash: record it elsewhere to detect truncation
+    head_hash: str | None = None

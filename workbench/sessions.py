@@ -83,7 +83,9 @@ class Sessions:
         return self._repo.update(session_id, **changes)
 
     def delete(self, session_id: int) -> None:
+        session = self._repo.get(session_id)
         self._repo.delete(session_id)
+        self._wb.audit.record("session.deleted", f"session {session_id}", _session_details(session))
 
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         return self._repo.search(query, limit)
@@ -133,6 +135,7 @@ class Sessions:
     # -- export / import ---------------------------------------------------------------------------------
     def export_json(self, session_id: int) -> dict:
         session = self._repo.get(session_id)
+        self._wb.audit.record("session.exported", f"session {session_id}", _session_details(session, format="json"))
         preset_text = None
         if session.preset_version_id is not None:
             preset_text = self._wb.presets.version_by_id(session.preset_version_id).content
@@ -153,6 +156,7 @@ class Sessions:
 
     def export_markdown(self, session_id: int) -> str:
         session = self._repo.get(session_id)
+        self._wb.audit.record("session.exported", f"session {session_id}", _session_details(session, format="md"))
         lines = [f"# {session.title}", ""]
         lines.append(f"*{session.preset_ref or session.model_name} · {session.created_at:%Y-%m-%d %H:%M} UTC*")
         for m in self.path(session_id):
@@ -205,3 +209,8 @@ class Sessions:
         if leaf is not None:
             session = self._repo.update(session.id, current_leaf_id=leaf)
         return self._repo.get(session.id)
+
+
+def _session_details(session: ChatSession, **extra) -> dict:
+    """What the audit trail keeps of a session: which preset or model it ran, never its title or messages."""
+    return {"preset": session.preset_ref, "model": session.model_name, "kind": session.kind, **extra}

@@ -29,6 +29,7 @@ class Settings:
     reproducible: bool = True  # the app's default; the endpoint may choose throughput
     theme: str = "system"
     models_dir: str | None = None  # extra folder shown in import dialogs
+    audit_strict: bool = False  # True: an audit event that cannot be written fails the action (see audit.py)
 
     def effective_offline(self) -> bool:
         env = (os.environ.get("WORKBENCH_OFFLINE", ""), os.environ.get("HF_HUB_OFFLINE", ""))

@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "serve_cmds",
     "gui_cmds",
     "compare_cmds",
+    "audit_cmds",
     "bundle_cmds",
 )
 

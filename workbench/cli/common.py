@@ -40,7 +40,7 @@ console_err = Console(stderr=True)
 
 
 def open_workbench() -> Workbench:
-    return Workbench.open()
+    return Workbench.open(face="cli")
 
 
 def say(markup: str) -> None:

@@ -56,7 +56,11 @@ class EndpointServer:
         return self.app.state.serve
 
     def serve_forever(self) -> None:
-        self._server.run()
+        self.workbench.audit.endpoint_started(self.config, self.config.port)  # recorded before the bind here
+        try:
+            self._server.run()
+        finally:
+            self.workbench.audit.endpoint_stopped(self.config, self.config.port)
 
     def start(self, timeout: float = 30.0) -> EndpointServer:
         if self.running:
@@ -74,6 +78,7 @@ class EndpointServer:
             self._server.should_exit = True
             raise WorkbenchError(f"the endpoint could not start on {self.config.host}:{self.config.port}: "
                                  f"{self._error or 'the port may be in use'}")
+        self.workbench.audit.endpoint_started(self.config, self.bound_port)
         return self
 
     def _run(self) -> None:
@@ -83,11 +88,13 @@ class EndpointServer:
             self._error = exc
 
     def stop(self, timeout: float = 10.0) -> None:
+        port = self.bound_port
         self.app.state.shutdown()
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+            self.workbench.audit.endpoint_stopped(self.config, port)
 
     def __enter__(self) -> EndpointServer:
         return self.start()

@@ -47,6 +47,7 @@ class ServeState:
         self.wb = workbench
         self.config = config
         self.metrics = Metrics()
+        self.metrics.subscribe(workbench.audit.endpoint_request)  # queued to the audit's writer thread
         self.started_at = time.time()
         self._lock = threading.Lock()
         self._in_flight: dict[str, int] = {}  # model label -> requests queued or generating

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import WorkbenchError
-from . import chat_tables  # noqa: F401  (registers the preset and session tables on Base.metadata)
+from . import audit_tables, chat_tables  # noqa: F401  (register their tables on Base.metadata)
 from .migrations import LATEST_VERSION, MIGRATIONS
 
 
@@ -104,6 +104,12 @@ class Store:
         from .downloads_repo import DownloadRepository
 
         return DownloadRepository(self)
+
+    @cached_property
+    def audit(self):
+        from .audit_repo import AuditRepository
+
+        return AuditRepository(self)
 
     def close(self) -> None:
         self.engine.dispose()

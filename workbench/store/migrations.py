@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .audit_tables import AUDIT_EVENTS
 from .chat_schema import PRESETS_AND_SESSIONS
 
 
@@ -83,6 +84,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX ix_downloads_repo_filename ON downloads (repo, filename)",
     )),
     Migration(3, "presets and sessions", PRESETS_AND_SESSIONS),
+    Migration(4, "audit trail", AUDIT_EVENTS),
 )
 
 LATEST_VERSION = max(m.version for m in MIGRATIONS)

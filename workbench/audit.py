@@ -1,0 +1,286 @@
+"""The audit trail: who loaded, pulled, changed, exported and served what — append-only and hash-chained.
+
+`wb.audit` (Audit) is called from the services every face uses (library, hub, presets, sessions, settings,
+the endpoint), so the CLI, the desktop app and HTTP clients all leave the same events. Each event records the
+face (`cli`, `gui`, `endpoint`, or `api` for a script opening Workbench itself), the OS user and pid, a dotted
+kind, a subject and JSON details. Details never carry prompt text, message content or secrets: the hooks pass
+hashes, names and counts only, and `_safe_details` redacts such keys and caps strings as a second line of
+defence.
+
+Failure policy: a failed audit write never undoes the action it describes (the action has already happened
+when it is recorded). By default it is logged and the action succeeds; with the setting `audit_strict` it
+raises AuditWriteFailed, so the CLI exits 1 and the app shows an error saying the action was done but not
+recorded — the operator learns of the gap at once instead of from a later `verify`.
+
+Endpoint requests are recorded off the event loop: `endpoint_request` only enqueues, and one background writer
+thread appends what has queued up in one transaction. Those events are best effort even in strict mode (a
+request is never failed or delayed for the disk); `flush()` waits for the queue, `close()` drains it.
+
+The chain (store/audit_repo.py) makes silent edits evident: changing, removing or inserting an event breaks
+`verify()` at that event. Whoever can write the file and knows the algorithm could rebuild the whole chain,
+and removing the newest events leaves a shorter valid chain; for those, keep the head hash that `verify`
+reports (or an export) somewhere else and compare.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import logging
+import os
+import queue
+import re
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .errors import InvalidParameter, WorkbenchError
+from .records import AuditEvent, AuditVerification
+
+_log = logging.getLogger(__name__)
+
+FACES = ("cli", "gui", "endpoint", "api")
+KIND = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+$")
+# keys whose values are never written, at any depth (prompt and message text, keys and tokens)
+REDACTED_KEYS = frozenset({"api_key", "key", "hf_token", "token", "password", "secret", "authorization",
+                           "prompt", "messages", "message", "content", "text", "system", "input"})
+MAX_STRING = 300  # a longer string in details is most likely user text: cut
+SECRET_SETTINGS = frozenset({"hf_token"})
+QUEUE_LIMIT = 100_000  # queued endpoint events; beyond it they are counted and an audit.dropped event says so
+BATCH = 500
+
+
+class AuditWriteFailed(WorkbenchError):
+    """An audit event could not be written (audit_strict): the action itself was done."""
+
+    http_status = 500
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers): the numeric id still says who
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _iso(value: str | datetime | float) -> str:
+    """A --since value (date, datetime or epoch seconds) as the stored UTC text, for comparison."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC).isoformat(timespec="microseconds")
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidParameter(f"{value!r} is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # dates without a zone are UTC, as the log is
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _safe_details(value, key: str | None = None):
+    if key is not None and key.lower() in REDACTED_KEYS:
+        return "[redacted]"
+    if isinstance(value, dict):
+        return {str(k): _safe_details(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_safe_details(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = str(value)
+    return text if len(text) <= MAX_STRING else text[:MAX_STRING] + "…"
+
+
+class NullAudit:
+    """For a service built without a Workbench (benchmarks): records nothing."""
+
+    def record(self, *args, **kwargs) -> None:
+        return None
+
+    def model(self, *args, **kwargs) -> None:
+        return None
+
+
+class Audit:
+    def __init__(self, workbench):
+        self._wb = workbench
+        self._repo = workbench.store.audit
+        self._user = _os_user()
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_LIMIT)
+        self._writer: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._dropped = 0
+
+    @property
+    def face(self) -> str:
+        return getattr(self._wb, "face", "api")
+
+    # ---- recording -----------------------------------------------------------------------------------------
+    def event(self, kind: str, subject: str = "", details: dict | None = None, *, face: str | None = None,
+              at: str | None = None) -> AuditEvent:
+        """A new, not yet chained event with this process as the actor (details made safe)."""
+        if not KIND.match(kind):
+            raise InvalidParameter(f"audit kind {kind!r} must be dotted lowercase words (a-z, 0-9, _), "
+                                   "like 'preset.saved'")
+        face = face or self.face
+        if face not in FACES:
+            raise InvalidParameter(f"audit face {face!r} is not one of {', '.join(FACES)}")
+        return AuditEvent(at=at or _now(), actor=face, os_user=self._user, pid=os.getpid(), kind=kind,
+                          subject=_safe_details(subject or ""), details=_safe_details(details or {}))
+
+    def record(self, kind: str, subject: str = "", details: dict | None = None, *,
+               face: str | None = None) -> AuditEvent | None:
+        """Append one event now. Never raises, unless `audit_strict` is set (then AuditWriteFailed)."""
+        try:
+            return self._repo.append([self.event(kind, subject, details, face=face)])[0]
+        except Exception as exc:  # the disk, a lock held past busy_timeout, a broken schema: all the same here
+            _log.error("audit event %s (%s) was not written: %s", kind, subject, exc)
+            if self._wb.settings.audit_strict:
+                raise AuditWriteFailed(f"the action was done but its audit event {kind} ({subject}) could not be "
+                                       f"written: {exc}") from exc
+            return None
+
+    def record_later(self, kind: str, subject: str = "", details: dict | None = None, *,
+                     face: str | None = None, at: str | None = None) -> None:
+        """Queue an event for the background writer; returns at once (safe on the endpoint's event loop)."""
+        try:
+            self._queue.put_nowait(self.event(kind, subject, details, face=face, at=at))
+        except queue.Full:
+            with self._lock:
+                self._dropped += 1
+            return
+        except Exception as exc:  # a bad kind from a hook: log, never fail the request
+            _log.error("audit event %s was not queued: %s", kind, exc)
+            return
+        self._ensure_writer()
+
+    def _ensure_writer(self) -> None:
+        with self._lock:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_loop, name="workbench-audit", daemon=True)
+                self._writer.start()
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                self._queue.task_done()
+                return
+            batch = [first]
+            while len(batch) < BATCH and batch[-1] is not None:  # None: close() asks the writer to stop
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = batch[-1] is None
+            self._write_batch([e for e in batch if e is not None])
+            for _ in batch:
+                self._queue.task_done()
+            if stop:
+                return
+
+    def _write_batch(self, events: list[AuditEvent]) -> None:
+        with self._lock:
+            dropped, self._dropped = self._dropped, 0
+        if dropped:
+            events.append(self.event("audit.dropped", "endpoint", {"events": dropped}, face="endpoint"))
+        try:
+            self._repo.append(events)
+        except Exception as exc:
+            _log.error("%d queued audit event(s) were not written: %s", len(events), exc)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued event is written (or timeout); True when the queue is empty."""
+        with self._queue.all_tasks_done:
+            return self._queue.all_tasks_done.wait_for(lambda: self._queue.unfinished_tasks == 0, timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued and stop the writer thread (Workbench.close calls this)."""
+        with self._lock:
+            writer = self._writer
+        if writer is not None and writer.is_alive():
+            self._queue.put(None)
+            writer.join(timeout)
+
+    # ---- what the hooks record -----------------------------------------------------------------------------
+    def model(self, kind: str, model, **extra) -> AuditEvent | None:
+        """A library model event: its name, sha256, size, where its bytes are and where they came from."""
+        source = model.source
+        details = {"sha256": model.sha256, "size_bytes": model.size_bytes, "in_place": model.in_place,
+                   "path": str(model.path), "quantization": model.quantization,
+                   "source": f"{source.repo}@{source.revision}/{source.filename}" if source else None, **extra}
+        return self.record(kind, model.name, details)
+
+    def preset(self, kind: str, version, **extra) -> AuditEvent | None:
+        """A preset event: the version and its content hash (never the Modelfile text: it holds prompts)."""
+        details = {"version": version.number, "content_sha256": version.content_sha256,
+                   "model_sha256": version.model_sha256, **extra}
+        return self.record(kind, version.preset_name, details)
+
+    def settings_changed(self, old, new) -> AuditEvent | None:
+        """Which settings changed; old → new values for plain ones, only 'set'/'cleared' for secrets."""
+        before, after = dataclasses.asdict(old), dataclasses.asdict(new)
+        changed = sorted(k for k in after if before.get(k) != after[k])
+        if not changed:
+            return None
+        values = {k: [before.get(k), after[k]] for k in changed if k not in SECRET_SETTINGS}
+        secrets = [f"{k} {'set' if after[k] else 'cleared'}" for k in changed if k in SECRET_SETTINGS]
+        return self.record("settings.changed", ", ".join(changed), {"values": values, "secrets": secrets})
+
+    def endpoint_started(self, config, port: int) -> AuditEvent | None:
+        return self.record("endpoint.started", f"{config.host}:{port}", _endpoint_details(config, port),
+                           face="endpoint")
+
+    def endpoint_stopped(self, config, port: int) -> AuditEvent | None:
+        self.flush()  # the requests it served come before the stop in the chain
+        return self.record("endpoint.stopped", f"{config.host}:{port}", {"host": config.host, "port": port},
+                           face="endpoint")
+
+    def endpoint_request(self, record) -> None:
+        """The metrics listener for finished requests (serve/metrics.RequestRecord): queued, never written here."""
+        self.record_later("endpoint.request", record.model, {
+            "client": record.client, "route": record.route, "status": record.status,
+            "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
+            "finish_reason": record.finish_reason}, face="endpoint", at=_iso(record.time))
+
+    # ---- reading -------------------------------------------------------------------------------------------
+    def list(self, since: str | datetime | float | None = None, kind: str | None = None,
+             limit: int = 100) -> list[AuditEvent]:
+        """The newest `limit` events (oldest first) since a time, of a kind or kind prefix ('preset.')."""
+        if not 1 <= limit <= 1_000_000:
+            raise InvalidParameter(f"limit must be between 1 and 1000000, not {limit}")
+        return self._repo.list(since=_iso(since) if since is not None else None, kind=kind, limit=limit)
+
+    def verify(self) -> AuditVerification:
+        """Recompute the hash chain over every event; the first event that breaks it, and why."""
+        return self._repo.verify()
+
+    def export(self, path: str | os.PathLike) -> int:
+        """Every event as JSON lines (oldest first, with hashes) to path, written atomically; returns the count."""
+        from .store.audit_repo import canonical_json
+
+        path = Path(path)
+        tmp = path.with_name(path.name + ".partial")
+        count = 0
+        try:
+            with tmp.open("w", encoding="utf-8") as out:
+                for event in self._repo.iterate():
+                    out.write(canonical_json(dataclasses.asdict(event)) + "\n")
+                    count += 1
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise WorkbenchError(f"cannot write the audit export to {path}: {exc.strerror or exc}") from None
+        self.record("audit.exported", str(path), {"events": count})
+        return count
+
+
+def _endpoint_details(config, port: int) -> dict:
+    """How the endpoint is exposed — whether a key is set, never the key."""
+    return {"host": config.host, "port": port, "api_key_set": bool(config.api_key),
+            "cors_origins": list(config.cors_origins), "allowed_hosts": list(config.allowed_hosts),
+            "parallel": config.parallel, "queue_size": config.queue_size, "max_tokens_cap": config.max_tokens_cap,
+            "reproducible": config.reproducible}
