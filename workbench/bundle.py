@@ -148,7 +148,7 @@ def export_bundle(wb, path: str | os.PathLike, *, models=(), presets=(), on_prog
     """Write a bundle of library models (by name) and presets (by name, with the model each FROM resolves to)."""
     path = Path(path).expanduser().absolute()
     if path.exists() and not overwrite:
-        raise AlreadyExists(f"{path} exists already: choose another file name, or allow overwriting it")
+        raise AlreadyExists(f"{path} exists already: choose another file name, or overwrite it (`--force`)")
     manifest, sources = plan_bundle(wb, models, presets)
     partial = path.with_name(path.name + ".partial")
     meter = ProgressMeter(f"bundling {path.name}", manifest.total_size, on_progress)

@@ -7,8 +7,6 @@ what was already there.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -16,7 +14,7 @@ from rich.markup import escape
 
 from ..bundle import export_bundle, import_bundle, inspect_bundle
 from ..tasks import CancelToken
-from .common import app, column_table, console, human_size, open_workbench, print_table, progress_bar, say
+from .common import app, column_table, human_size, open_workbench, print_table, progress_bar, say
 
 bundle_app = typer.Typer(help="Air-gap bundles: models and presets in one file, imported with no network.",
                          no_args_is_help=True)
@@ -56,7 +54,7 @@ def inspect(
     """Show what a bundle holds (reads only its manifest)."""
     manifest = inspect_bundle(file)
     if as_json:
-        console.print_json(json.dumps(asdict(manifest)))
+        typer.echo(manifest.to_json().decode("utf-8"))  # exactly the manifest's JSON, for scripts
         return
     say(f"{escape(str(file))}: made {manifest.created_at} by Workbench {manifest.workbench_version}, "
         f"{human_size(manifest.total_size)} of models")
