@@ -189,7 +189,8 @@ def _parse_version(data, where: str) -> BundleVersion:
     return BundleVersion(
         number=_get(data, "number", int, where), text=_get(data, "text", str, where),
         created_at=_get(data, "created_at", str, where), message=_get(data, "message", str, where, optional=True),
-        model_sha256=None if model is None else _sha(model, f"{where}.model_sha256"), tags=tuple(tags))
+        model_sha256=None if model is None else _sha(model, f"{where}.model_sha256"),
+        tags=tuple(t for t in tags if t != "latest"))  # `latest` always follows the newest version: implied
 
 
 def _parse_preset(data, i: int) -> BundlePreset:
