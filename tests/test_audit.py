@@ -9,6 +9,8 @@ import json
 import logging
 import os
 import shutil
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,12 +18,14 @@ import threading
 import uuid
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
 from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
 from tests.serve_support import serving, tiny_workbench
 from tests.test_cli_library import run
+from tests.test_engine_mechanics import wait_until
 from workbench.app import Workbench
 from workbench.audit import AuditWriteFailed
 from workbench.paths import default_paths
@@ -218,6 +222,9 @@ def test_the_endpoint_records_start_requests_and_stop_but_no_text_or_key(tmp_pat
     try:
         with serving(wb, api_key=KEY, cors_origins=("http://localhost:3000",), parallel=2) as server:
             client = openai.OpenAI(base_url=server.url + "/v1", api_key=KEY, max_retries=0)
+            intruder = openai.OpenAI(base_url=server.url + "/v1", api_key="wrong-key-0000000000", max_retries=0)
+            with pytest.raises(openai.AuthenticationError):
+                intruder.completions.create(model="tiny:F32", prompt=secret_prompt, max_tokens=3)
             done = client.completions.create(model="tiny:F32", prompt=secret_prompt, max_tokens=3)
             client.chat.completions.create(model="terse", messages=[{"role": "user", "content": secret_prompt}])
             port = server.bound_port
@@ -226,9 +233,11 @@ def test_the_endpoint_records_start_requests_and_stop_but_no_text_or_key(tmp_pat
     wb = Workbench(wb.paths)
     try:
         events = wb.audit.list(kind="endpoint")
-        assert [e.kind for e in events] == ["endpoint.started", "endpoint.request", "endpoint.request",
-                                            "endpoint.stopped"]
-        started, completion, chat, stopped = events
+        assert [e.kind for e in events] == ["endpoint.started", "endpoint.refused", "endpoint.request",
+                                            "endpoint.request", "endpoint.stopped"]
+        started, refused, completion, chat, stopped = events
+        assert (refused.subject, refused.details) == ("/v1/completions", {
+            "client": "127.0.0.1", "status": 401, "reason": "invalid_api_key"})
         assert started.subject == stopped.subject == f"127.0.0.1:{port}" and started.actor == "endpoint"
         assert started.details["api_key_set"] is True and started.details["cors_origins"] == ["http://localhost:3000"]
         assert started.details["parallel"] == 2
@@ -324,3 +333,36 @@ def test_cli_lists_filters_exports_and_verifies(capsys, tmp_path: Path, tiny: Pa
         assert kinds(wb, kind="audit") == [("audit.exported", str(exported))]
     code, _, err = run(capsys, "audit", "export", tmp_path / "no-such-dir" / "a.jsonl")
     assert code == 1 and "cannot write the audit export" in err
+
+
+def test_workbench_serve_in_the_foreground_records_its_start_and_stop(workbench_home, tiny_model_path) -> None:
+    with Workbench(default_paths()) as wb:
+        wb.library.import_file(tiny_model_path, name="tiny:F32")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", "from workbench.cli import entry; entry()", "serve", "--port",
+                             str(port), "--api-key", KEY], env=os.environ.copy(), stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api/generate"
+    body = {"model": "tiny:F32", "prompt": "x", "stream": False, "options": {"num_predict": 2}}
+    with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {KEY}"}) as http:
+        try:
+            assert wait_until(lambda: proc.poll() is not None or _answers(http, url, body), timeout=60)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+    with Workbench(default_paths()) as wb:
+        events = wb.audit.list(kind="endpoint.")
+        assert [e.kind for e in events] == ["endpoint.started", "endpoint.request", "endpoint.stopped"]
+        assert {(e.actor, e.pid) for e in events} == {("endpoint", proc.pid)}
+        assert events[0].subject == f"127.0.0.1:{port}" and events[0].details["api_key_set"] is True
+        assert events[1].details["route"] == "/api/generate" and events[1].details["completion_tokens"] == 2
+        assert wb.audit.verify().ok
+
+
+def _answers(http: httpx.Client, url: str, body: dict) -> bool:
+    """One generate request once the endpoint is up (a refused connection means not yet)."""
+    try:
+        return http.post(url, json=body).status_code == 200
+    except httpx.ConnectError:
+        return False

@@ -246,6 +246,11 @@ class Audit:
             "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
             "finish_reason": record.finish_reason}, face="endpoint", at=_iso(record.time))
 
+    def endpoint_refused(self, status: int, client: str, route: str, reason: str) -> None:
+        """The endpoint's security middleware refused a request (wrong key, foreign Host, body too large)."""
+        self.record_later("endpoint.refused", route, {"client": client, "status": status, "reason": reason},
+                          face="endpoint")
+
     # ---- reading -------------------------------------------------------------------------------------------
     def list(self, since: str | datetime | float | None = None, kind: str | None = None,
              limit: int = 100) -> list[AuditEvent]:

@@ -55,7 +55,8 @@ def create_app(workbench, config: ServeConfig) -> FastAPI:
 
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["Authorization", "Content-Type"])
-    app.add_middleware(SecurityMiddleware, config=config)  # outermost: a foreign Host never reaches a route
+    # outermost: a foreign Host never reaches a route; refusals go to the audit trail (queued, off the loop)
+    app.add_middleware(SecurityMiddleware, config=config, on_refused=workbench.audit.endpoint_refused)
     return app
 
 

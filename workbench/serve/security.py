@@ -35,9 +35,10 @@ def _host_without_port(host: str) -> str:
 
 
 class SecurityMiddleware:
-    def __init__(self, app, config: ServeConfig):
+    def __init__(self, app, config: ServeConfig, on_refused=None):
         self.app = app
         self.config = config
+        self.on_refused = on_refused  # on_refused(status, client, path, code): the audit trail's hook
         self.allowed_hosts = {h.lower() for h in config.host_allowlist()}
         self.expected = f"Bearer {config.api_key}".encode() if config.api_key else None
 
@@ -47,19 +48,25 @@ class SecurityMiddleware:
         headers = dict(scope["headers"])
         host = _host_without_port(headers.get(b"host", b"").decode("latin-1")).lower()
         if host not in self.allowed_hosts:
-            return await send_error(send, 403, "the Host header is not allowed for this endpoint",
-                                    "permission_error", "host_not_allowed")
+            return await self._refuse(scope, send, 403, "the Host header is not allowed for this endpoint",
+                                      "permission_error", "host_not_allowed")
         if self.expected and scope["path"] not in OPEN_PATHS and scope["method"] != "OPTIONS":
             supplied = headers.get(b"authorization", b"")
             if not hmac.compare_digest(supplied, self.expected):
-                return await send_error(send, 401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                                        "authentication_error", "invalid_api_key",
-                                        [(b"www-authenticate", b"Bearer")])
+                return await self._refuse(scope, send, 401,
+                                          "missing or wrong API key: send 'Authorization: Bearer <key>'",
+                                          "authentication_error", "invalid_api_key",
+                                          [(b"www-authenticate", b"Bearer")])
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.config.max_body_bytes):
-            return await send_error(send, 413, f"request body over {self.config.max_body_bytes} bytes",
-                                    "invalid_request_error", "body_too_large")
+            return await self._refuse(scope, send, 413, f"request body over {self.config.max_body_bytes} bytes",
+                                      "invalid_request_error", "body_too_large")
         await self.app(scope, self._capped(receive), send)
+
+    async def _refuse(self, scope, send, status: int, message: str, type_: str, code: str, headers=None) -> None:
+        if self.on_refused is not None:
+            self.on_refused(status, (scope.get("client") or ("-",))[0], scope["path"], code)
+        await send_error(send, status, message, type_, code, headers)
 
     def _capped(self, receive):
         """Also cap chunked bodies that carry no Content-Length."""
