@@ -31,6 +31,7 @@ import os
 import queue
 import re
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -144,16 +145,17 @@ class Audit:
             return None
 
     def record_later(self, kind: str, subject: str = "", details: dict | None = None, *,
-                     face: str | None = None, at: str | None = None) -> None:
-        """Queue an event for the background writer; returns at once (safe on the endpoint's event loop)."""
+                     face: str | None = None, at: float | None = None) -> None:
+        """Queue an event for the background writer; returns at once (safe on the endpoint's event loop).
+
+        Only the arguments are queued (`at`: epoch seconds, default now): the writer thread builds and checks
+        the event, off the caller's thread.
+        """
         try:
-            self._queue.put_nowait(self.event(kind, subject, details, face=face, at=at))
+            self._queue.put_nowait((kind, subject, details, face, time.time() if at is None else at))
         except queue.Full:
             with self._lock:
                 self._dropped += 1
-            return
-        except Exception as exc:  # a bad kind from a hook: log, never fail the request
-            _log.error("audit event %s was not queued: %s", kind, exc)
             return
         self._ensure_writer()
 
@@ -182,7 +184,13 @@ class Audit:
             if stop:
                 return
 
-    def _write_batch(self, events: list[AuditEvent]) -> None:
+    def _write_batch(self, queued: list[tuple]) -> None:
+        events = []
+        for kind, subject, details, face, at in queued:
+            try:
+                events.append(self.event(kind, subject, details, face=face, at=_iso(at)))
+            except Exception as exc:  # a bad kind from a hook: log it, write the rest
+                _log.error("audit event %s was not written: %s", kind, exc)
         with self._lock:
             dropped, self._dropped = self._dropped, 0
         if dropped:
@@ -244,7 +252,7 @@ class Audit:
         self.record_later("endpoint.request", record.model, {
             "client": record.client, "route": record.route, "status": record.status,
             "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
-            "finish_reason": record.finish_reason}, face="endpoint", at=_iso(record.time))
+            "finish_reason": record.finish_reason}, face="endpoint", at=record.time)
 
     def endpoint_refused(self, status: int, client: str, route: str, reason: str) -> None:
         """The endpoint's security middleware refused a request (wrong key, foreign Host, body too large)."""
