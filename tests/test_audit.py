@@ -247,6 +247,10 @@ def test_the_endpoint_records_start_requests_and_stop_but_no_text_or_key(tmp_pat
         assert completion.details["prompt_tokens"] == done.usage.prompt_tokens
         assert completion.details["client"] == "127.0.0.1"
         assert (chat.subject, chat.details["route"]) == ("terse@1", "/v1/chat/completions")
+        loads = wb.audit.list(kind="model.loaded")
+        assert loads and {(e.subject, e.details["sha256"]) for e in loads} == {
+            ("tiny:F32", wb.library.get("tiny:F32").sha256)}
+        assert loads[0].details["n_parallel"] == 2 and loads[0].details["path"] == str(tiny_model_path)
         assert wb.audit.verify().ok
     finally:
         wb.close()

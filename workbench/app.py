@@ -79,7 +79,9 @@ class Workbench:
     def runtime(self):
         from .engine import Runtime
 
-        return Runtime(self.settings)
+        runtime = Runtime(self.settings)
+        runtime.on_load = self.audit.model_loaded
+        return runtime
 
     def close(self) -> None:
         if "runtime" in self.__dict__:

@@ -222,6 +222,13 @@ class Audit:
                    "source": f"{source.repo}@{source.revision}/{source.filename}" if source else None, **extra}
         return self.record(kind, model.name, details)
 
+    def model_loaded(self, loaded) -> AuditEvent | None:
+        """The runtime loaded a model into memory (engine LoadedModel): which bytes, with which options."""
+        opts = loaded.options
+        return self.record("model.loaded", loaded.name, {
+            "sha256": loaded.sha256, "path": str(loaded.path), "n_ctx": opts.n_ctx, "n_parallel": opts.n_parallel,
+            "reproducible": opts.reproducible, "gpu_layers": opts.gpu_layers, "lora": opts.lora_path})
+
     def preset(self, kind: str, version, **extra) -> AuditEvent | None:
         """A preset event: the version and its content hash (never the Modelfile text: it holds prompts)."""
         details = {"version": version.number, "content_sha256": version.content_sha256,

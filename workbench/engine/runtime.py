@@ -56,6 +56,7 @@ class Runtime:
     def __init__(self, settings: Settings | None = None, *, max_queue: int = 64):
         self.settings = settings or Settings()
         self.max_queue = max_queue
+        self.on_load = None  # on_load(model) after each load: the audit trail's model.loaded event
         self._models: dict[tuple, LoadedModel] = {}
         self._loading: dict[tuple, threading.Event] = {}
         self._lock = threading.Condition()
@@ -128,6 +129,8 @@ class Runtime:
             self._loading.pop(key).set()
             self._lock.notify_all()
         _log.info("loaded %s (%s)", name, resolved.options)
+        if self.on_load is not None:
+            self.on_load(model)
         return model
 
     def generate(self, ref: ModelRef, request: GenerationRequest, options: LoadOptions | None = None,
