@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import json
 import logging
 import os
 import queue
@@ -296,6 +297,12 @@ class Audit:
             raise WorkbenchError(f"cannot write the audit export to {path}: {exc.strerror or exc}") from None
         self.record("audit.exported", str(path), {"events": count})
         return count
+
+
+def details_line(details: dict) -> str:
+    """An event's details on one line, `key=value` sorted, empty values left out (the CLI table, the app)."""
+    return " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(details.items())
+                    if v not in (None, [], {}))
 
 
 def _endpoint_details(config, port: int) -> dict:

@@ -1,4 +1,5 @@
-"""Settings page: folders, threads, GPU layers, context, keep-alive, offline mode, theme.
+"""Settings page: folders, threads, GPU layers, context, keep-alive, offline mode, strict audit, theme; below
+them the read-only audit trail (audit_panel.py).
 
 Saving writes the settings file through `Workbench.update_settings` and tells the window, which re-applies the
 theme and lets pages react (the Hub page greys out in offline mode). The theme also previews live as soon as
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from ..theme import THEMES, apply_theme
 from ..widgets.layout import hrow
+from .audit_panel import AuditPanel
 
 
 class SettingsPage(QWidget):
@@ -37,6 +39,7 @@ class SettingsPage(QWidget):
         save = QPushButton("Save settings")
         save.clicked.connect(self.save)
         self.saved = QLabel("")
+        self.audit = AuditPanel(self.wb, window.runner)
         panel = QWidget(maximumWidth=860)  # long fields read badly across a wide window
         inner = QVBoxLayout(panel)
         inner.setContentsMargins(0, 0, 0, 0)
@@ -45,7 +48,8 @@ class SettingsPage(QWidget):
         inner.addLayout(hrow(save, (self.saved, 1)))
         layout = QVBoxLayout(self)
         layout.addWidget(panel)
-        layout.addStretch()
+        layout.addSpacing(12)
+        layout.addWidget(self.audit, 1)
 
     def _build_fields(self, s) -> None:
         self.threads = QSpinBox(minimum=0, maximum=256, specialValueText="auto (physical cores)")
@@ -63,6 +67,8 @@ class SettingsPage(QWidget):
         self.reproducible.setChecked(s.reproducible)
         self.offline = QCheckBox("Offline: never open a network connection")
         self.offline.setChecked(s.offline)
+        self.audit_strict = QCheckBox("Strict audit: an action whose audit event cannot be written reports an error")
+        self.audit_strict.setChecked(s.audit_strict)
         self.theme = QComboBox()
         self.theme.addItems(list(THEMES))
         self.theme.setCurrentText(s.theme)
@@ -79,7 +85,7 @@ class SettingsPage(QWidget):
             ("Data folder", folder), ("Models folder (import dialogs start here)", hrow((self.models_dir, 1), browse)),
             ("Threads", self.threads), ("GPU layers", self.gpu_layers), ("Default context", self.context),
             ("Keep models loaded for", self.keep_alive), ("Parallel slots per model", self.slots),
-            ("", self.reproducible), ("", self.offline), ("Theme", self.theme),
+            ("", self.reproducible), ("", self.offline), ("", self.audit_strict), ("Theme", self.theme),
         ):
             form.addRow(label, field)
         return form
@@ -99,6 +105,8 @@ class SettingsPage(QWidget):
             threads=self.threads.value() or None, gpu_layers=self.gpu_layers.value(),
             default_context=self.context.value(), keep_alive_seconds=self.keep_alive.value(),
             parallel_slots=self.slots.value(), reproducible=self.reproducible.isChecked(),
-            offline=self.offline.isChecked(), theme=self.theme.currentText())
+            offline=self.offline.isChecked(), theme=self.theme.currentText(),
+            audit_strict=self.audit_strict.isChecked())
         self.saved.setText("Saved. Models load with the new settings next time they load.")
+        self.audit.refresh()  # the settings.changed event just written
         self.window_.settings_changed()

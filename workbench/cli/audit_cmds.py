@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from ..records import AuditEvent
+from ..audit import details_line
 from .common import app, column_table, console_err, open_workbench, print_table, say
 
 audit_app = typer.Typer(help="The append-only audit trail. Alone: list the newest events.",
@@ -44,13 +44,8 @@ def _audit(
     table = column_table("ID", "TIME (UTC)", "ACTOR", "KIND", "SUBJECT", "DETAILS", no_wrap=("TIME (UTC)",))
     for e in events:
         table.add_row(str(e.id), e.at[:19].replace("T", " "), escape(f"{e.actor} {e.os_user} pid {e.pid}"),
-                      e.kind, escape(e.subject), escape(_details_line(e)))
+                      e.kind, escape(e.subject), escape(details_line(e.details)))
     print_table(table)
-
-
-def _details_line(event: AuditEvent) -> str:
-    return " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(event.details.items())
-                    if v not in (None, [], {}))
 
 
 @audit_app.command()
