@@ -89,3 +89,42 @@ def test_import_of_a_bad_file_reports_the_problem_plainly(qtbot, wb, tmp_path):
     assert errors and "not a GGUF file" in errors[0][0] and errors[0][1] == ""  # a user error: no traceback
     assert wb.library.list() == []
     window.close()
+
+
+def test_a_bundle_exported_from_the_page_imports_on_another_machines_page(qtbot, wb, tiny_model_path, tmp_path,
+                                                                          monkeypatch):
+    """Export bundle… (the dialog's ticks and size, then the export task) and Import bundle… on a second data dir
+    with the network off: the model and the preset with its history arrive, a second import changes nothing."""
+    from ui.widgets.bundle_dialog import BundleExportDialog
+    from workbench.app import Workbench
+    from workbench.paths import Paths
+
+    wb.library.import_file(tiny_model_path, name="tiny:F32")
+    wb.presets.create("helper", "FROM tiny:F32\nPARAMETER temperature 0.2\n", message="first")
+    wb.presets.save("helper", "FROM tiny:F32\nPARAMETER temperature 0.7\n", message="warmer")
+    window, page = open_page(qtbot, wb, "Library")
+    dialog = BundleExportDialog(page, wb)
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.buttons()[0]
+    assert not ok.isEnabled() and "at least one" in dialog.summary.text()  # nothing ticked yet
+    dialog.preset_list.item(0).setCheckState(Qt.CheckState.Checked)
+    assert ok.isEnabled() and dialog.presets() == ["helper"] and dialog.models() == []
+    assert dialog.summary.text().startswith("1 model(s), 1 preset(s)")  # the preset brings its model
+    path = tmp_path / "carry.wbundle"
+    wait_done(qtbot, page.export_bundle(path, dialog.models(), dialog.presets()))
+    assert path.is_file() and page.status.text().startswith("Bundle carry.wbundle written: 1 model(s), 1 preset(s)")
+
+    monkeypatch.setenv("WORKBENCH_OFFLINE", "1")
+    root = tmp_path / "airgapped"
+    with Workbench(Paths(data=root / "data", config=root / "config", cache=root / "cache", logs=root / "logs")) as far:
+        far_window, far_page = open_page(qtbot, far, "Library")
+        wait_done(qtbot, far_page.import_bundle(path))
+        assert far_page.status.text() == "Imported from carry.wbundle: tiny:F32, helper"
+        assert [m.name for m in far_page.table_model.models] == ["tiny:F32"]
+        assert [v.message for v in far.presets.history("helper")] == ["warmer", "first"]
+        presets_page = far_window.pages["Presets"]
+        assert [presets_page.presets.item(i).text() for i in range(presets_page.presets.count())] == ["helper  (v2)"]
+        wait_done(qtbot, far_page.import_bundle(path))
+        assert far_page.status.text() == "carry.wbundle: everything in it is here already"
+        far_window.close()
+    window.close()

@@ -1,7 +1,9 @@
-"""Library page: the local models in a table, their GGUF metadata and chat template, import/verify/remove.
+"""Library page: the local models in a table, their GGUF metadata and chat template, import/verify/remove,
+and air-gap bundles (export models and presets to one file, import one: workbench/bundle.py).
 
-Import (file dialog or dropping .gguf files on the page) and verify hash whole files, so they run on the
-TaskRunner with a progress bar; the window's `library_changed()` then refreshes every page that lists models.
+Import (file dialog or dropping .gguf files on the page), verify and bundles hash whole files, so they run on
+the TaskRunner with a progress bar; the window's `library_changed()` then refreshes every page that lists
+models (the Presets page too, which a bundle import may add to).
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench import bundle
 from workbench.errors import WorkbenchError
 from workbench.records import LocalModel
 from workbench.units import human_count, human_size
 
+from ..widgets.bundle_dialog import BUNDLE_FILTER, ask_export
 from ..widgets.layout import hrow
 
 COLUMNS = ("Name", "Architecture", "Parameters", "Quantization", "Size", "Context", "Source", "Added")
@@ -136,10 +140,16 @@ class LibraryPage(QWidget):
                                  "store, so moving the original later does not break the model.")
         self.verify_button = QPushButton("Verify")
         self.remove_button = QPushButton("Remove")
+        self.export_bundle_button = QPushButton("Export bundle…")
+        self.export_bundle_button.setToolTip("Models and presets in one file, to carry to a machine with no network")
+        self.import_bundle_button = QPushButton("Import bundle…")
         self.import_button.clicked.connect(self.choose_import)
         self.verify_button.clicked.connect(self.verify_selected)
         self.remove_button.clicked.connect(self.remove_selected)
-        buttons = hrow(self.import_button, self.copy_box, self.verify_button, self.remove_button, self.progress)
+        self.export_bundle_button.clicked.connect(self.choose_export_bundle)
+        self.import_bundle_button.clicked.connect(self.choose_import_bundle)
+        buttons = hrow(self.import_button, self.copy_box, self.verify_button, self.remove_button,
+                       self.export_bundle_button, self.import_bundle_button, self.progress)
         buttons.addStretch()
         return buttons
 
@@ -220,6 +230,36 @@ class LibraryPage(QWidget):
             self.window_.show_error("Remove model", str(exc))
         self.status.setText(f"Removed {name}")
         self.window_.library_changed()
+
+    def choose_export_bundle(self) -> None:
+        selected = self.selected()
+        choice = ask_export(self, self.wb, selected.name if selected else None)
+        if choice is not None:
+            path, models, presets = choice
+            self.export_bundle(path, models, presets, overwrite=True)  # the save dialog asked about replacing
+
+    def export_bundle(self, path: Path, models: list[str], presets: list[str], overwrite: bool = False):
+        def done(manifest) -> None:
+            self.status.setText(f"Bundle {path.name} written: {len(manifest.models)} model(s), "
+                                f"{len(manifest.presets)} preset(s), {human_size(manifest.total_size)}")
+
+        return self._run(f"Exporting {path.name}", bundle.export_bundle, self.wb, path, models=models,
+                         presets=presets, overwrite=overwrite, done=done)
+
+    def choose_import_bundle(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a bundle", str(Path.home()), BUNDLE_FILTER)
+        if path:
+            self.import_bundle(Path(path))
+
+    def import_bundle(self, path: Path):
+        def done(report) -> None:
+            if not report.changed:
+                self.status.setText(f"{path.name}: everything in it is here already")
+                return
+            added = [*report.models_added, *report.presets_created, *report.presets_updated]
+            self.status.setText(f"Imported from {path.name}: {', '.join(added)}")
+
+        return self._run(f"Importing {path.name}", bundle.import_bundle, self.wb, path, done=done)
 
     def _run(self, label: str, fn, *args, done, **kwargs):
         self.progress.setVisible(True)
