@@ -29,6 +29,8 @@ from tests.test_engine_mechanics import wait_until
 from workbench.app import Workbench
 from workbench.audit import AuditWriteFailed
 from workbench.paths import default_paths
+from workbench.serve.config import ServeConfig
+from workbench.serve.server import EndpointServer
 from workbench.store.audit_repo import GENESIS, event_hash
 
 KEY = "audit-test-key-0123456789"
@@ -289,6 +291,22 @@ def test_a_failed_audit_write_is_logged_or_fails_the_action_when_strict(wb, tiny
     assert kinds(wb) == [("model.imported", "tiny:F32"), ("settings.changed", "audit_strict")]
 
 
+def test_a_strict_endpoint_that_cannot_record_its_start_does_not_serve(tmp_path, tiny_model_path) -> None:
+    wb = tiny_workbench(tmp_path, tiny_model_path, audit_strict=True)
+    try:
+        with raw(wb) as conn:
+            conn.execute("CREATE TRIGGER audit_broken BEFORE INSERT ON audit_events "
+                         "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+        port = free_port()
+        server = EndpointServer(wb, ServeConfig(port=port))
+        with pytest.raises(AuditWriteFailed, match=r"endpoint\.started"):
+            server.start()
+        assert not server.running
+        with pytest.raises(httpx.ConnectError):  # it did listen for a moment; it is closed again
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+    finally:
+        wb.close()
+
 def test_list_filters_by_kind_prefix_since_and_limit(wb) -> None:
     for kind in ("preset.saved", "preset.tagged", "preset_x.saved", "model.removed", "preset.saved"):
         wb.audit.record(kind, kind)
@@ -342,9 +360,7 @@ def test_cli_lists_filters_exports_and_verifies(capsys, tmp_path: Path, tiny: Pa
 def test_workbench_serve_in_the_foreground_records_its_start_and_stop(workbench_home, tiny_model_path) -> None:
     with Workbench(default_paths()) as wb:
         wb.library.import_file(tiny_model_path, name="tiny:F32")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", "from workbench.cli import entry; entry()", "serve", "--port",
                              str(port), "--api-key", KEY], env=os.environ.copy(), stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/api/generate"
@@ -362,6 +378,12 @@ def test_workbench_serve_in_the_foreground_records_its_start_and_stop(workbench_
         assert events[0].subject == f"127.0.0.1:{port}" and events[0].details["api_key_set"] is True
         assert events[1].details["route"] == "/api/generate" and events[1].details["completion_tokens"] == 2
         assert wb.audit.verify().ok
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _answers(http: httpx.Client, url: str, body: dict) -> bool:

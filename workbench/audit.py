@@ -10,7 +10,8 @@ defence.
 Failure policy: a failed audit write never undoes the action it describes (the action has already happened
 when it is recorded). By default it is logged and the action succeeds; with the setting `audit_strict` it
 raises AuditWriteFailed, so the CLI exits 1 and the app shows an error saying the action was done but not
-recorded — the operator learns of the gap at once instead of from a later `verify`.
+recorded — the operator learns of the gap at once instead of from a later `verify`. A strict endpoint whose
+start cannot be recorded shuts down again instead of serving unaudited.
 
 Endpoint requests are recorded off the event loop: `endpoint_request` only enqueues, and one background writer
 thread appends what has queued up in one transaction. Those events are best effort even in strict mode (a

@@ -78,7 +78,13 @@ class EndpointServer:
             self._server.should_exit = True
             raise WorkbenchError(f"the endpoint could not start on {self.config.host}:{self.config.port}: "
                                  f"{self._error or 'the port may be in use'}")
-        self.workbench.audit.endpoint_started(self.config, self.bound_port)
+        try:
+            self.workbench.audit.endpoint_started(self.config, self.bound_port)
+        except WorkbenchError:  # audit_strict and the start could not be recorded: never serve unaudited
+            self._server.should_exit = True
+            self._thread.join(timeout)
+            self._thread = None
+            raise
         return self
 
     def _run(self) -> None:
