@@ -26,6 +26,7 @@ from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
 from tests.serve_support import serving, tiny_workbench
 from tests.test_cli_library import run
 from tests.test_engine_mechanics import wait_until
+from workbench import audit as audit_module
 from workbench.app import Workbench
 from workbench.audit import AuditWriteFailed
 from workbench.paths import default_paths
@@ -217,6 +218,22 @@ def test_queued_events_are_written_by_the_background_writer_in_one_chain(wb) -> 
     assert len(events) == 800 and wb.audit.verify().ok
     assert [e.details["n"] for e in events if e.subject == "x"] == list(range(400))
 
+
+def test_a_full_queue_drops_events_and_says_how_many(monkeypatch, workbench_home) -> None:
+    monkeypatch.setattr(audit_module, "QUEUE_LIMIT", 5)
+    with Workbench(default_paths()) as wb:
+        wb.audit.record("model.verified", "before")
+        with raw(wb) as blocker:
+            blocker.execute("BEGIN IMMEDIATE")  # the writer waits on this lock (busy_timeout) with what it took
+            for i in range(50):
+                wb.audit.record_later("endpoint.request", f"r{i}", face="endpoint")
+            blocker.execute("COMMIT")
+        assert wb.audit.flush()
+        written = [e.subject for e in wb.audit.list(kind="endpoint.request", limit=100)]
+        (dropped,) = wb.audit.list(kind="audit.dropped")
+        # the writer holds at most what fitted in the queue, plus one: the rest was dropped and counted
+        assert len(written) <= 11 and dropped.details["events"] == 50 - len(written)
+        assert written == [f"r{i}" for i in range(len(written))] and wb.audit.verify().ok
 
 def test_the_endpoint_records_start_requests_and_stop_but_no_text_or_key(tmp_path, tiny_model_path) -> None:
     secret_prompt = f"classified-{uuid.uuid4().hex}"

@@ -168,23 +168,25 @@ class Audit:
                 self._writer.start()
 
     def _write_loop(self) -> None:
+        stopping = False  # close() queued None: write everything queued up to now (and since), then end
         while True:
-            first = self._queue.get()
-            if first is None:
-                self._queue.task_done()
-                return
-            batch = [first]
-            while len(batch) < BATCH and batch[-1] is not None:  # None: close() asks the writer to stop
+            batch = [] if stopping else [self._queue.get()]
+            while len(batch) < BATCH:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            stop = batch[-1] is None
-            self._write_batch([e for e in batch if e is not None])
-            for _ in batch:
-                self._queue.task_done()
-            if stop:
-                return
+            stopping = stopping or any(e is None for e in batch)
+            try:
+                self._write_batch([e for e in batch if e is not None])
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            if stopping and not batch:
+                with self._lock:  # record_later starts a new writer once this one is marked gone
+                    if self._queue.empty():
+                        self._writer = None
+                        return
 
     def _write_batch(self, queued: list[tuple]) -> None:
         events = []
@@ -197,6 +199,8 @@ class Audit:
             dropped, self._dropped = self._dropped, 0
         if dropped:
             events.append(self.event("audit.dropped", "endpoint", {"events": dropped}, face="endpoint"))
+        if not events:
+            return
         try:
             self._repo.append(events)
         except Exception as exc:
