@@ -67,10 +67,11 @@ def test_every_hooked_action_leaves_its_event_and_the_chain_verifies(wb, tiny: P
     wb.presets.tag("helper", "stable", 2)
     session = wb.sessions.create(preset_ref="helper")
     wb.sessions.add_message(session.id, None, "user", "the secret question")
-    wb.sessions.export_json(session.id)
+    exported = wb.sessions.export_json(session.id)
     wb.sessions.export_markdown(session.id)
+    copy = wb.sessions.import_json(exported)
     wb.sessions.delete(session.id)
-    wb.presets.delete("helper")
+    wb.presets.delete("helper", force=True)  # the imported copy still pins it
     wb.update_settings(threads=2, hf_token="hf_topsecret_token_value")
     wb.library.remove("tiny:F32")
 
@@ -78,11 +79,12 @@ def test_every_hooked_action_leaves_its_event_and_the_chain_verifies(wb, tiny: P
         ("model.imported", "tiny:F32"), ("model.verified", "tiny:F32"),
         ("preset.saved", "helper"), ("preset.saved", "helper"), ("preset.rolled_back", "helper"),
         ("preset.tagged", "helper"), ("session.exported", f"session {session.id}"),
-        ("session.exported", f"session {session.id}"), ("session.deleted", f"session {session.id}"),
+        ("session.exported", f"session {session.id}"), ("session.imported", f"session {copy.id}"),
+        ("session.deleted", f"session {session.id}"),
         ("preset.deleted", "helper"), ("settings.changed", "hf_token, threads"), ("model.removed", "tiny:F32"),
     ]
     events = wb.audit.list()
-    imported, verified, created, saved, rolled, tagged, as_json, as_md, *_, settings, removed = events
+    imported, verified, created, saved, rolled, tagged, as_json, as_md, *_, deleted, settings, removed = events
     assert imported.details["sha256"] == model.sha256 and imported.details["in_place"] is True
     assert verified.details["status"] == "ok" and verified.details["files"] == ["ok"]
     assert (created.details["version"], created.details["created"]) == (1, True)
@@ -90,12 +92,13 @@ def test_every_hooked_action_leaves_its_event_and_the_chain_verifies(wb, tiny: P
     assert (rolled.details["version"], rolled.details["to_version"]) == (3, 1)
     assert (tagged.details["tag"], tagged.details["version"]) == ("stable", 2)
     assert (as_json.details["format"], as_md.details["format"]) == ("json", "md")
+    assert deleted.details == {"sessions_detached": 1, "force": True}
     assert settings.details == {"values": {"threads": [None, 2]}, "secrets": ["hf_token set"]}
     assert removed.details["files_deleted"] is False  # an in-place file is never deleted
     assert {(e.actor, e.os_user, e.pid) for e in events} == {("api", events[0].os_user, os.getpid())}
 
     result = wb.audit.verify()
-    assert result.ok and result.checked == 12 and result.head_id == 12 and result.head_hash == events[-1].hash
+    assert result.ok and result.checked == 13 and result.head_id == 13 and result.head_hash == events[-1].hash
     assert events[0].prev_hash == GENESIS and all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
     assert b"hf_topsecret_token_value" not in db_bytes(wb)
     with raw(wb) as conn:  # the message text is in the messages table, but in no audit event
@@ -167,6 +170,39 @@ def test_a_relinked_forgery_is_caught_at_the_next_event(wb) -> None:
     result = wb.audit.verify()
     assert (result.ok, result.first_bad_id, result.checked) == (False, 3, 2) and "prev_hash" in result.problem
 
+
+def _rebuild_chain(conn: sqlite3.Connection) -> None:
+    """What someone who knows the algorithm could do: recompute every hash after an edit."""
+    prev = GENESIS
+    rows = conn.execute("SELECT id, at, actor, os_user, pid, kind, subject, details FROM audit_events ORDER BY id")
+    for row in rows.fetchall():
+        digest = event_hash(prev, *row)
+        conn.execute("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE id = ?", (prev, digest, row[0]))
+        prev = digest
+
+
+def test_an_anchor_catches_a_cut_off_tail_and_a_rebuilt_chain(wb, capsys) -> None:
+    _record_five(wb)
+    anchor = wb.audit.verify().head_hash
+    wb.audit.record("preset.deleted", "p6")
+    assert wb.audit.verify(anchor).ok and wb.audit.verify(anchor.upper()).ok
+    with raw(wb) as conn:
+        conn.execute("DROP TRIGGER audit_events_no_update")
+        conn.execute("DROP TRIGGER audit_events_no_delete")
+        conn.execute("DELETE FROM audit_events WHERE id >= 5")
+        conn.execute("CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
+                     "BEGIN SELECT RAISE(ABORT, 'append-only'); END")
+        conn.execute("UPDATE audit_events SET details = '{\"n\":0}' WHERE id = 2")
+        _rebuild_chain(conn)
+        conn.execute("CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
+                     "BEGIN SELECT RAISE(ABORT, 'append-only'); END")
+    assert wb.audit.verify().ok  # a consistent forgery: only the anchor kept elsewhere tells
+    result = wb.audit.verify(anchor)
+    assert not result.ok and result.checked == 4 and "no event has the recorded head hash" in result.problem
+    code, _, err = run(capsys, "audit", "verify", "--anchor", anchor)
+    assert code == 1 and "no event has the recorded head hash" in err
+    code, _, err = run(capsys, "audit", "verify", "--anchor", "abc")
+    assert code == 1 and "'abc' is not a head hash" in err
 
 def test_missing_triggers_alone_fail_verification(wb) -> None:
     _record_five(wb)

@@ -20,7 +20,7 @@ request is never failed or delayed for the disk); `flush()` waits for the queue,
 The chain (store/audit_repo.py) makes silent edits evident: changing, removing or inserting an event breaks
 `verify()` at that event. Whoever can write the file and knows the algorithm could rebuild the whole chain,
 and removing the newest events leaves a shorter valid chain; for those, keep the head hash that `verify`
-reports (or an export) somewhere else and compare.
+reports somewhere else and pass it back as `verify(anchor=…)` (`workbench audit verify --anchor HASH`).
 """
 
 from __future__ import annotations
@@ -280,9 +280,15 @@ class Audit:
             raise InvalidParameter(f"limit must be between 1 and 1000000, not {limit}")
         return self._repo.list(since=_iso(since) if since is not None else None, kind=kind, limit=limit)
 
-    def verify(self) -> AuditVerification:
-        """Recompute the hash chain over every event; the first event that breaks it, and why."""
-        return self._repo.verify()
+    def verify(self, anchor: str | None = None) -> AuditVerification:
+        """Recompute the hash chain over every event; the first event that breaks it, and why.
+
+        anchor: a head hash kept from an earlier verify (elsewhere: a ticket, a printout, another machine); it
+        must still be in the chain — the check that catches a cut-off tail or a rebuilt chain.
+        """
+        if anchor is not None and not re.fullmatch(r"[0-9a-f]{64}", anchor.strip().lower()):
+            raise InvalidParameter(f"{anchor!r} is not a head hash: give the 64 hex digits `audit verify` printed")
+        return self._repo.verify(anchor.strip().lower() if anchor else None)
 
     def export(self, path: str | os.PathLike) -> int:
         """Every event as JSON lines (oldest first, with hashes) to path, written atomically; returns the count."""

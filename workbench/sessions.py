@@ -178,10 +178,12 @@ class Sessions:
         if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
             raise InvalidParameter(f"not a Workbench session export (expected format {EXPORT_FORMAT!r})")
         try:
-            return self._import(data)
+            session = self._import(data)
         except (KeyError, TypeError, AttributeError) as exc:  # a hand-edited or truncated export
             raise InvalidParameter(f"the session export is incomplete or malformed ({type(exc).__name__}: {exc}); "
                                    "nothing was imported") from None
+        self._wb.audit.record("session.imported", f"session {session.id}", _session_details(session))
+        return session
 
     def _import(self, data: dict) -> ChatSession:
         meta = data["session"]

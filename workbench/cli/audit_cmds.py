@@ -49,10 +49,13 @@ def _audit(
 
 
 @audit_app.command()
-def verify() -> None:
+def verify(
+    anchor: str = typer.Option(None, "--anchor", metavar="HASH",
+                               help="A head hash printed by an earlier verify: it must still be in the chain."),
+) -> None:
     """Recompute the hash chain; exit 1 with the first bad event when it is broken."""
     with open_workbench() as wb:
-        result = wb.audit.verify()
+        result = wb.audit.verify(anchor)
     if result.ok:
         head = f"head event {result.head_id} {result.head_hash}" if result.head_id else "the trail is empty"
         say(f"[green]ok[/green]: {result.checked} event(s) checked, the chain is unbroken ({head})")

@@ -110,9 +110,13 @@ class AuditRepository:
                                          "AND tbl_name = 'audit_events'")))
         return [t for t in APPEND_ONLY_TRIGGERS if t not in present]
 
-    def verify(self) -> AuditVerification:
-        """Recompute the chain from the first event: the first event that breaks it and why."""
-        checked, prev_id, prev_hash = 0, 0, GENESIS
+    def verify(self, anchor: str | None = None) -> AuditVerification:
+        """Recompute the chain from the first event: the first event that breaks it and why.
+
+        anchor: a head hash recorded earlier (elsewhere); the chain must still hold an event with it, which
+        proves that nothing up to that event was removed, cut off or rewritten since.
+        """
+        checked, prev_id, prev_hash, anchored = 0, 0, GENESIS, anchor is None
         for rows in self._batches():
             for row in rows:
                 problem = _chain_problem(row, prev_id, prev_hash)
@@ -120,11 +124,15 @@ class AuditRepository:
                     return AuditVerification(False, checked, row.id, problem, prev_id or None,
                                              prev_hash if prev_id else None)
                 checked, prev_id, prev_hash = checked + 1, row.id, row.hash
+                anchored = anchored or row.hash == anchor
         head = (prev_id or None, prev_hash if prev_id else None)
         missing = self.missing_triggers()
         if missing:
             return AuditVerification(False, checked, None, "the append-only triggers are missing "
                                      f"({', '.join(missing)}): rows could have been changed or removed", *head)
+        if not anchored:
+            return AuditVerification(False, checked, None, f"no event has the recorded head hash {anchor}: events "
+                                     "up to it were removed, cut off or the chain was rewritten", *head)
         return AuditVerification(True, checked, None, None, *head)
 
 
