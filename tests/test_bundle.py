@@ -121,6 +121,31 @@ def test_a_flipped_byte_is_a_checksum_mismatch_and_nothing_is_registered(target,
     with pytest.raises(ChecksumMismatch, match="does not match its sha256"):
         import_bundle(target, damaged)
     assert snapshot(target) == before
+    (refused,) = target.audit.list(kind="bundle.")
+    assert (refused.kind, refused.subject, refused.details["error"]) == ("bundle.refused", "damaged.wbundle",
+                                                                         "ChecksumMismatch")
+    assert not target.audit.list(kind="model.imported")
+
+
+def test_export_and_import_leave_audit_events_without_preset_text(source, target, bundle: Path):
+    tiny = source.library.get("tiny:F32")
+    (exported,) = source.audit.list(kind="bundle.")
+    assert (exported.kind, exported.subject) == ("bundle.exported", "carry.wbundle")
+    assert exported.details["models"] == [{"name": "tiny:F32", "sha256": tiny.sha256, "size_bytes": tiny.size_bytes}]
+    assert exported.details["presets"] == [{"name": "helper", "versions": 2}]
+    import_bundle(target, bundle)
+    import_bundle(target, bundle)  # the second changes nothing, and says so in the trail too
+    (model,) = target.audit.list(kind="model.imported")
+    assert model.subject == "tiny:F32" and model.details["sha256"] == tiny.sha256
+    assert model.details["bundle"] == "carry.wbundle"
+    first, second = target.audit.list(kind="bundle.imported")
+    assert first.details["changed"] and first.details["models_added"] == ["tiny:F32"]
+    assert first.details["presets_created"] == ["helper"]
+    assert not second.details["changed"] and second.details["models_present"] == ["tiny:F32"]
+    assert target.audit.verify().ok
+    for wb in (source, target):  # the preset's text (its SYSTEM prompt) never reaches the trail
+        trail = json.dumps([(e.subject, e.details) for e in wb.audit.list(limit=1000)])
+        assert "bundle" in trail and "You are terse" not in trail
 
 
 def test_a_truncated_bundle_is_refused_before_anything_is_copied(target, bundle: Path, tmp_path: Path):

@@ -168,7 +168,16 @@ def export_bundle(wb, path: str | os.PathLike, *, models=(), presets=(), on_prog
             raise _write_error(exc, partial) from None
         raise
     meter.finish("done")
+    wb.audit.record("bundle.exported", path.name, {"path": str(path), **_audit_contents(manifest)})
     return manifest
+
+
+def _audit_contents(manifest: BundleManifest) -> dict:
+    """What a bundle holds, for the audit trail: names, hashes, sizes and version counts (never preset text)."""
+    return {"models": [{"name": m.name, "sha256": m.sha256, "size_bytes": m.size} for m in manifest.models],
+            "presets": [{"name": p.name, "versions": len(p.versions)} for p in manifest.presets],
+            "bytes": manifest.total_size, "created_at": manifest.created_at,
+            "workbench_version": manifest.workbench_version}
 
 
 def _fsync(path: Path) -> None:
@@ -258,7 +267,9 @@ def _import_model(wb, tar, members, model: BundleModel, meter, cancel, bundle: P
         source = ModelSource(model.source_repo, model.source_revision, model.source_file) \
             if model.source_repo else None
         shards = [(t, f.sha256) for t, f in zip(temps[1:], model.files[1:], strict=True)]
-        wb.library.add_verified_file(temps[0], model.sha256, name=model.name, source=source, extra_files=shards)
+        local = wb.library.add_verified_file(temps[0], model.sha256, name=model.name, source=source,
+                                             extra_files=shards)
+        wb.audit.model("model.imported", local, bundle=bundle.name)
     finally:
         for t in temps:
             remove_tree_or_file(t)  # moved into the blob store on success: gone already
@@ -337,8 +348,21 @@ def _import_presets(wb, manifest: BundleManifest, bundle_name: str) -> dict[str,
 
 def import_bundle(wb, path: str | os.PathLike, *, on_progress: ProgressCallback = no_progress,
                   cancel: CancelToken | None = None) -> ImportReport:
-    """Add a bundle's models and presets to this Workbench; offline, verified, and a no-op the second time."""
+    """Add a bundle's models and presets to this Workbench; offline, verified, and a no-op the second time.
+
+    Audited: each model added (`model.imported`), then `bundle.imported` with what changed — or
+    `bundle.refused` naming the reason when the bundle is damaged, hostile or clashes with this library.
+    """
     path = Path(path).expanduser()
+    try:
+        return _import(wb, path, on_progress, cancel)
+    except (InvalidBundle, ChecksumMismatch, AlreadyExists) as exc:
+        wb.audit.record("bundle.refused", path.name, {"path": str(path), "error": type(exc).__name__,
+                                                      "reason": str(exc)})
+        raise
+
+
+def _import(wb, path: Path, on_progress: ProgressCallback, cancel: CancelToken | None) -> ImportReport:
     added, present = [], []
     with open_tar(path) as tar:
         manifest = read_manifest(tar, path)
@@ -351,5 +375,9 @@ def import_bundle(wb, path: str | os.PathLike, *, on_progress: ProgressCallback 
             (added if new else present).append(model.name)
     outcome = _import_presets(wb, manifest, path.name)
     meter.finish("done")
-    return ImportReport(path.name, tuple(added), tuple(present), tuple(outcome["created"]),
-                        tuple(outcome["updated"]), tuple(outcome["unchanged"]), total)
+    report = ImportReport(path.name, tuple(added), tuple(present), tuple(outcome["created"]),
+                          tuple(outcome["updated"]), tuple(outcome["unchanged"]), total)
+    wb.audit.record("bundle.imported", path.name, {
+        "path": str(path), "changed": report.changed, "models_added": added, "models_present": present,
+        **{f"presets_{k}": v for k, v in outcome.items()}, "bytes_copied": total, **_audit_contents(manifest)})
+    return report
