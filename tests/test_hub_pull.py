@@ -69,6 +69,22 @@ def test_pull_downloads_verifies_and_registers(wb, served: FakeHub, tiny_bytes: 
     assert wb.hub.find_local(f"hf.co/{REPO}:Q2_K") is None
 
 
+def test_pulling_bytes_imported_by_hand_records_where_they_are_on_the_hub(wb, served: FakeHub,
+                                                                         tiny_model_path: Path) -> None:
+    """The file was imported locally first: the pull downloads nothing, and the model (and an alias made by the
+    pull) now know their Hub source, so a preset's FROM hf.co/... finds them offline."""
+    local = wb.library.import_file(tiny_model_path, name="by-hand")
+    assert local.source_repo is None
+    gets = len(served.cdn_gets())
+    alias = wb.hub.pull(REF, name="pulled")
+    assert len(served.cdn_gets()) == gets and alias.files == local.files
+    commit = served.repos[REPO].commit
+    for model in (alias, wb.library.get("by-hand")):
+        assert (model.source_repo, model.source_revision, model.source_file) == (REPO, commit, "tiny-Q8_0.gguf")
+    wb.update_settings(offline=True)
+    assert wb.hub.find_local(REF) is not None
+
+
 def test_pull_under_a_name_and_a_second_name_is_an_alias(wb, served: FakeHub) -> None:
     first = wb.hub.pull(REF, name="mine")
     assert first.name == "mine"

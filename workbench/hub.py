@@ -149,7 +149,8 @@ class Hub:
             on_progress(Progress(f"pulling {entry.name}", message="waiting for another pull of the same file"))
 
         with download_lock(downloads, targets[0].key, cancel, on_wait=waiting):
-            existing = self._wb.library.find_present(targets[0].sha256, name) if targets[0].sha256 else None
+            existing = self._wb.library.find_present(targets[0].sha256, name, self._source(resolution)) \
+                if targets[0].sha256 else None
             if existing is not None:
                 on_progress(Progress(f"pulling {entry.name}", existing.size_bytes, existing.size_bytes,
                                      message="already in the library"))
@@ -187,9 +188,12 @@ class Hub:
                            f"{human_size(DISK_RESERVE)} spare) but only {human_size(free)} is free on {downloads}: "
                            "free some space and pull again")
 
+    @staticmethod
+    def _source(resolution: Resolution) -> ModelSource:
+        return ModelSource(resolution.listing.repo, resolution.commit, resolution.entry.files[0].path)
+
     def _register(self, resolution: Resolution, verified: list[VerifiedFile], name: str | None) -> LocalModel:
-        first = resolution.entry.files[0]
-        source = ModelSource(resolution.listing.repo, resolution.commit, first.path)
+        source = self._source(resolution)
         library = self._wb.library
         if len(verified) == 1:
             return library.add_verified_file(verified[0].path, verified[0].sha256, name=name, source=source)

@@ -305,20 +305,29 @@ class Library:
             )
             return self.store.models.add(record)
 
-    def find_present(self, sha256: str, name: str | None = None) -> LocalModel | None:
+    def find_present(self, sha256: str, name: str | None = None,
+                     source: ModelSource | None = None) -> LocalModel | None:
         """The registered model with these bytes whose files are still on disk, or None.
 
         Under a new `name` it registers an alias sharing the same files (the rule `import_file` follows), so a
-        pull of bytes the library already holds downloads nothing.
+        pull of bytes the library already holds downloads nothing. `source` (the Hub file a pull found them
+        at) is recorded on models of those bytes that have none, as `import_file` does: `FROM hf.co/…` then
+        finds the model offline whichever way its bytes first arrived.
         """
         present = [m for m in self.store.models.by_sha256(sha256) if all(p.is_file() for p in m.files)]
         if not present:
             return None
+        if source is not None and present[0].source_repo is None:
+            present = [self._with_source(m, source) if m.files == present[0].files else m for m in present]
         named = next((m for m in present if m.name == name), None)
         if name is None or named is not None:
             return named or present[0]
         validate_name(name)
         return self.store.models.add(dataclasses.replace(present[0], name=name, id=None, added_at=_now()))
+
+    def _with_source(self, model: LocalModel, source: ModelSource) -> LocalModel:
+        return self.store.models.update(dataclasses.replace(
+            model, source_repo=source.repo, source_revision=source.revision, source_file=source.filename))
 
     def _free_name(self, derived: str) -> str:
         validate_name(derived)
