@@ -75,6 +75,8 @@ def test_a_preset_brings_its_model_and_history_across(source, target, bundle: Pa
 
     history = list(reversed(target.presets.history("helper")))
     assert [(v.number, v.content, v.message) for v in history] == [(1, TEXT_1, "first"), (2, TEXT_2, "warmer")]
+    originals = list(reversed(source.presets.history("helper")))
+    assert [v.created_at for v in history] == [v.created_at for v in originals]  # when each was written, there
     assert target.presets.get("helper:stable").number == 1 and target.presets.get("helper").number == 2
     resolved = target.presets.resolve("helper")
     assert resolved.model.sha256 == tiny.sha256 and resolved.modelfile.system == "You are terse."

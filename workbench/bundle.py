@@ -12,11 +12,11 @@
   preset's `FROM hf.co/...` still resolves offline. Nothing touches the network. A cancel or a failure part-way
   keeps the models finished before it (complete and verified) and writes no preset; importing again finishes.
 
-Presets: a missing one is created with every version replayed in order (texts and messages; the original times
-stay in the manifest, the database records the import time) and its tags; one whose latest text is the bundle's
-is left alone; one that differs gets the bundle's latest text as a new version "imported from bundle <file>",
-so nothing saved is lost (local tags stay where they are). A FROM that is a file path on the exporting machine
-means nothing here: the imported preset then gets one more version whose FROM names the library model instead.
+Presets: a missing one is created with every version replayed in order (texts, messages and their original times)
+and its tags; one whose latest text is the bundle's is left alone; one that differs gets the bundle's latest text
+as a new version "imported from bundle <file>", so nothing saved is lost (local tags stay where they are). A FROM
+that is a file path on the exporting machine means nothing here: the imported preset then gets one more version
+whose FROM names the library model instead.
 
 Name clashes: a bundle model whose name this library already uses for *different* bytes is refused before
 anything is copied (a preset saying `FROM that-name` must keep meaning the same weights); remove or re-import
@@ -312,17 +312,30 @@ def _effective_latest(wb, preset: BundlePreset, manifest: BundleManifest) -> tup
     return text, here
 
 
-def _save(wb, name: str, text: str, message: str | None, model_sha256: str | None, create=False) -> int:
+def _save(wb, name: str, text: str, message: str | None, model_sha256: str | None, create=False,
+          created_at: str | None = None) -> int:
     # The repository directly: Presets.save would re-resolve FROM, pulling or importing for old versions
     version, _ = wb.store.presets.save(name, text, content_hash(text), message=message,
-                                       model_sha256=model_sha256, create=create)
+                                       model_sha256=model_sha256, create=create, created_at=_utc(created_at))
     return version.number
+
+
+def _utc(text: str | None) -> datetime | None:
+    """A manifest time as the store keeps times (naive UTC); None (= now) when absent or unreadable."""
+    try:
+        moment = datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+    if moment is not None and moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
 
 
 def _replay(wb, preset: BundlePreset, text: str, model_sha256: str, bundle_name: str) -> None:
     numbers = {}
     for i, v in enumerate(preset.versions):
-        numbers[v.number] = _save(wb, preset.name, v.text, v.message, v.model_sha256, create=i == 0)
+        numbers[v.number] = _save(wb, preset.name, v.text, v.message, v.model_sha256, create=i == 0,
+                                  created_at=v.created_at)
     if text != preset.latest.text:
         _save(wb, preset.name, text, f"imported from bundle {bundle_name}: FROM names the library model "
               "(the bundled FROM was a file path on the exporting machine)", model_sha256)

@@ -101,8 +101,11 @@ class PresetRepository:
 
     # -- writing -----------------------------------------------------------------------------------------
     def save(self, name: str, content: str, content_sha256: str, *, message: str | None = None,
-             model_sha256: str | None = None, create: bool = False) -> tuple[PresetVersion, bool]:
-        """Append a version unless the latest already has this content. Returns (version, created_new)."""
+             model_sha256: str | None = None, create: bool = False,
+             created_at: datetime | None = None) -> tuple[PresetVersion, bool]:
+        """Append a version unless the latest already has this content. Returns (version, created_new).
+
+        created_at (naive UTC) is for versions brought from elsewhere (an air-gap bundle keeps their times)."""
         with self._store.session() as s:
             preset = s.scalar(select(PresetRow).where(PresetRow.name == name))
             if preset is None:
@@ -118,7 +121,7 @@ class PresetRepository:
             row = PresetVersionRow(
                 preset_id=preset.id, number=(latest.number + 1) if latest else 1, content=content,
                 content_sha256=content_sha256, parent_id=latest.id if latest else None, message=message,
-                model_sha256=model_sha256, created_at=_now())
+                model_sha256=model_sha256, created_at=created_at or _now())
             s.add(row)
             s.flush()
             self._set_tag(s, preset, LATEST, row)
