@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -218,6 +219,25 @@ class LoadedModel:
                 result = embedder.encode(texts, truncate=truncate)
         self.touch()
         return result
+
+    # ------------------------------------------------------------------ scoring
+
+    def score(self, tokens, *, window: int = 512, on_progress=None, cancel=None):
+        """Perplexity of `tokens` (a scoring.ModelScore) on a scoring context of its own, like `embed`; against a
+        reference model use `scoring.score_models`. See engine/scoring.py for the method."""
+        from .scoring import score_one
+
+        return score_one(self, tokens, window=window, on_progress=on_progress or (lambda _p: None), cancel=cancel)
+
+    @contextmanager
+    def _borrowed(self):
+        """(llama_model, LoRA adapter, its scale, threads) for a context of the engine's own (scoring.py), held
+        under the lock `close()` takes, so an unload waits until that context is gone."""
+        with self._lock:
+            if self._closed:
+                raise EngineError(f"{self.name} has been unloaded: acquire it again from the runtime")
+            yield self._model, self._lora, self.options.lora_scale, self.options.n_threads
+        self.touch()
 
     def close(self) -> None:
         """Stop the scheduler (running requests end "cancelled") and free the native memory."""

@@ -1,0 +1,267 @@
+"""Quality figures over a fixed token sequence: perplexity, and KL divergence / same-top-token against a reference.
+
+API: `LoadedModel.score(tokens, window=512) -> ModelScore` for one model the Runtime loaded, and
+`score_models(reference, candidates, tokens, window=512) -> ScoreComparison` for a reference and 1–3 candidates
+with the same vocabulary (quantizations of one model), decoded in lockstep. What llama.cpp's
+`llama-perplexity --kl-divergence` reports, computed the same way:
+
+- the tokens are cut into windows of `window` tokens (the tail that does not fill one is dropped; a text
+  shorter than one window is one window), each window's first token is replaced by BOS when the model adds
+  one, and only the second half of each window is scored — every scored token then sees at least window/2
+  tokens of context, so the figure measures the model, not the lack of context at a window's start;
+- per scored position: a log-softmax of the logits (float32 values, float64 sums), the negative log-likelihood
+  of the actual next token; perplexity = exp(mean NLL). Against the reference: KL(ref ‖ cand) of the two
+  next-token distributions, and whether both put the same token on top.
+
+Like embeddings.py, each model is scored on a context of its own created from the loaded `llama_model` (the
+weights exist once), inside the LoadedModel's lock so an unload waits; the generation scheduler's context is
+never touched, and generation keeps running meanwhile (ctypes releases the GIL in `llama_decode`).
+
+Memory: logits of B outputs take B × n_vocab × 4 bytes (gemma-3's 262,144 tokens: 1 MiB per output), in
+llama.cpp's output buffer and again in its compute buffer. Windows are therefore decoded in batches of B
+tokens with B chosen to keep that under `LOGITS_BUDGET_BYTES` (n_batch = n_ubatch = B, n_ctx = window), and
+at most one batch of full distributions per model is held at any time; only per-position figures are kept.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+from collections.abc import Sequence
+from contextlib import ExitStack, closing
+from dataclasses import dataclass
+
+import llama_cpp
+import numpy as np
+
+from ..errors import InvalidParameter, ModelLoadError
+from ..tasks import CancelToken, Progress, ProgressCallback, check, no_progress
+from .native import Batch
+
+DEFAULT_WINDOW = 512
+MIN_WINDOW = 4
+LOGITS_BUDGET_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ModelScore:
+    """One model over the scored positions: how many, mean NLL (nats/token) and perplexity = exp(nll_mean)."""
+
+    tokens_scored: int
+    nll_mean: float
+    perplexity: float
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    """A candidate against the reference over the same positions: KL(ref ‖ cand) in nats, same-top-token %."""
+
+    score: ModelScore
+    kl_mean: float
+    kl_p99: float
+    kl_max: float
+    same_top_percent: float
+
+
+@dataclass(frozen=True)
+class ScoreComparison:
+    reference: ModelScore
+    candidates: tuple[CandidateScore, ...]
+    window: int
+    windows: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a token sequence is cut: `windows` windows of `window` tokens, scoring positions first..window-2."""
+
+    window: int
+    windows: int
+    batch: int
+
+    @property
+    def first(self) -> int:
+        return self.window // 2
+
+    @property
+    def per_window(self) -> int:
+        return self.window - 1 - self.first
+
+
+def plan(n_tokens: int, window: int, n_ctx_train: int, n_vocab: int) -> Plan:
+    """The windows for `n_tokens` tokens; InvalidParameter when there is nothing to score."""
+    if not isinstance(window, int) or window < MIN_WINDOW:
+        raise InvalidParameter(f"the scoring window must be at least {MIN_WINDOW} tokens, got {window!r}")
+    window = min(window, n_ctx_train) if n_ctx_train > 0 else window
+    window = min(window, n_tokens)  # a short text is one window of its own length
+    if n_tokens < 3 or window - 1 - window // 2 < 1:
+        raise InvalidParameter(f"the text is too short to score: {n_tokens} token(s); perplexity needs at "
+                               "least 3 (one token is scored after half a window of context)")
+    batch = max(1, min(window, LOGITS_BUDGET_BYTES // (4 * n_vocab)))
+    return Plan(window=window, windows=n_tokens // window, batch=batch)
+
+
+class _Context:
+    """A scoring context on a borrowed llama_model (and its LoRA adapter): n_ctx = window, ubatch = B."""
+
+    def __init__(self, model, lora, scale: float, threads: int | None, plan_: Plan):
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = plan_.window
+        params.n_batch = params.n_ubatch = plan_.batch
+        params.n_seq_max = 1
+        params.no_perf = True
+        if threads:
+            params.n_threads = params.n_threads_batch = threads
+        self.ctx = llama_cpp.llama_init_from_model(model, params)
+        if not self.ctx:
+            raise ModelLoadError(f"llama.cpp could not create a scoring context of {plan_.window} tokens "
+                                 "(not enough memory?): try a smaller window")
+        if lora and llama_cpp.llama_set_adapters_lora(
+                self.ctx, (llama_cpp.llama_adapter_lora_p_ctypes * 1)(lora), 1, (ctypes.c_float * 1)(scale)):
+            self.close()
+            raise ModelLoadError("the model's LoRA adapter could not be attached to the scoring context")
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(model))
+        self.batch = Batch(plan_.batch)
+
+    def clear(self) -> None:
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self.ctx), True)
+
+    def decode(self, tokens: Sequence[int], start: int, outputs: range) -> np.ndarray | None:
+        """Decode `tokens` at positions start, start+1, …; the logits rows of the positions in `outputs` (a view,
+        valid until this context's next decode), None when the batch has none of them."""
+        batch = self.batch
+        batch.clear()
+        for pos, token in enumerate(tokens, start):
+            batch.add(token, pos, 0, pos in outputs)
+        batch.decode(self.ctx)
+        n_out = len(range(max(start, outputs.start), min(start + len(tokens), outputs.stop)))
+        if n_out <= 0:
+            return None
+        pointer = llama_cpp.llama_get_logits(self.ctx)
+        return np.ctypeslib.as_array(pointer, shape=(n_out, self.n_vocab))
+
+    def close(self) -> None:
+        if self.ctx:
+            llama_cpp.llama_free(self.ctx)
+            self.ctx = None
+        if getattr(self, "batch", None) is not None:
+            self.batch.free()
+            self.batch = None
+
+
+@dataclass
+class _Dist:
+    """One batch of next-token distributions: shifted logits (x - max, float32) and log Σ exp (float64)."""
+
+    shifted: np.ndarray
+    exp: np.ndarray
+    total: np.ndarray  # Σ exp(shifted), float64, per row
+
+    @classmethod
+    def of(cls, logits: np.ndarray) -> _Dist:
+        shifted = logits - logits.max(axis=1, keepdims=True)  # a new array: the logits view may be reused
+        exp = np.exp(shifted)
+        return cls(shifted, exp, exp.sum(axis=1, dtype=np.float64))
+
+    def nll(self, targets: np.ndarray) -> np.ndarray:
+        picked = self.shifted[np.arange(len(targets)), targets].astype(np.float64)
+        return np.log(self.total) - picked
+
+    def kl_from(self, ref: _Dist) -> np.ndarray:
+        """KL(ref ‖ self) per row = Σ p_ref (s_ref − s_self) − (log Z_ref − log Z_self), with p_ref = e_ref / Z_ref."""
+        cross = np.einsum("ij,ij->i", ref.exp, ref.shifted - self.shifted, dtype=np.float64)
+        return cross / ref.total - (np.log(ref.total) - np.log(self.total))
+
+
+class _Tally:
+    """Per-position figures of one model (NLL) and, for a candidate, KL and top-token agreement."""
+
+    def __init__(self) -> None:
+        self.nll: list[np.ndarray] = []
+        self.kl: list[np.ndarray] = []
+        self.same_top = 0
+
+    def model_score(self) -> ModelScore:
+        nll = np.concatenate(self.nll)
+        mean = math.fsum(nll.tolist()) / len(nll)
+        return ModelScore(tokens_scored=len(nll), nll_mean=mean, perplexity=math.exp(mean))
+
+    def candidate_score(self) -> CandidateScore:
+        kl = np.concatenate(self.kl)
+        return CandidateScore(score=self.model_score(), kl_mean=math.fsum(kl.tolist()) / len(kl),
+                              kl_p99=float(np.percentile(kl, 99)), kl_max=float(kl.max()),
+                              same_top_percent=100.0 * self.same_top / len(kl))
+
+
+def score_models(reference, candidates: Sequence = (), tokens: Sequence[int] = (), *, window: int = DEFAULT_WINDOW,
+                 on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> ScoreComparison:
+    """Score `tokens` on the reference LoadedModel and each candidate (same vocabulary) in lockstep.
+
+    Raises InvalidParameter for too few tokens, a bad window, a token outside the vocabulary or a candidate
+    whose vocabulary size differs; Cancelled (checked per batch) when `cancel` is set; EngineError when a
+    model was unloaded. Progress: unit "windows", one report per window.
+    """
+    models = [reference, *candidates]
+    for other in candidates:
+        if other.n_vocab != reference.n_vocab:
+            raise InvalidParameter(
+                f"{other.name} has a vocabulary of {other.n_vocab} tokens and {reference.name} one of "
+                f"{reference.n_vocab}: KL divergence needs the same vocabulary (quantizations of one model)")
+    tokens = [int(t) for t in tokens]
+    bad = [t for t in tokens if not 0 <= t < reference.n_vocab]
+    if bad:
+        raise InvalidParameter(f"token {bad[0]} is outside the vocabulary ({reference.n_vocab})")
+    cut = plan(len(tokens), window, min(m.n_ctx_train for m in models), reference.n_vocab)
+    bos = reference.bos_token_id if reference.add_bos else None
+    with ExitStack() as stack:
+        # each distinct model's lock once (the same model may be reference and candidate), in one global order
+        # so two scorings of the same pair in opposite roles cannot deadlock
+        distinct = sorted({id(m): m for m in models}.values(), key=id)
+        handles = {id(m): stack.enter_context(m._borrowed()) for m in distinct}
+        contexts = [stack.enter_context(closing(_Context(*handles[id(m)], cut))) for m in models]
+        tallies = _run(contexts, tokens, cut, bos, on_progress, cancel)
+    return ScoreComparison(reference=tallies[0].model_score(),
+                           candidates=tuple(t.candidate_score() for t in tallies[1:]),
+                           window=cut.window, windows=cut.windows)
+
+
+def score_one(model, tokens: Sequence[int], *, window: int = DEFAULT_WINDOW,
+              on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> ModelScore:
+    return score_models(model, (), tokens, window=window, on_progress=on_progress, cancel=cancel).reference
+
+
+def _run(contexts: list[_Context], tokens: list[int], cut: Plan, bos: int | None,
+         on_progress: ProgressCallback, cancel: CancelToken | None) -> list[_Tally]:
+    tallies = [_Tally() for _ in contexts]
+    on_progress(Progress("score", 0, cut.windows, unit="windows"))
+    for index in range(cut.windows):
+        chunk = tokens[index * cut.window:(index + 1) * cut.window]
+        if bos is not None:
+            chunk[0] = bos  # as llama-perplexity: every window starts the way a fresh prompt does
+        for context in contexts:
+            context.clear()
+        for start in range(0, cut.window, cut.batch):
+            check(cancel, "scoring")
+            _score_batch(contexts, tallies, chunk, start, cut)
+        on_progress(Progress("score", index + 1, cut.windows, unit="windows"))
+    return tallies
+
+
+def _score_batch(contexts: list[_Context], tallies: list[_Tally], chunk: list[int], start: int, cut: Plan) -> None:
+    """One batch of positions on every model; the distributions live only for this call."""
+    end = min(start + cut.batch, cut.window)
+    scored = range(cut.first, cut.window - 1)  # the last position has no next token to score
+    reference: _Dist | None = None
+    for context, tally in zip(contexts, tallies, strict=True):
+        logits = context.decode(chunk[start:end], start, scored)
+        if logits is None:
+            continue
+        dist = _Dist.of(logits)
+        first_output = max(start, scored.start)
+        targets = np.asarray(chunk[first_output + 1:first_output + 1 + len(logits)])
+        tally.nll.append(dist.nll(targets))
+        if reference is None:
+            reference = dist
+            continue
+        tally.kl.append(dist.kl_from(reference))
+        tally.same_top += int(np.count_nonzero(dist.shifted.argmax(axis=1) == reference.shifted.argmax(axis=1)))
