@@ -8,6 +8,10 @@ another) on a TaskRunner worker. Text pieces go through a PieceBuffer keyed by p
 ~25 ms, whatever the token rate); a finished pane arrives through a queued signal with its figures, and from
 the first character that differs from the first pane on, its text is highlighted. Stop cancels the run's
 token directly: the running pane ends "cancelled", the rest do not start.
+
+"Measure quality" runs `workbench.quality.quality` over the panes' targets on the same TaskRunner (the bundled
+text; the first pane is the reference): progress per scored window in the message line, Stop cancels it, and
+each pane's stats line gains its perplexity, KL divergence and same-top-token figures.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from PySide6.QtWidgets import (
 from workbench.compare import MAX_TARGETS, MIN_TARGETS, CompareResult, compare
 from workbench.errors import InvalidParameter
 from workbench.parameters import parse_parameter
+from workbench.quality import QualityResult, figures_text, quality
 
 from ..widgets.chat_compare_pane import ComparePaneView
 from ..widgets.chat_quantize import QuantizeRow
@@ -37,6 +42,7 @@ from ..widgets.chat_stream import PieceBuffer
 class ComparePage(QWidget):
     pane_finished = Signal(int, object)  # emitted from the worker; queued to the GUI thread
     compare_finished = Signal(object)  # CompareResult, or None when it failed or was stopped
+    quality_finished = Signal(object)  # QualityResult, or None when it failed or was stopped
 
     def __init__(self, window):
         super().__init__()
@@ -44,6 +50,7 @@ class ComparePage(QWidget):
         self.wb = window.wb
         self.task = None
         self.result: CompareResult | None = None
+        self.quality: QualityResult | None = None
         self.buffer = PieceBuffer(self)
         self.buffer.flushed.connect(self._on_pieces)
         self.pane_finished.connect(self._on_pane)
@@ -76,12 +83,16 @@ class ComparePage(QWidget):
         self.remove_button = QPushButton("Remove pane", clicked=self.remove_pane)
         self.run_button = QPushButton("Compare", clicked=self.run)
         self.stop_button = QPushButton("Stop", clicked=self.stop)
+        self.quality_button = QPushButton("Measure quality", clicked=self.measure_quality)
+        self.quality_button.setToolTip("Perplexity of each pane's model over a bundled text, and KL divergence / "
+                                       "same top token against the first pane (like llama-perplexity)")
         for label, widget in (("Seed", self.seed), ("Temperature", self.temperature), ("Max tokens", self.num_predict)):
             row.addWidget(QLabel(label))
             row.addWidget(widget)
         for widget in (self.raw, self.add_button, self.remove_button):
             row.addWidget(widget)
         row.addStretch(1)
+        row.addWidget(self.quality_button)
         row.addWidget(self.run_button)
         row.addWidget(self.stop_button)
         return row
@@ -194,8 +205,47 @@ class ComparePage(QWidget):
                 pane.stats.setText("stopped" if pane.stats.text() == "streaming…" else "not run")
         self.compare_finished.emit(self.result)
 
+    # -- quality -----------------------------------------------------------------------------------------
+    def measure_quality(self):
+        if self.task is not None:
+            return None
+        self.error.setStyleSheet("")
+        self.error.setText("Measuring quality…")
+        self.quality = None
+        targets = [pane.target.currentText() for pane in self.panes]
+        for pane in self.panes:
+            pane.set_quality(None, "measuring quality…")
+        self.task = self.window_.runner.submit("Measure quality", quality, self.wb, targets)
+        self.task.progress.connect(self._quality_progress)
+        self.task.finished.connect(self._quality_measured)
+        self.task.failed.connect(self._failed)
+        self.task.done.connect(self._quality_done)
+        self._set_running(True)
+        return self.task
+
+    def _quality_progress(self, progress) -> None:
+        self.error.setText(f"Measuring quality: {progress.message}, window {progress.completed} of {progress.total}")
+
+    def _quality_measured(self, result: QualityResult) -> None:
+        self.quality = result
+        for index, (pane, figures) in enumerate(zip(self.panes, result.targets, strict=False)):
+            pane.set_quality(figures, figures_text(figures, index))
+        self.error.setText(f"Quality over {result.text_tokens} tokens ({result.windows} window(s) of "
+                           f"{result.window}, second halves scored); KL against pane 1")
+
+    def _quality_done(self) -> None:
+        self.task = None
+        self._set_running(False)
+        if self.quality is None:
+            for pane in self.panes:
+                pane.set_quality(None, "quality: not measured")
+            if self.error.text().startswith("Measuring quality"):
+                self.error.setText("Quality measurement stopped")
+        self.quality_finished.emit(self.quality)
+
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
+        self.quality_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
         for pane in self.panes:
             pane.target.setEnabled(not running)

@@ -1,7 +1,8 @@
 """One pane of the Compare page: a target picker, the streamed text, its figures, and the divergence mark.
 
 The text is plain (what the model wrote, character for character, so the divergence index means exactly one
-place); from the first character that differs from the reference pane on, it is highlighted.
+place); from the first character that differs from the reference pane on, it is highlighted. Quality figures
+(perplexity, KL, same top token: workbench.quality) join the stats line and stay while the pane's target does.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class ComparePaneView(QFrame):
         self.index = index
         self.result: PaneResult | None = None
         self.highlight_start: int | None = None
+        self.quality = None  # workbench.quality.TargetQuality of `quality_target`
+        self.quality_target = ""
+        self.quality_line = ""
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(self)
         self.target = QComboBox()
@@ -59,8 +63,22 @@ class ComparePaneView(QFrame):
         self.result = None
         self.highlight_start = None
         self.text.clear()
+        if self.quality_target != self.target.currentText():
+            self.quality, self.quality_line = None, ""
         self.stats.setText("waiting…")
         self.divergence.clear()
+
+    def set_quality(self, figures, line: str) -> None:
+        """Quality figures (None while measuring or when stopped) and their text, shown after the run's figures."""
+        self.quality, self.quality_line = figures, line
+        self.quality_target = self.target.currentText()
+        self._show_stats()
+
+    def _show_stats(self) -> None:
+        parts = [pane_stats(self.result)] if self.result is not None else []
+        if self.quality_line:
+            parts.append(self.quality_line)
+        self.stats.setText(" · ".join(parts))
 
     def append(self, piece: str) -> None:
         cursor = self.text.textCursor()
@@ -73,7 +91,7 @@ class ComparePaneView(QFrame):
         """The pane's final state: the exact text, its figures and, if it diverges, the highlight."""
         self.result = pane
         self.text.setPlainText(pane.text)
-        self.stats.setText(pane_stats(pane))
+        self._show_stats()
         self.divergence.setText(divergence_text(pane, self.index))
         if pane.diverge_char is not None and self.index > 0:
             self.highlight_from(pane.diverge_char)
