@@ -6,7 +6,8 @@ Public API:
     .generate(path | LocalModel, GenerationRequest, LoadOptions | None) -> Generation
     .loaded() -> list[LoadedInfo]   (for `ps`)     .unload(model)     .backend_info() -> BackendInfo     .close()
   LoadedModel                       tokenize / detokenize / token_text, n_ctx, n_ctx_train, bos/eos,
-                                    chat_template, metadata, memory_bytes, generate(GenerationRequest)
+                                    chat_template, metadata, memory_bytes, generate(GenerationRequest),
+                                    embed(texts), score(tokens) (perplexity; scoring.score_models for KL)
   Generation                        iterator of TextEvent(text)… then one FinalEvent; cancel()/close(); collect()
   LoadOptions, SamplingParams, GenerationRequest, TextEvent, FinalEvent, BackendInfo, LoadedInfo
 
