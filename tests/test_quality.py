@@ -180,6 +180,9 @@ def test_quality_bad_requests(wb, quants):
         quality(wb, [source.name, "no-such"])
     with pytest.raises(InvalidParameter, match="empty"):
         quality(wb, [source.name, source.name], text="  \n")
+    with pytest.raises(InvalidParameter, match="window"):
+        quality(wb, [source.name, source.name], window=1)
+    assert wb.runtime.loaded() == []  # refused before anything loaded
 
 
 def test_another_vocabulary_gets_perplexity_but_no_kl(wb, quants, gemma_model_path):

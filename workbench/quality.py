@@ -93,10 +93,12 @@ def quality(wb, targets: Sequence[str], *, text: str | None = None, window: int 
     window are raised before anything is scored; a target other than the reference that cannot load is
     reported in its row. Cancelled when `cancel` is set (checked per batch). Progress: unit "windows".
     """
-    from .engine.scoring import score_models
+    from .engine.scoring import MIN_WINDOW, score_models
 
     if not MIN_TARGETS <= len(targets) <= MAX_TARGETS:
         raise InvalidParameter(f"quality takes {MIN_TARGETS} to {MAX_TARGETS} targets, got {len(targets)}")
+    if not isinstance(window, int) or window < MIN_WINDOW:  # before anything loads (the engine checks it too)
+        raise InvalidParameter(f"the scoring window must be at least {MIN_WINDOW} tokens, got {window!r}")
     text = default_text() if text is None else text
     if not text.strip():
         raise InvalidParameter("the text to score is empty")
