@@ -71,6 +71,22 @@ def test_perplexity_matches_an_independent_computation(f32, tiny_model_path):
     assert math.isclose(math.exp(score.nll_mean), score.perplexity, rel_tol=1e-12)
 
 
+def test_windows_decoded_in_several_batches_give_the_same_figures(f32, q4, tiny_model_path, monkeypatch):
+    """gemma's 262k vocabulary means 64-token batches; force that shape here (batches of 50 straddle the half)."""
+    from workbench.engine import scoring
+
+    tokens = f32.tokenize(TEXT)[:520]
+    whole = score_models(f32, [q4], tokens, window=256)
+    monkeypatch.setattr(scoring, "LOGITS_BUDGET_BYTES", 50 * 4 * f32.n_vocab)
+    assert scoring.plan(len(tokens), 256, f32.n_ctx_train, f32.n_vocab).batch == 50
+    batched = score_models(f32, [f32, q4], tokens, window=256)
+    expected, count = _independent_perplexity(tiny_model_path, tokens, 256, f32.bos_token_id)
+    assert batched.reference.tokens_scored == count
+    assert math.isclose(batched.reference.perplexity, expected, rel_tol=1e-3)
+    assert math.isclose(batched.candidates[1].kl_mean, whole.candidates[0].kl_mean, rel_tol=1e-2)
+    assert batched.candidates[0].kl_max < 1e-9 and batched.candidates[0].same_top_percent == 100.0
+
+
 def test_the_reference_against_itself_is_zero_and_a_quantization_is_not(f32, q4):
     tokens = f32.tokenize(TEXT)
     reports = []
