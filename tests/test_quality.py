@@ -16,7 +16,7 @@ import pytest
 from workbench.cli import main
 from workbench.engine import GenerationRequest, LoadOptions, Runtime, SamplingParams
 from workbench.engine.scoring import score_models
-from workbench.errors import Cancelled, EngineError, InvalidParameter, NotFound
+from workbench.errors import Cancelled, EngineError, InvalidParameter, NotFound, WorkbenchError
 from workbench.quality import default_text, figures_text, quality
 from workbench.settings import Settings
 from workbench.tasks import CancelToken
@@ -199,6 +199,20 @@ def test_quality_bad_requests(wb, quants):
     with pytest.raises(InvalidParameter, match="window"):
         quality(wb, [source.name, source.name], window=1)
     assert wb.runtime.loaded() == []  # refused before anything loaded
+
+
+def test_a_candidate_that_cannot_load_is_reported_in_its_row(wb, quants, tmp_path):
+    from tests.tinymodel import write_tiny_model
+
+    source, _ = quants
+    doomed = write_tiny_model(tmp_path / "gone.gguf", seed=1)  # other weights: another library entry
+    gone = wb.library.import_file(doomed, name="tiny:gone")
+    doomed.unlink()
+    result = quality(wb, [source.name, gone.name], window=256)
+    assert result.targets[0].perplexity > 1 and result.targets[1].perplexity is None
+    assert "gone.gguf" in result.targets[1].error and figures_text(result.targets[1], 1).startswith("error: ")
+    with pytest.raises(WorkbenchError, match=r"gone\.gguf"):  # the reference itself cannot be left out
+        quality(wb, [gone.name, source.name])
 
 
 def test_another_vocabulary_gets_perplexity_but_no_kl(wb, quants, gemma_model_path):
