@@ -71,6 +71,8 @@ class CandidateScore:
 
 @dataclass(frozen=True)
 class ScoreComparison:
+    """The reference's score and each candidate's (in the order given), over `windows` windows of `window`."""
+
     reference: ModelScore
     candidates: tuple[CandidateScore, ...]
     window: int
@@ -157,7 +159,7 @@ class _Context:
 
 @dataclass
 class _Dist:
-    """One batch of next-token distributions: shifted logits (x - max, float32) and log Σ exp (float64)."""
+    """One batch of next-token distributions: shifted logits s = x − max (float32), e = exp(s), Z = Σ e (float64)."""
 
     shifted: np.ndarray
     exp: np.ndarray
