@@ -47,6 +47,10 @@ def test_acquire_shares_one_instance_per_model_and_options(tiny_model_path: Path
         assert rt.unload(tiny_model_path) == 2 and a.closed and b.closed
         with pytest.raises(EngineError, match="unloaded"):
             a.generate(GenerationRequest(prompt="x"))
+        for use in (lambda: a.tokenize("x"), lambda: a.detokenize([65]), lambda: a.token_text(65),
+                    lambda: a.is_eog(65)):  # a freed vocabulary would abort the process: a typed error instead
+            with pytest.raises(EngineError, match="unloaded"):
+                use()
         c = rt.acquire(tiny_model_path)  # loads again
         assert c is not a and c.generate(GenerationRequest(prompt="x", max_tokens=2)).collect()[1].completion_tokens
 

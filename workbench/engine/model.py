@@ -42,7 +42,11 @@ class LoadedModel:
         self.loaded_at = time.time()
         self.keep_alive: float | None = None  # seconds; None = the settings' (set through Runtime.set_keep_alive)
         self._closed = False
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held by close() and for a whole embedding/scoring call
+        # callers using the vocabulary on their own thread (tokenize, generate's checks): close() waits for them
+        # before freeing it — a freed vocabulary makes llama.cpp abort the process, not raise
+        self._users = 0
+        self._users_done = threading.Condition()
         opts, cfg = resolved.options, resolved.context
         self._model = native.load_model(self.path, gpu_layers=opts.gpu_layers, use_extra_bufts=not opts.reproducible)
         self._ctx = self._lora = None
@@ -148,18 +152,36 @@ class LoadedModel:
 
     # ------------------------------------------------------------------ tokens
 
+    @contextmanager
+    def _in_use(self):
+        """The native model stays alive inside; EngineError once it has been unloaded."""
+        with self._users_done:
+            if self._closed:
+                raise EngineError(f"{self.name} has been unloaded: acquire it again from the runtime")
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._users_done:
+                self._users -= 1
+                self._users_done.notify_all()
+
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = False) -> list[int]:
         """add_special: add BOS (if the model wants one); parse_special: "<|end|>" text → the special token."""
-        return self.vocab.tokenize(text, add_special=add_special, parse_special=parse_special)
+        with self._in_use():
+            return self.vocab.tokenize(text, add_special=add_special, parse_special=parse_special)
 
     def detokenize(self, tokens, *, render_special: bool = False) -> str:
-        return self.vocab.detokenize(list(tokens), render_special=render_special)
+        with self._in_use():
+            return self.vocab.detokenize(list(tokens), render_special=render_special)
 
     def token_text(self, token: int) -> str:
-        return self.vocab.piece(token, special=True).decode("utf-8", "replace")
+        with self._in_use():
+            return self.vocab.piece(token, special=True).decode("utf-8", "replace")
 
     def is_eog(self, token: int) -> bool:
-        return self.vocab.is_eog(token)
+        with self._in_use():
+            return self.vocab.is_eog(token)
 
     # ------------------------------------------------------------------ generation
 
@@ -183,18 +205,17 @@ class LoadedModel:
         Raises ContextLengthExceeded (prompt longer than n_ctx), InvalidParameter (empty prompt, bad grammar,
         bias outside the vocabulary) and QueueFull synchronously, before anything is decoded.
         """
-        if self._closed:
-            raise EngineError(f"{self.name} has been unloaded: acquire it again from the runtime")
-        tokens = self.prompt_tokens(request)
-        if not tokens:
-            raise InvalidParameter("the prompt is empty")
-        if len(tokens) > self.n_ctx:
-            raise ContextLengthExceeded(len(tokens), self.n_ctx)
-        seed = resolve_seed(request.sampling)
-        sampler = Sampler(request.sampling, self.vocab, seed, tokens)
-        job = Job(request=request, prompt=tokens, sampler=sampler, seed=seed, max_tokens=request.max_tokens,
-                  sink=sink)
-        self._scheduler.submit(job)
+        with self._in_use():
+            tokens = self.prompt_tokens(request)
+            if not tokens:
+                raise InvalidParameter("the prompt is empty")
+            if len(tokens) > self.n_ctx:
+                raise ContextLengthExceeded(len(tokens), self.n_ctx)
+            seed = resolve_seed(request.sampling)
+            sampler = Sampler(request.sampling, self.vocab, seed, tokens)
+            job = Job(request=request, prompt=tokens, sampler=sampler, seed=seed, max_tokens=request.max_tokens,
+                      sink=sink)
+            self._scheduler.submit(job)  # before close() can go on: the scheduler then ends it "cancelled"
         return Generation(job, self._scheduler.wake)
 
     # ------------------------------------------------------------------ embeddings
@@ -244,7 +265,10 @@ class LoadedModel:
         with self._lock:
             if self._closed:
                 return
-            self._closed = True
+            with self._users_done:
+                self._closed = True
+                while self._users:
+                    self._users_done.wait()
         self._scheduler.close()
         native.free_context(self._ctx)
         native.free_lora(self._lora)
