@@ -130,11 +130,12 @@ def compare_page(app, window, out: Path, shots: list[Path]) -> None:
         page.raw.setChecked(True)
         page.seed.setValue(42)
         page.num_predict.setValue(80)
-        task = page.run()
-        if task is not None:
-            ended = []
-            task.done.connect(lambda: ended.append(True))
-            wait_until(app, lambda: ended, 300, "the comparison")
+        for start, what in ((page.run, "the comparison"), (getattr(page, "measure_quality", None), "quality")):
+            task = start() if start is not None else None
+            if task is not None:
+                ended = []
+                task.done.connect(lambda ended=ended: ended.append(True))
+                wait_until(app, lambda ended=ended: ended, 300, what)
     shoot(app, window, "Compare", out, shots)
 
 

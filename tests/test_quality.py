@@ -183,7 +183,7 @@ def test_quality_over_targets(wb, quants):
     assert ref.kl_mean is None and ref.quantization == "F32" and quant.quantization == "Q4_0"
     assert quant.kl_mean > 0 and quant.same_top_percent < 100 and quant.perplexity != ref.perplexity
     assert same.kl_mean == 0 and same.same_top_percent == 100 and same.perplexity == ref.perplexity
-    assert figures_text(ref, 0) == f"PPL {ref.perplexity:.4g} · reference"
+    assert figures_text(ref, 0) == f"PPL {ref.perplexity:.2f} · reference"
     assert "same top" in figures_text(quant, 1) and "KL" in figures_text(quant, 1)
     assert all(info.options.reproducible for info in wb.runtime.loaded())
 

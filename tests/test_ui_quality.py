@@ -34,7 +34,7 @@ def test_measure_quality_fills_each_panes_stats_line(qtbot, page):
     reference, quant = result.targets
     assert progress and progress[-1].completed == progress[-1].total == result.windows
     first, second = (pane.stats.text() for pane in page.panes)
-    assert first == f"PPL {reference.perplexity:.4g} · reference"
+    assert first == f"PPL {reference.perplexity:.2f} · reference"
     assert f"KL {quant.kl_mean:.4g}" in second and f"same top {quant.same_top_percent:.1f}%" in second
     assert quant.kl_mean > 0 and "Quality over" in page.error.text()
     assert page.quality_button.isEnabled() and page.run_button.isEnabled() and not page.stop_button.isEnabled()

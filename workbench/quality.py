@@ -75,7 +75,7 @@ def figures_text(figures: TargetQuality, index: int) -> str:
     """'PPL 12.34 · KL 0.0123 (p99 0.0812) · same top 93.1%' — the CLI table's cells and the app's stats line."""
     if figures.error:
         return f"error: {figures.error}"
-    parts = [f"PPL {figures.perplexity:.4g}"]
+    parts = [f"PPL {figures.perplexity:.2f}"]  # two decimals: quantizations differ in the second
     if index == 0:
         parts.append("reference")
     elif figures.kl_mean is None:
