@@ -53,3 +53,27 @@ def test_stop_cancels_the_measurement(qtbot, page):
     assert done.args[0] is None and page.quality is None
     assert all(pane.stats.text() == "quality: not measured" for pane in page.panes)
     assert page.error.text() == "Quality measurement stopped" and page.quality_button.isEnabled()
+
+
+def test_export_saves_the_comparison_and_quality_as_markdown_and_json(qtbot, page, tmp_path):
+    import json
+
+    assert not page.export_button.isEnabled()  # nothing to export yet
+    page.prompt.setPlainText("Hello | there")
+    page.temperature.setText("0")
+    page.num_predict.setValue(12)
+    with qtbot.waitSignal(page.compare_finished, timeout=60000):
+        page.run_button.click()
+    with qtbot.waitSignal(page.quality_finished, timeout=60000):
+        page.measure_quality()
+    assert page.export_button.isEnabled()
+    data = json.loads(page.export_to(tmp_path / "run.json").read_text())
+    assert [p["target"] for p in data["compare"]["panes"]] == ["tiny:F32", "tiny:Q4_0"]
+    assert data["compare"]["panes"][1]["text"] == page.result.panes[1].text
+    assert data["quality"]["targets"][1]["kl_mean"] == page.quality.targets[1].kl_mean
+    markdown = page.export_to(tmp_path / "run.md").read_text()
+    assert "| 2 | tiny:Q4_0 | Q4_0 | 12 |" in markdown and "Hello | there" in markdown  # the prompt, fenced
+    assert f"PPL {page.quality.targets[0].perplexity:.2f} · reference" in markdown
+    assert page.error.text() == f"Saved {tmp_path / 'run.md'}" and page.window_.errors == []
+    page.export_to(tmp_path / "missing-dir" / "run.md")  # an unwritable place: one clear error, nothing else
+    assert len(page.window_.errors) == 1 and "missing-dir" in page.window_.errors[0]

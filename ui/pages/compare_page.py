@@ -12,13 +12,18 @@ token directly: the running pane ends "cancelled", the rest do not start.
 "Measure quality" runs `workbench.quality.quality` over the panes' targets on the same TaskRunner (the bundled
 text; the first pane is the reference): progress per scored window in the message line, Stop cancels it, and
 each pane's stats line gains its perplexity, KL divergence and same-top-token figures.
+
+"Export…" saves the last comparison and quality figures as JSON or Markdown (workbench/compare_report.py).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -30,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.compare import MAX_TARGETS, MIN_TARGETS, CompareResult, compare
+from workbench.compare_report import write_report
 from workbench.errors import InvalidParameter
 from workbench.parameters import parse_parameter
 from workbench.quality import QualityResult, figures_text, quality
@@ -92,9 +98,12 @@ class ComparePage(QWidget):
         for widget in (self.raw, self.add_button, self.remove_button):
             row.addWidget(widget)
         row.addStretch(1)
+        self.export_button = QPushButton("Export…", clicked=self.choose_export)
+        self.export_button.setToolTip("Save the last comparison and quality figures (JSON, or Markdown for .md)")
         row.addWidget(self.quality_button)
         row.addWidget(self.run_button)
         row.addWidget(self.stop_button)
+        row.addWidget(self.export_button)
         return row
 
     # -- panes -------------------------------------------------------------------------------------------
@@ -247,6 +256,24 @@ class ComparePage(QWidget):
         self.run_button.setEnabled(not running)
         self.quality_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
+        self.export_button.setEnabled(not running and (self.result is not None or self.quality is not None))
         for pane in self.panes:
             pane.target.setEnabled(not running)
         self._update_pane_buttons()
+
+    # -- export ------------------------------------------------------------------------------------------
+    def choose_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the comparison", str(Path.home() / "comparison.md"),
+                                              "Markdown (*.md);;JSON (*.json)")
+        if path:
+            self.export_to(Path(path))
+
+    def export_to(self, path: Path) -> Path | None:
+        try:
+            written = write_report(path, compare=self.result, quality=self.quality)
+        except (OSError, InvalidParameter) as exc:
+            self.window_.show_error("Export the comparison", str(exc))
+            return None
+        self.error.setStyleSheet("")
+        self.error.setText(f"Saved {written}")
+        return written
