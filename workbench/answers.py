@@ -165,7 +165,8 @@ class Chat:
 
     def session_modelfile(self, session_id: int) -> str:
         """The session as a Modelfile (like Ollama's `/save`): its preset (or FROM its model) with the session's
-        system and parameter overrides applied and the conversation on screen as MESSAGE lines."""
+        system and parameter overrides applied and the conversation on screen as MESSAGE lines — edited into
+        the preset's own text, so its comments and layout stay (modelfile_edit.py)."""
         import dataclasses
 
         from . import modelfile as mf
@@ -180,7 +181,11 @@ class Chat:
                  if m.status not in ("failed", "streaming") and m.content]
         saved = dataclasses.replace(base, system=session.system_override or base.system, parameters=parameters,
                                     messages=(*base.messages, *shown))
-        return mf.render(saved)
+        if target.preset is None:
+            return mf.render(saved)
+        from .modelfile_edit import apply_changes
+
+        return apply_changes(target.preset.content, saved)  # the preset's comments and layout stay
 
     def engine_facts(self) -> dict[str, Any]:
         """What computed the answers (llama.cpp build, backend): the same for every answer of this process."""

@@ -155,6 +155,7 @@ class _Command:
     column: int  # of the value
     value: str
     arg: str = ""  # the PARAMETER name or the MESSAGE role
+    last_line: int = 0  # a quoted value may run over several lines: the command ends on this one
 
 
 def _read_value(lines: list[str], i: int, rest: str) -> tuple[str, int]:
@@ -224,7 +225,7 @@ def _command(lines: list[str], i: int) -> tuple[_Command, int]:
         what = f"PARAMETER {arg}" if name == "PARAMETER" else f"MESSAGE {arg}" if name == "MESSAGE" else name
         raise _Problem(f"{what} has no value", line, column)
     value, last = _read_value(lines, i, rest)
-    return _Command(name, line, column, value, arg), last
+    return _Command(name, line, column, value, arg, last + 1), last
 
 
 # -- interpretation ------------------------------------------------------------------------------------------
@@ -372,6 +373,23 @@ def parse(text: str, *, max_context: int | None = None) -> Modelfile:
         raise ModelfileErrors(diagnostics)
     assert model is not None
     return model
+
+
+def instruction_spans(text: str) -> list[tuple[str, str, int, int]] | None:
+    """(instruction, PARAMETER name or MESSAGE role, first line, last line) per instruction, 1-based; None when
+    the text has a syntax error (modelfile_edit.py edits a valid file line by line)."""
+    spans = []
+    for item in _commands(text):
+        if isinstance(item, Diagnostic):
+            return None
+        spans.append((item.name, item.arg, item.line, item.last_line))
+    return spans
+
+
+def instruction_line(name: str, value: str, arg: str = "") -> str:
+    """One instruction as render() writes it (`PARAMETER temperature 0.7`, a quoted SYSTEM, …)."""
+    head = f"{name} {arg} " if arg else f"{name} "
+    return head + _quote(value if isinstance(value, str) else _text(value), f"{name} {arg}".strip())
 
 
 # -- rendering -----------------------------------------------------------------------------------------------
