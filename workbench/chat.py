@@ -190,7 +190,8 @@ def prepare_chat(wb, target: ChatTarget | str, messages: Sequence[Mapping[str, A
                  parameters: Mapping[str, Any] | None = None, tools: list | None = None,
                  json_schema: dict | None = None, grammar: str | None = None,
                  reproducible: bool | None = None, n_parallel: int | None = None,
-                 logit_bias: Mapping[int, float] | None = None, ignore_eos: bool = False) -> PreparedChat:
+                 logit_bias: Mapping[int, float] | None = None, ignore_eos: bool = False,
+                 logprobs: int | None = None) -> PreparedChat:
     """Render a conversation through the target's template into a GenerationRequest.
 
     parameters (request) override session_parameters, which override the preset's PARAMETERs (Ollama names).
@@ -213,14 +214,15 @@ def prepare_chat(wb, target: ChatTarget | str, messages: Sequence[Mapping[str, A
                      # add_bos None: the model's own rule, and never twice — a Jinja template that writes
                      # {{ bos_token }} already has it; an Ollama (Go) template never does, Ollama's tokenizer adds it
                      template_sha256=hashlib.sha256(source.encode()).hexdigest(), add_bos=None,
-                     json_schema=json_schema, grammar=grammar, logit_bias=logit_bias, ignore_eos=ignore_eos)
+                     json_schema=json_schema, grammar=grammar, logit_bias=logit_bias, ignore_eos=ignore_eos,
+                     logprobs=logprobs)
 
 
 def prepare_completion(wb, target: ChatTarget | str, prompt: str, *,
                        parameters: Mapping[str, Any] | None = None, json_schema: dict | None = None,
                        grammar: str | None = None, reproducible: bool | None = None,
                        n_parallel: int | None = None, logit_bias: Mapping[int, float] | None = None,
-                       ignore_eos: bool = False) -> PreparedChat:
+                       ignore_eos: bool = False, logprobs: int | None = None) -> PreparedChat:
     """A raw prompt (no template): the preset's parameters still apply, request parameters override them."""
     if isinstance(target, str):
         target = resolve_target(wb, target)
@@ -229,11 +231,11 @@ def prepare_completion(wb, target: ChatTarget | str, prompt: str, *,
                                                               n_parallel=n_parallel)
     return _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignored,
                      template_sha256=None, add_bos=None, json_schema=json_schema, grammar=grammar,
-                     logit_bias=logit_bias, ignore_eos=ignore_eos)
+                     logit_bias=logit_bias, ignore_eos=ignore_eos, logprobs=logprobs)
 
 
 def _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignored, *, template_sha256,
-              add_bos, json_schema, grammar, logit_bias=None, ignore_eos=False) -> PreparedChat:
+              add_bos, json_schema, grammar, logit_bias=None, ignore_eos=False, logprobs=None) -> PreparedChat:
     import dataclasses
 
     from .engine import GenerationRequest
@@ -245,7 +247,7 @@ def _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignor
     if ignore_eos:
         sampling = dataclasses.replace(sampling, ignore_eos=True)
     request = GenerationRequest(prompt=prompt, sampling=sampling, max_tokens=max_tokens, stop=stop,
-                                add_bos=add_bos, parse_special=template_sha256 is not None)
+                                add_bos=add_bos, parse_special=template_sha256 is not None, logprobs=logprobs)
     return PreparedChat(target=target, load=load, request=request, prompt=prompt,
                         prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
                         template_sha256=template_sha256, parameters=effective, ignored=ignored)

@@ -7,8 +7,10 @@ Public API:
     .loaded() -> list[LoadedInfo]   (for `ps`)     .unload(model)     .backend_info() -> BackendInfo     .close()
   LoadedModel                       tokenize / detokenize / token_text, n_ctx, n_ctx_train, bos/eos,
                                     chat_template, metadata, memory_bytes, generate(GenerationRequest),
-                                    embed(texts), score(tokens) (perplexity; scoring.score_models for KL)
-  Generation                        iterator of TextEvent(text)… then one FinalEvent; cancel()/close(); collect()
+                                    embed(texts), score(tokens) (perplexity; scoring.score_models for KL),
+                                    prompt_logprobs(GenerationRequest, top_n) (echo logprobs)
+  Generation                        iterator of TextEvent(text, logprobs)… then one FinalEvent; cancel()/close();
+                                    collect() (GenerationRequest.logprobs = n: TokenLogprob entries on TextEvents)
   LoadOptions, SamplingParams, GenerationRequest, TextEvent, FinalEvent, BackendInfo, LoadedInfo
 
 Importing this package imports llama_cpp (which loads its shared libraries): callers that must stay light
@@ -19,7 +21,7 @@ from . import process_env  # noqa: F401  (first: environment llama.cpp's librari
 from .backend import BackendInfo
 from .generation import Generation
 from .model import LoadedModel
-from .params import FinalEvent, GenerationRequest, LoadOptions, SamplingParams, TextEvent
+from .params import FinalEvent, GenerationRequest, LoadOptions, SamplingParams, TextEvent, TokenLogprob
 from .runtime import LoadedInfo, Runtime
 
 __all__ = [
@@ -33,4 +35,5 @@ __all__ = [
     "Runtime",
     "SamplingParams",
     "TextEvent",
+    "TokenLogprob",
 ]

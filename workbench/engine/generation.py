@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..errors import EngineError
-from .params import FinalEvent, GenerationRequest, TextEvent
+from .params import FinalEvent, GenerationRequest, TextEvent, TokenLogprob
 from .sampling import Sampler
 from .textstream import TextStream
 
@@ -47,13 +47,37 @@ class Job:
     tokens: list[int] = field(default_factory=list)
     done: bool = False
     sink: Sink | None = None  # called with each event instead of queueing it (see the module docstring)
+    emitted_chars: int = 0
+    # (characters decoded before the token, its TokenLogprob) of tokens not yet attached to a TextEvent
+    logprob_queue: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.stream = TextStream(self.request.stop)
 
-    def emit(self, text: str) -> None:
-        if text:
-            self._post(TextEvent(text))
+    def add_logprob(self, entry: TokenLogprob) -> None:
+        """Queue a token's entry; call it before the token's bytes go into `stream`."""
+        self.logprob_queue.append((self.stream.decoded, entry))
+
+    def emit(self, text: str, *, last: bool = False) -> None:
+        self.emitted_chars += len(text)
+        entries = self._take_logprobs(last) if self.logprob_queue else ()
+        if text or entries:
+            self._post(TextEvent(text, entries))
+
+    def _take_logprobs(self, last: bool) -> tuple[TokenLogprob, ...]:
+        """The entries of the tokens whose text starts in what has been emitted (a token still held back, or
+        one whose bytes end mid-character, waits for the piece that carries its text); at the end every
+        remaining one (a token without text of its own), unless a stop string swallowed them."""
+        queue = self.logprob_queue
+        if last and self.stream.stopped_by is None:
+            n = len(queue)
+        else:
+            n = 0
+            while n < len(queue) and queue[n][0] < self.emitted_chars:
+                n += 1
+        taken = tuple(entry for _, entry in queue[:n])
+        del queue[:n]
+        return taken
 
     def _post(self, event: Event) -> None:
         if self.sink is None:
@@ -73,7 +97,7 @@ class Job:
             return None
         self.done = True
         if reason in ("length", "stop") and error is None:
-            self.emit(self.stream.flush())
+            self.emit(self.stream.flush(), last=True)
         self.sampler.free()
         final = FinalEvent(
             finish_reason=reason,  # type: ignore[arg-type]

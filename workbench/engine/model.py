@@ -250,6 +250,16 @@ class LoadedModel:
 
         return score_one(self, tokens, window=window, on_progress=on_progress or (lambda _p: None), cancel=cancel)
 
+    def prompt_logprobs(self, request: GenerationRequest, top_n: int = 0):
+        """Each token of the request's prompt (as `generate` would tokenize it) with its logprob given the ones
+        before it and `top_n` alternatives: a list of params.TokenLogprob (the first one's logprob is None). On a
+        scoring context of its own (engine/scoring.py); ContextLengthExceeded when the prompt is over n_ctx."""
+        from .scoring import prompt_logprobs
+
+        with self._in_use():
+            tokens = self.prompt_tokens(request)
+        return prompt_logprobs(self, tokens, top_n)
+
     @contextmanager
     def _borrowed(self):
         """(llama_model, LoRA adapter, its scale, threads) for a context of the engine's own (scoring.py), held

@@ -15,6 +15,7 @@ from ..errors import InvalidParameter
 
 CACHE_TYPES = ("f16", "f32", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0")
 FLASH_ATTN = ("auto", "on", "off")
+MAX_LOGPROBS = 20  # top alternatives per token, as OpenAI allows
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 
 
@@ -148,9 +149,12 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     add_bos: bool | None = None
     parse_special: bool = True
+    logprobs: int | None = None  # None = off; 0 = each token's own logprob; 1..20 = plus that many alternatives
 
     def __post_init__(self) -> None:
         _check((self.prompt is None) != (self.prompt_tokens is None), "give either prompt or prompt_tokens")
+        _check(self.logprobs is None or (_int(self.logprobs) and 0 <= self.logprobs <= MAX_LOGPROBS),
+               f"logprobs must be an integer from 0 to {MAX_LOGPROBS}, got {self.logprobs!r}")
         _check(self.max_tokens is None or (_int(self.max_tokens) and self.max_tokens >= 0),
                "max_tokens must be an integer ≥ 0")
         if isinstance(self.stop, str):
@@ -162,10 +166,30 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One token's log-probability (natural log) under the model's raw next-token distribution.
+
+    Raw = softmax of the logits before logit bias, temperature, top-k/p and penalties (vLLM's default "raw
+    logprobs"). `top` holds the most likely alternatives, (token id, bytes, logprob), most likely first; the
+    chosen token's `bytes` are what its text contributed (a byte-level token may be part of a character).
+    """
+
+    token: int
+    bytes: bytes
+    logprob: float | None  # None only for a prompt's first token (nothing before it to condition on)
+    top: tuple[tuple[int, bytes, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class TextEvent:
-    """A piece of generated text (never a broken UTF-8 character, never part of a stop string)."""
+    """A piece of generated text (never a broken UTF-8 character, never part of a stop string).
+
+    logprobs: with GenerationRequest.logprobs set, the entries of the tokens whose text starts in this piece
+    (several when tokens merged, none when a token's text is still held back; see generation.Job.emit).
+    """
 
     text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import llama_cpp
+import numpy as np
 
 from ..errors import QueueFull
 from . import native
 from .generation import Job
+from .scoring import logprob_entries
 
 _log = logging.getLogger(__name__)
 
@@ -322,6 +324,8 @@ class Scheduler:
             return self._release(slot, "stop")
         job.completion_tokens += 1
         job.tokens.append(token)
+        if job.request.logprobs is not None:  # only for jobs that asked: the others pay one attribute check
+            job.add_logprob(self._logprob(slot.row, token, job.request.logprobs))
         job.emit(job.stream.feed(self.vocab.piece(token)))
         if job.stream.stopped_by is not None:
             return self._release(slot, "stop")
@@ -330,6 +334,11 @@ class Scheduler:
         if len(slot.cache) >= self.n_ctx:  # no room to decode this token: the context is full
             return self._release(slot, "length")
         slot.next_token = token
+
+    def _logprob(self, row: int, token: int, top_n: int):
+        """The drawn token's entry from its row's raw logits (still those of this decode: read before the next)."""
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.ctx, row), shape=(1, self.vocab.n_tokens))
+        return logprob_entries(self.vocab, logits, (token,), top_n)[0]
 
     def _release(self, slot: Slot, reason: str, error: str | None = None) -> None:
         job, slot.job = slot.job, None

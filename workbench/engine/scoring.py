@@ -40,9 +40,10 @@ from dataclasses import dataclass
 import llama_cpp
 import numpy as np
 
-from ..errors import InvalidParameter, ModelLoadError
+from ..errors import ContextLengthExceeded, InvalidParameter, ModelLoadError
 from ..tasks import CancelToken, ProgressCallback, ProgressMeter, check, no_progress
-from .native import Batch
+from .native import Batch, Vocab
+from .params import TokenLogprob
 
 DEFAULT_WINDOW = 512
 MIN_WINDOW = 4
@@ -274,3 +275,52 @@ def _score_batch(contexts: list[_Context], tallies: list[_Tally], chunk: list[in
             continue
         tally.kl.append(dist.kl_from(reference))
         tally.same_top += int(np.count_nonzero(dist.shifted.argmax(axis=1) == reference.shifted.argmax(axis=1)))
+
+
+# ---------------------------------------------------------------------------------------------- logprobs
+
+
+def logprob_entries(vocab: Vocab, logits: np.ndarray, targets: Sequence[int], top_n: int) -> list[TokenLogprob]:
+    """Per logits row: the target token's log-probability and the `top_n` most likely tokens (raw softmax of
+    the logits, float64 sums as for perplexity). Vectorised over the vocabulary: one max/exp/sum pass, plus one
+    argpartition when alternatives are asked for (no full sort of 262k logits)."""
+    dist = _Dist.of(logits)
+    chosen = (-dist.nll(np.asarray(targets))).tolist()
+    top_n = min(top_n, logits.shape[1])
+    ids = top = [[] for _ in chosen]
+    if top_n > 0:
+        part = np.argpartition(dist.shifted, -top_n, axis=1)[:, -top_n:]
+        values = np.take_along_axis(dist.shifted, part, axis=1)
+        order = np.argsort(-values, axis=1, kind="stable")
+        ids = np.take_along_axis(part, order, axis=1).tolist()
+        top = (np.take_along_axis(values, order, axis=1).astype(np.float64)
+               - np.log(dist.total)[:, None]).tolist()
+    entries = []
+    for target, logprob, row_ids, row_top in zip(targets, chosen, ids, top, strict=True):
+        # the chosen token's bytes are its text as generated; alternatives name control tokens (<eos>)
+        alternatives = tuple((t, vocab.piece(t, True), v) for t, v in zip(row_ids, row_top, strict=True))
+        entries.append(TokenLogprob(token=int(target), bytes=vocab.piece(int(target)), logprob=logprob,
+                                    top=alternatives))
+    return entries
+
+
+def prompt_logprobs(model, tokens: Sequence[int], top_n: int) -> list[TokenLogprob]:
+    """Each prompt token's entry given the tokens before it (the first token's logprob is None), on a scoring
+    context of the model's own like `score_models` (generation keeps running). ContextLengthExceeded when the
+    tokens do not fit the model's per-request context."""
+    tokens = [int(t) for t in tokens]
+    if not tokens:
+        raise InvalidParameter("the prompt is empty")
+    if len(tokens) > model.n_ctx:
+        raise ContextLengthExceeded(len(tokens), model.n_ctx)
+    cut = Plan(window=len(tokens), windows=1,
+               batch=max(1, min(len(tokens), LOGITS_BUDGET_BYTES // (4 * model.n_vocab))))
+    outputs = range(len(tokens) - 1)  # row p predicts token p + 1; the last token predicts nothing here
+    entries = [TokenLogprob(token=tokens[0], bytes=model.vocab.piece(tokens[0]), logprob=None)]
+    with model._borrowed() as handle, closing(_Context(*handle, cut)) as context:
+        for start in range(0, len(tokens), cut.batch):
+            logits = context.decode(tokens[start:start + cut.batch], start, outputs)
+            if logits is not None:
+                targets = tokens[start + 1:start + 1 + len(logits)]
+                entries += logprob_entries(model.vocab, logits, targets, top_n)
+    return entries

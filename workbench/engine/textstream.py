@@ -20,12 +20,14 @@ class TextStream:
         self._hold = max((len(s) for s in self._stops), default=1) - 1
         self._pending = ""
         self.stopped_by: str | None = None
+        self.decoded = 0  # characters decoded so far (emitted or held back): where the next token's text starts
 
     def feed(self, data: bytes) -> str:
         """Add a token's bytes; returns the text that is safe to emit now ('' if none)."""
         if self.stopped_by is not None:
             return ""
         text = self._decoder.decode(data)
+        self.decoded += len(text)
         if not self._stops:
             return text
         buf = self._pending + text
