@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import chat
 from ..engine import TextEvent
 from ..errors import EngineError, InvalidParameter
-from . import formats
+from . import formats, logprobs
 from .schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from .streaming import collect_watching
 
@@ -95,20 +95,23 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     prepared, stream = await state.start_chat(
         target, formats.template_messages(body.messages), parameters=_sampling(body),
         route="/v1/chat/completions", client=_client(request), started=started, tools=plan.tools,
-        json_schema=schema, logit_bias=formats.logit_bias(body.logit_bias), ignore_eos=body.ignore_eos)
+        json_schema=schema, logit_bias=formats.logit_bias(body.logit_bias), ignore_eos=body.ignore_eos,
+        logprobs=body.logprobs_n())
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model,
             "system_fingerprint": _fingerprint(prepared)}
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     if body.stream and not plan.parse_calls:
-        return StreamingResponse(_chat_sse(stream, meta, include_usage), media_type="text/event-stream")
+        return StreamingResponse(_chat_sse(stream, meta, include_usage, body.logprobs),
+                                 media_type="text/event-stream")
     text, final = await collect_watching(request, stream)
     message = _assistant_message(text, plan)
     reason = "tool_calls" if message.get("tool_calls") else _finish(final)
+    scores = logprobs.chat(stream.logprobs) if body.logprobs else None
     if body.stream:  # tools: the whole answer as a short stream
-        return StreamingResponse(_chat_sse_whole(message, reason, final, meta, include_usage),
+        return StreamingResponse(_chat_sse_whole(message, reason, final, meta, include_usage, scores),
                                  media_type="text/event-stream")
     return {**meta, "object": "chat.completion", "usage": _usage(final),
-            "choices": [{"index": 0, "message": message, "finish_reason": reason, "logprobs": None}]}
+            "choices": [{"index": 0, "message": message, "finish_reason": reason, "logprobs": scores}]}
 
 
 def _assistant_message(text: str, plan: formats.ToolPlan) -> dict:
@@ -119,39 +122,42 @@ def _assistant_message(text: str, plan: formats.ToolPlan) -> dict:
     return {"role": "assistant", "content": text}
 
 
-def _chunk(meta: dict, delta: dict, finish_reason: str | None = None) -> dict:
+def _chunk(meta: dict, delta: dict, finish_reason: str | None = None, scores: dict | None = None) -> dict:
     return {**meta, "object": "chat.completion.chunk",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]}
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": scores}]}
 
 
 async def _sse(stream, meta: dict, include_usage: bool, chunk, head: dict | None = None):
-    """SSE lines for a stream; chunk(text | None, finish_reason | None) shapes one chat or completion chunk."""
+    """SSE lines for a stream; chunk(text | None, finish_reason | None, logprob entries) shapes one chat or
+    completion chunk."""
     if head is not None:
         yield _dumps(head)
     async for event in stream.events():
         if isinstance(event, TextEvent):
-            yield _dumps(chunk(event.text, None))
+            yield _dumps(chunk(event.text, None, event.logprobs))
             continue
         if event.finish_reason == "error":
             yield _dumps({"error": {"message": event.error or "generation failed", "type": "server_error",
                                     "param": None, "code": "engine_error"}})
             return
-        last = chunk(None, event.finish_reason)
+        last = chunk(None, event.finish_reason, ())
         yield _dumps(last)
         if include_usage:
             yield _dumps({**meta, "object": last["object"], "choices": [], "usage": _usage(event)})
     yield "data: [DONE]\n\n"
 
 
-def _chat_sse(stream, meta: dict, include_usage: bool):
-    def chunk(text, finish):
-        return _chunk(meta, {} if text is None else {"content": text}, finish)
+def _chat_sse(stream, meta: dict, include_usage: bool, with_logprobs: bool):
+    def chunk(text, finish, entries):
+        scores = logprobs.chat(entries) if with_logprobs and text is not None else None
+        return _chunk(meta, {} if text is None else {"content": text}, finish, scores)
 
     return _sse(stream, meta, include_usage, chunk, head=_chunk(meta, {"role": "assistant", "content": ""}))
 
 
-async def _chat_sse_whole(message: dict, reason: str, final, meta: dict, include_usage: bool):
-    yield _dumps(_chunk(meta, {"role": "assistant", "content": message.get("content") or ""}))
+async def _chat_sse_whole(message: dict, reason: str, final, meta: dict, include_usage: bool,
+                          scores: dict | None):
+    yield _dumps(_chunk(meta, {"role": "assistant", "content": message.get("content") or ""}, scores=scores))
     if message.get("tool_calls"):
         calls = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
         yield _dumps(_chunk(meta, {"tool_calls": calls}))
@@ -172,29 +178,51 @@ async def completions(body: CompletionRequest, request: Request):
     prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
     prepared, stream = await state.start_completion(
         target, prompt, parameters=_sampling(body), route="/v1/completions", client=_client(request),
-        started=started, logit_bias=formats.logit_bias(body.logit_bias), ignore_eos=body.ignore_eos)
+        started=started, logit_bias=formats.logit_bias(body.logit_bias), ignore_eos=body.ignore_eos,
+        logprobs=body.logprobs)
     meta = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model,
             "system_fingerprint": _fingerprint(prepared)}
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    echo = prompt if body.echo else ""
+    echoed = await _echo_logprobs(state, stream, prepared, body)
+    generated = logprobs.Legacy(offset=len(echo)) if body.logprobs is not None else None
     if body.stream:
-        return StreamingResponse(_completion_sse(stream, meta, include_usage, prompt if body.echo else ""),
+        return StreamingResponse(_completion_sse(stream, meta, include_usage, echo, echoed, generated),
                                  media_type="text/event-stream")
     text, final = await collect_watching(request, stream)
-    choice = {"index": 0, "text": (prompt if body.echo else "") + text, "finish_reason": _finish(final),
-              "logprobs": None}
+    scores = None if generated is None else generated.block(stream.logprobs)
+    if echoed is not None:
+        scores = logprobs.join(echoed, scores)
+    choice = {"index": 0, "text": echo + text, "finish_reason": _finish(final), "logprobs": scores}
     return {**meta, "object": "text_completion", "choices": [choice], "usage": _usage(final)}
 
 
-def _text_chunk(meta: dict, text: str, finish_reason: str | None = None) -> dict:
+async def _echo_logprobs(state, stream, prepared, body: CompletionRequest) -> dict | None:
+    """The prompt's legacy logprobs block for echo with logprobs (None otherwise); the stream is closed
+    (generation cancelled) if computing it fails."""
+    if not body.echo or body.logprobs is None:
+        return None
+    try:
+        entries = await logprobs.prompt_entries(state.wb, prepared, body.logprobs)
+    except BaseException:
+        stream.close()
+        raise
+    return logprobs.Legacy().block(entries)
+
+
+def _text_chunk(meta: dict, text: str, finish_reason: str | None = None, scores: dict | None = None) -> dict:
     return {**meta, "object": "text_completion",
-            "choices": [{"index": 0, "text": text, "finish_reason": finish_reason, "logprobs": None}]}
+            "choices": [{"index": 0, "text": text, "finish_reason": finish_reason, "logprobs": scores}]}
 
 
-def _completion_sse(stream, meta: dict, include_usage: bool, echo: str):
-    def chunk(text, finish):
-        return _text_chunk(meta, text or "", finish)
+def _completion_sse(stream, meta: dict, include_usage: bool, echo: str, echoed: dict | None,
+                    generated: logprobs.Legacy | None):
+    def chunk(text, finish, entries):
+        scores = generated.block(entries) if generated is not None and text is not None else None
+        return _text_chunk(meta, text or "", finish, scores)
 
-    return _sse(stream, meta, include_usage, chunk, head=_text_chunk(meta, echo) if echo else None)
+    head = _text_chunk(meta, echo, scores=echoed) if echo else None
+    return _sse(stream, meta, include_usage, chunk, head=head)
 
 
 @router.post("/v1/embeddings")

@@ -92,7 +92,7 @@ class ResponseFormat(_Lenient):
 class SamplingFields(_Lenient):
     """Sampling fields shared by chat and text completions (OpenAI names plus llama.cpp's common extras)."""
 
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=0)  # 0 only for completions with echo (prompt logprobs)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     top_k: int | None = Field(default=None, ge=0)
@@ -122,6 +122,20 @@ class ChatCompletionRequest(SamplingFields):
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _limits(self):
+        if self.max_tokens == 0:
+            raise ValueError("max_tokens must be at least 1")
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
+        return self
+
+    def logprobs_n(self) -> int | None:
+        """The engine's GenerationRequest.logprobs: None off, else how many alternatives."""
+        return (self.top_logprobs or 0) if self.logprobs else None
 
 
 class CompletionRequest(SamplingFields):
@@ -129,6 +143,14 @@ class CompletionRequest(SamplingFields):
     prompt: str | list[str]
     echo: bool = False
     suffix: str | None = None
+    # OpenAI's legacy limit is 5; up to 20 is allowed here (as llama-server and vLLM do)
+    logprobs: int | None = Field(default=None, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _limits(self):
+        if self.max_tokens == 0 and not self.echo:
+            raise ValueError("max_tokens 0 is only allowed with echo (to score the prompt); give at least 1")
+        return self
 
     @field_validator("prompt")
     @classmethod

@@ -95,6 +95,7 @@ class Stream:
         self._mailbox = mailbox(asyncio.get_running_loop())
         self._queue: asyncio.Queue = asyncio.Queue()
         self._cancel_when_attached = False
+        self.logprobs: list = []  # engine TokenLogprob entries gathered by collect()
 
     def sink(self, event) -> bool:
         """The engine's sink: runs on the scheduler thread, so it only posts."""
@@ -149,14 +150,18 @@ class Stream:
             self._half_done("consumer")
 
     def _merge(self, first: TextEvent):
-        """first + every TextEvent already queued; returns (merged, the non-text item that stopped it)."""
-        parts = [first.text]
+        """first + every TextEvent already queued (text and logprob entries, in order); returns (merged, the
+        non-text item that stopped it)."""
+        parts, entries = [first.text], list(first.logprobs)
+        stopped = None
         while not self._queue.empty():
             item = self._queue.get_nowait()
             if not isinstance(item, TextEvent):
-                return TextEvent("".join(parts)), item
+                stopped = item
+                break
             parts.append(item.text)
-        return TextEvent("".join(parts)), None
+            entries += item.logprobs
+        return TextEvent("".join(parts), tuple(entries)), stopped
 
     def close(self) -> None:
         """For a stream that will never be iterated (the route failed before responding)."""
@@ -171,11 +176,12 @@ class Stream:
             self._on_end(self)
 
     async def collect(self) -> tuple[str, FinalEvent]:
-        """All text and the final event (non-streaming responses)."""
+        """All text and the final event (non-streaming responses); logprob entries, if asked, in `logprobs`."""
         parts = []
         async for event in self.events():
             if isinstance(event, TextEvent):
                 parts.append(event.text)
+                self.logprobs += event.logprobs
         assert self.final is not None
         return "".join(parts), self.final
 

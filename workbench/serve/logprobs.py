@@ -1,0 +1,69 @@
+"""Logprobs in OpenAI's two response shapes, built from the engine's `TokenLogprob` entries.
+
+- chat completions: `{"content": [{"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob",
+  "bytes"}]}], "refusal": None}`;
+- legacy completions: `{"tokens", "token_logprobs", "top_logprobs": [{token: logprob}], "text_offset"}`, with
+  `echo` the prompt's tokens first (the first one's logprob and alternatives null), then the generated ones —
+  what lm-evaluation-harness's `local-completions` reads for loglikelihood tasks.
+
+The figures are the model's raw distribution (before temperature, top-k/p, penalties and logit bias: vLLM's
+default). A token that is only part of a UTF-8 character is named in OpenAI's `bytes:\\xNN` form; its `bytes`
+are exact. text_offset counts characters of the choice's text, and runs on across the chunks of a stream.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterable
+
+from starlette.concurrency import run_in_threadpool
+
+
+def token_string(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "bytes:" + "".join(f"\\x{b:02x}" for b in data)
+
+
+def chat(entries: Iterable) -> dict:
+    """choices[i].logprobs of a chat completion (or of one streamed chunk: the entries of its own tokens)."""
+    return {"content": [{"token": token_string(e.bytes), "logprob": e.logprob, "bytes": list(e.bytes),
+                         "top_logprobs": [{"token": token_string(data), "logprob": value, "bytes": list(data)}
+                                          for _id, data, value in e.top]}
+                        for e in entries],
+            "refusal": None}
+
+
+class Legacy:
+    """Legacy completions logprobs blocks; text_offset starts at `offset` and runs on across `block` calls."""
+
+    def __init__(self, offset: int = 0):
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._offset = offset
+
+    def block(self, entries: Iterable) -> dict:
+        tokens, values, tops, offsets = [], [], [], []
+        for entry in entries:
+            offsets.append(self._offset)
+            # a token's characters start where the text decoded so far ends (a partial character adds none yet)
+            self._offset += len(self._decoder.decode(entry.bytes))
+            tokens.append(token_string(entry.bytes))
+            values.append(entry.logprob)
+            tops.append(None if entry.logprob is None
+                        else {token_string(data): value for _id, data, value in entry.top})
+        return {"tokens": tokens, "token_logprobs": values, "top_logprobs": tops, "text_offset": offsets}
+
+
+def join(first: dict, second: dict) -> dict:
+    """Two legacy blocks as one (echo: the prompt's, then the completion's)."""
+    return {key: first[key] + second[key] for key in first}
+
+
+async def prompt_entries(wb, prepared, top_n: int) -> list:
+    """The prompt's entries for `echo` (blocking work on the model's own scoring context: off the loop)."""
+    def compute():
+        loaded = wb.runtime.acquire(prepared.target.model, prepared.load)
+        return loaded.prompt_logprobs(prepared.request, top_n)
+
+    return await run_in_threadpool(compute)
