@@ -154,6 +154,25 @@ def test_echo_then_generated_logprobs(client):
     assert streamed[0].choices[0].logprobs.token_logprobs == block.token_logprobs[:usage.prompt_tokens]
 
 
+def test_token_id_prompt_scored_as_lm_eval_harness_asks(client, reference):
+    """local-completions' loglikelihood request: its own token ids, echo, logprobs 1, max_tokens 1; it sums
+    token_logprobs[ctxlen:-1] (the continuation, without the generated token)."""
+    tokens, logsoftmax, _ = reference
+    reply = client.completions.create(model="tiny:F32", prompt=[tokens], max_tokens=1, logprobs=1, echo=True,
+                                      temperature=0, seed=1234)
+    block = reply.choices[0].logprobs
+    assert reply.choices[0].text.startswith(PROMPT) and reply.usage.prompt_tokens == len(tokens)
+    assert len(block.token_logprobs) == len(tokens) + 1
+    ctxlen = 6
+    expected = sum(logsoftmax[pos - 1][tokens[pos]] for pos in range(ctxlen, len(tokens)))
+    assert sum(block.token_logprobs[ctxlen:-1]) == pytest.approx(expected, abs=1e-3 * len(tokens))
+    as_text = client.completions.create(model="tiny:F32", prompt=PROMPT, max_tokens=1, logprobs=1, echo=True,
+                                        temperature=0, seed=1234).choices[0].logprobs
+    assert as_text.token_logprobs == block.token_logprobs and as_text.tokens == block.tokens
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(model="tiny:F32", prompt=[[1, 10**9]], max_tokens=1)
+
+
 @pytest.mark.parametrize(("route", "body"), [
     ("chat", {"logprobs": True, "top_logprobs": 21}),
     ("chat", {"top_logprobs": 2}),

@@ -218,12 +218,14 @@ def prepare_chat(wb, target: ChatTarget | str, messages: Sequence[Mapping[str, A
                      logprobs=logprobs)
 
 
-def prepare_completion(wb, target: ChatTarget | str, prompt: str, *,
+def prepare_completion(wb, target: ChatTarget | str, prompt: str | Sequence[int], *,
                        parameters: Mapping[str, Any] | None = None, json_schema: dict | None = None,
                        grammar: str | None = None, reproducible: bool | None = None,
                        n_parallel: int | None = None, logit_bias: Mapping[int, float] | None = None,
                        ignore_eos: bool = False, logprobs: int | None = None) -> PreparedChat:
-    """A raw prompt (no template): the preset's parameters still apply, request parameters override them."""
+    """A raw prompt (no template): the preset's parameters still apply, request parameters override them.
+
+    The prompt is text, or token ids used as they are, BOS included or not (PreparedChat.prompt is then "")."""
     if isinstance(target, str):
         target = resolve_target(wb, target)
     effective = merge_parameters(target.base_parameters(), parameters)
@@ -246,8 +248,11 @@ def _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignor
         sampling = dataclasses.replace(sampling, logit_bias=dict(logit_bias))
     if ignore_eos:
         sampling = dataclasses.replace(sampling, ignore_eos=True)
-    request = GenerationRequest(prompt=prompt, sampling=sampling, max_tokens=max_tokens, stop=stop,
-                                add_bos=add_bos, parse_special=template_sha256 is not None, logprobs=logprobs)
-    return PreparedChat(target=target, load=load, request=request, prompt=prompt,
-                        prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
+    tokens = None if isinstance(prompt, str) else tuple(prompt)
+    request = GenerationRequest(prompt=prompt if tokens is None else None, prompt_tokens=tokens, sampling=sampling,
+                                max_tokens=max_tokens, stop=stop, add_bos=add_bos,
+                                parse_special=template_sha256 is not None, logprobs=logprobs)
+    identity = prompt.encode() if tokens is None else ",".join(map(str, tokens)).encode()
+    return PreparedChat(target=target, load=load, request=request, prompt=prompt if tokens is None else "",
+                        prompt_sha256=hashlib.sha256(identity).hexdigest(),
                         template_sha256=template_sha256, parameters=effective, ignored=ignored)

@@ -67,3 +67,12 @@ async def prompt_entries(wb, prepared, top_n: int) -> list:
         return loaded.prompt_logprobs(prepared.request, top_n)
 
     return await run_in_threadpool(compute)
+
+
+async def prompt_text(wb, prepared) -> str:
+    """The text of a prompt given as token ids (for echo)."""
+    def decode():
+        loaded = wb.runtime.acquire(prepared.target.model, prepared.load)
+        return loaded.detokenize(prepared.request.prompt_tokens)
+
+    return await run_in_threadpool(decode)

@@ -175,7 +175,7 @@ async def completions(body: CompletionRequest, request: Request):
     if body.suffix:
         raise InvalidParameter("suffix (fill-in-the-middle) is not supported by this endpoint")
     target = await run_in_threadpool(state.resolve, body.model)
-    prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
+    prompt = body.prompt  # the text or the token ids (schemas.CompletionRequest)
     prepared, stream = await state.start_completion(
         target, prompt, parameters=_sampling(body), route="/v1/completions", client=_client(request),
         started=started, logit_bias=formats.logit_bias(body.logit_bias), ignore_eos=body.ignore_eos,
@@ -183,8 +183,7 @@ async def completions(body: CompletionRequest, request: Request):
     meta = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model,
             "system_fingerprint": _fingerprint(prepared)}
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    echo = prompt if body.echo else ""
-    echoed = await _echo_logprobs(state, stream, prepared, body)
+    echo, echoed = await _echo(state, stream, prepared, body)
     generated = logprobs.Legacy(offset=len(echo)) if body.logprobs is not None else None
     if body.stream:
         return StreamingResponse(_completion_sse(stream, meta, include_usage, echo, echoed, generated),
@@ -197,17 +196,20 @@ async def completions(body: CompletionRequest, request: Request):
     return {**meta, "object": "text_completion", "choices": [choice], "usage": _usage(final)}
 
 
-async def _echo_logprobs(state, stream, prepared, body: CompletionRequest) -> dict | None:
-    """The prompt's legacy logprobs block for echo with logprobs (None otherwise); the stream is closed
-    (generation cancelled) if computing it fails."""
-    if not body.echo or body.logprobs is None:
-        return None
+async def _echo(state, stream, prepared, body: CompletionRequest) -> tuple[str, dict | None]:
+    """For echo: the prompt's text and, with logprobs, its legacy logprobs block (else "", None). The stream is
+    closed (generation cancelled) if either fails."""
+    if not body.echo:
+        return "", None
     try:
+        text = body.prompt if isinstance(body.prompt, str) else await logprobs.prompt_text(state.wb, prepared)
+        if body.logprobs is None:
+            return text, None
         entries = await logprobs.prompt_entries(state.wb, prepared, body.logprobs)
     except BaseException:
         stream.close()
         raise
-    return logprobs.Legacy().block(entries)
+    return text, logprobs.Legacy().block(entries)
 
 
 def _text_chunk(meta: dict, text: str, finish_reason: str | None = None, scores: dict | None = None) -> dict:

@@ -140,7 +140,8 @@ class ChatCompletionRequest(SamplingFields):
 
 class CompletionRequest(SamplingFields):
     model: str
-    prompt: str | list[str]
+    # text, or token ids used as they are (lm-evaluation-harness sends its own tokenization); one prompt
+    prompt: str | list[str] | list[int] | list[list[int]]
     echo: bool = False
     suffix: str | None = None
     # OpenAI's legacy limit is 5; up to 20 is allowed here (as llama-server and vLLM do)
@@ -154,12 +155,15 @@ class CompletionRequest(SamplingFields):
 
     @field_validator("prompt")
     @classmethod
-    def _text(cls, value):
-        if isinstance(value, list):
-            if len(value) != 1:
-                raise ValueError("exactly one prompt per request is supported")
-            return _no_surrogates(value[0])
-        return _no_surrogates(value)
+    def _one_prompt(cls, value):
+        """→ the text, or the list of token ids."""
+        if isinstance(value, str):
+            return _no_surrogates(value)
+        if value and all(isinstance(item, int) for item in value):
+            return value
+        if len(value) != 1:
+            raise ValueError("exactly one prompt per request is supported")
+        return _no_surrogates(value[0]) if isinstance(value[0], str) else value[0]
 
 
 class EmbeddingRequest(_Lenient):
