@@ -33,6 +33,11 @@ greedy/seeded runs alone vs among 7 mid-flight others; tests/test_engine_invaria
 6. Sampling: each request has its own chain and seeded RNG; thread count does not matter (every output
    element is computed by one thread).
 Throughput mode keeps repacking, a unified KV cache, flash attention auto and mixed decode/prompt batches.
+
+Logprobs (GenerationRequest.logprobs): for a job that asks, the drawn token's logits row is read right after
+sampling, before the next decode overwrites it, and log-softmaxed in numpy (scoring.logprob_entries: the raw
+distribution, before the sampler chain); the entry goes with the text through Job.add_logprob. Jobs that do
+not ask pay one attribute check per token (tests/benchmarks/bench_logprobs.py measures the cost of asking).
 """
 
 from __future__ import annotations
