@@ -223,7 +223,7 @@ def _completion_sse(stream, meta: dict, include_usage: bool, echo: str, echoed: 
         scores = generated.block(entries) if generated is not None and text is not None else None
         return _text_chunk(meta, text or "", finish, scores)
 
-    head = _text_chunk(meta, echo, scores=echoed) if echo else None
+    head = _text_chunk(meta, echo, scores=echoed) if echo or echoed is not None else None
     return _sse(stream, meta, include_usage, chunk, head=head)
 
 
