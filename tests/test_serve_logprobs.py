@@ -14,7 +14,7 @@ import openai
 import pytest
 from llama_cpp import Llama
 
-from tests.serve_support import tiny_server
+from tests.serve_support import open_workbench, serving, tiny_server
 from workbench.engine import GenerationRequest, SamplingParams, TextEvent
 
 USER = [{"role": "user", "content": "Say something."}]
@@ -220,3 +220,41 @@ def test_engine_drops_the_entries_of_a_stop_string(server):
     entries = [entry for event in events for entry in event.logprobs]
     assert "".join(e.text for e in events) == "h\u00e9l" and final.finish_reason == "stop"
     assert b"".join(e.bytes for e in entries) == "h\u00e9l".encode()
+
+
+# -- gemma-3-270m: a 262,144-token vocabulary, sliding-window attention, Q4_K_M kernels ------------------------
+
+GEMMA_PROMPT = "The capital of France is Paris. The capital of Germany is"
+
+
+@pytest.fixture(scope="module")
+def gemma_client(tmp_path_factory, gemma_model_path):
+    """Throughput mode (the endpoint's default): repacked weights, as llama_cpp.Llama loads them. In reproducible
+    mode the K-quant matmuls run other kernels, and gemma's prompt logprobs differ from Llama's by up to 0.27."""
+    wb = open_workbench(tmp_path_factory.mktemp("serve-logprobs-gemma"), default_context=512)
+    wb.library.import_file(gemma_model_path, name="gemma")
+    with serving(wb, parallel=1) as srv:
+        yield openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0)
+    wb.close()
+
+
+@pytest.mark.gemma
+def test_gemma_echo_and_generated_logprobs(gemma_client, gemma_model_path):
+    llm = Llama(model_path=str(gemma_model_path), n_ctx=512, logits_all=True, n_threads=2, flash_attn=True,
+                verbose=False)
+    tokens = llm.tokenize(GEMMA_PROMPT.encode(), add_bos=True, special=False)
+    llm.eval(tokens)
+    logits = np.asarray(llm.scores[:len(tokens)], dtype=np.float64)
+    llm.close()
+    expected = logits - logits.max(axis=1, keepdims=True)
+    expected -= np.log(np.exp(expected).sum(axis=1, keepdims=True))
+    reply = gemma_client.completions.create(model="gemma", prompt=GEMMA_PROMPT, max_tokens=6, echo=True,
+                                            logprobs=5, temperature=0, extra_body={"repeat_penalty": 1.0})
+    block, n = reply.choices[0].logprobs, len(tokens)
+    assert reply.usage.prompt_tokens == n and len(block.tokens) == n + reply.usage.completion_tokens
+    got = np.array(block.token_logprobs[1:n])
+    assert np.abs(got - expected[np.arange(n - 1), tokens[1:]]).max() < 1e-3
+    assert reply.choices[0].text.startswith(GEMMA_PROMPT + " Berlin")
+    for token, value, top in zip(block.tokens[n:], block.token_logprobs[n:], block.top_logprobs[n:], strict=True):
+        assert max(top, key=top.get) == token and top[token] == pytest.approx(value, abs=1e-9)
+        assert len(top) == 5 and sum(math.exp(v) for v in top.values()) <= 1 + 1e-9
