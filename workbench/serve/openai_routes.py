@@ -4,7 +4,8 @@ Request fields map onto Ollama parameter names in workbench/chat.py (`openai_par
 built there too, so a preset used as the model applies its system prompt, messages and parameters and the
 request's fields override them. Streams are Server-Sent Events in OpenAI's chunk format, ending `[DONE]`;
 `stream_options.include_usage` adds the usage chunk. With tools, a stream is generated whole first and then
-sent as chunks, because whether the answer is a tool call is only known at the end.
+sent as chunks, because whether the answer is a tool call is only known at the end. Logprobs (chat's
+`logprobs`/`top_logprobs`, completions' `logprobs`, with `echo` the prompt's too) are shaped in logprobs.py.
 """
 
 from __future__ import annotations
