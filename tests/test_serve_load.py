@@ -236,3 +236,24 @@ def test_a_stream_whose_event_loop_closed_cancels_its_generation(wb):
     job = stream.generation._job
     assert wait_until(lambda: job.done)
     assert job.cancelled and job.completion_tokens < 4000
+
+
+def test_a_failing_delivery_does_not_lose_the_rest_of_its_burst():
+    import asyncio
+
+    from workbench.serve.streaming import Mailbox
+
+    async def burst() -> list:
+        box, got = Mailbox(asyncio.get_running_loop()), []
+
+        def broken(_):
+            raise RuntimeError("bookkeeping failed")
+
+        assert box.post(got.append, 1) and box.post(broken, None) and box.post(got.append, 2)  # one burst
+        for _ in range(100):  # loop turns (not a timed wait) for the scheduled drain to run
+            if len(got) == 2:
+                break
+            await asyncio.sleep(0)
+        return got
+
+    assert asyncio.run(burst()) == [1, 2]

@@ -16,12 +16,15 @@ cancels the generation when the consumer stops early — a client disconnect, a 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 
 from ..engine import FinalEvent, TextEvent
+
+_log = logging.getLogger(__name__)
 
 
 class Mailbox:
@@ -61,7 +64,10 @@ class Mailbox:
         with self._lock:
             items, self._items = self._items, []
         for callback, arg in items:
-            callback(arg)
+            try:
+                callback(arg)
+            except Exception:  # one stream's failing bookkeeping must not lose the other streams' events
+                _log.exception("delivering an engine event failed")
 
 
 _mailboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Mailbox] = weakref.WeakKeyDictionary()
