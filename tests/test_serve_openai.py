@@ -175,3 +175,28 @@ def test_embeddings_float_and_base64(client):
     assert abs(sum(v * v for v in floats.data[0].embedding) - 1.0) < 1e-4  # unit length
     default = client.embeddings.create(model="tiny:F32", input="hello")  # the client asks for base64 itself
     assert default.data[0].embedding == pytest.approx(floats.data[0].embedding, abs=1e-6)
+
+
+def test_tokenize_and_detokenize_round_trip_in_the_models_own_tokens(server, client):
+    import httpx
+
+    text = "Say something. <|end|>"
+    plain = httpx.post(server.url + "/tokenize", json={"model": "tiny:F32", "content": text}).json()["tokens"]
+    assert tinymodel.BOS_ID not in plain and len(plain) < len(text.encode())  # the special token is one token
+    with_bos = httpx.post(server.url + "/tokenize",
+                          json={"model": "terse", "content": text, "add_special": True}).json()["tokens"]
+    assert with_bos == [tinymodel.BOS_ID, *plain]  # a preset names its model's tokenizer
+    pieces = httpx.post(server.url + "/tokenize",
+                        json={"model": "tiny:F32", "content": text, "with_pieces": True}).json()["tokens"]
+    assert [p["id"] for p in pieces] == plain and "".join(p["piece"] for p in pieces) == text
+    back = httpx.post(server.url + "/detokenize", json={"model": "tiny:F32", "tokens": plain})
+    assert back.status_code == 200 and back.json()["content"] == "Say something. "  # specials are not rendered
+    # the token ids work as a prompt, and the usage counts them
+    reply = client.completions.create(model="tiny:F32", prompt=plain, max_tokens=2)
+    assert reply.usage.prompt_tokens == len(plain)
+    bad = httpx.post(server.url + "/detokenize", json={"model": "tiny:F32", "tokens": [10**7]})
+    assert bad.status_code == 400 and "outside the vocabulary" in bad.json()["error"]["message"]
+    missing = httpx.post(server.url + "/tokenize", json={"model": "nope", "content": "x"})
+    assert missing.status_code == 404
+    wrong = httpx.post(server.url + "/tokenize", json={"model": "tiny:F32", "content": 5})
+    assert wrong.status_code == 400 and "content" in wrong.json()["error"]["message"]

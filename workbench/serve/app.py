@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 
 from ..errors import QueueFull, WorkbenchError
-from . import ollama_routes, openai_routes
+from . import ollama_routes, openai_routes, token_routes
 from .config import ServeConfig
 from .metrics import RequestRecord
 from .security import BodyTooLarge, SecurityMiddleware
@@ -48,6 +48,7 @@ def create_app(workbench, config: ServeConfig) -> FastAPI:
     app.state.request_log = state.request_log
     app.include_router(openai_routes.router)
     app.include_router(ollama_routes.router)
+    app.include_router(token_routes.router)
     _add_basic_routes(app, state)
     _add_error_handlers(app, state)
     if config.cors_origins:

@@ -166,6 +166,18 @@ class CompletionRequest(SamplingFields):
         return _no_surrogates(value[0]) if isinstance(value[0], str) else value[0]
 
 
+class TokenizeRequest(_Lenient):
+    model: str
+    content: str
+    add_special: bool = False  # llama-server's default: no BOS
+    with_pieces: bool = False
+
+
+class DetokenizeRequest(_Lenient):
+    model: str
+    tokens: list[int] = Field(max_length=1_000_000)
+
+
 class EmbeddingRequest(_Lenient):
     model: str
     input: str | list[str]

@@ -1,0 +1,48 @@
+"""llama-server's `/tokenize` and `/detokenize`, with a `model` field (this endpoint serves many models).
+
+    POST /tokenize   {"model", "content", "add_special": false, "with_pieces": false}
+                     -> {"tokens": [id, …]}  or, with_pieces, {"tokens": [{"id", "piece"}, …]}
+    POST /detokenize {"model", "tokens": [id, …]} -> {"content": "…"}
+
+For clients that count or build prompts in the model's own tokens (budgeting a context, token-id prompts for
+/v1/completions). The model loads like on any request; the work runs off the event loop.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import InvalidParameter
+from .schemas import DetokenizeRequest, TokenizeRequest
+
+router = APIRouter()
+
+
+async def _with_model(request: Request, name: str, work):
+    """work(loaded model) in a worker thread (a first request loads the model)."""
+    state = request.app.state.serve
+    request.state.model = name
+    return await run_in_threadpool(lambda: work(state.load_model(state.resolve(name))))
+
+
+@router.post("/tokenize")
+async def tokenize(body: TokenizeRequest, request: Request):
+    def work(loaded):
+        tokens = loaded.tokenize(body.content, add_special=body.add_special, parse_special=True)
+        if not body.with_pieces:
+            return tokens
+        return [{"id": t, "piece": loaded.detokenize([t], render_special=True)} for t in tokens]
+
+    return {"tokens": await _with_model(request, body.model, work)}
+
+
+@router.post("/detokenize")
+async def detokenize(body: DetokenizeRequest, request: Request):
+    def work(loaded):
+        bad = [t for t in body.tokens if not 0 <= t < loaded.n_vocab]
+        if bad:
+            raise InvalidParameter(f"token {bad[0]} is outside the vocabulary ({loaded.n_vocab} tokens)")
+        return loaded.detokenize(body.tokens)
+
+    return {"content": await _with_model(request, body.model, work)}
