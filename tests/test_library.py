@@ -308,3 +308,32 @@ def test_library_survives_reopening(tiny: Path):
     with Workbench(default_paths()) as wb:
         assert wb.library.get("tiny-llama:F32") == model
         assert wb.library.get("tiny-llama:F32").metadata["tokenizer.chat_template"]
+
+
+def test_a_start_removes_temp_files_of_killed_writers_and_keeps_live_ones(wb: Workbench):
+    """An import or bundle killed mid-copy leaves its temp file; the next start removes it — never a temp a
+    live process is still writing, another host's, or anything that is not a temp (a resumable .part)."""
+    from workbench.library_files import temp_path
+
+    script = ("import sys; from pathlib import Path; from workbench.library_files import temp_path; "
+              "t = temp_path(Path(sys.argv[1])); t.write_bytes(b'half a model'); print(t, flush=True); "
+              "sys.stdin.read()")
+    writer = subprocess.Popen([sys.executable, "-c", script, str(wb.paths.blobs)], stdout=subprocess.PIPE,
+                              stdin=subprocess.PIPE, text=True)
+    left = Path(writer.stdout.readline().strip())
+    mine = temp_path(wb.paths.downloads)
+    mine.write_bytes(b"still being written")
+    foreign = wb.paths.blobs / f".tmp-0badc0de-{writer.pid}-1-{'0' * 32}.partial"  # another machine's
+    foreign.write_bytes(b"x")
+    resumable = wb.paths.downloads / "abc123.part"
+    resumable.write_bytes(b"resume me")
+    with Workbench(wb.paths) as second:
+        second.library.list()
+    assert left.exists()  # its writer is alive: kept
+    writer.kill()
+    writer.wait()
+    writer.stdin.close()
+    writer.stdout.close()
+    with Workbench(wb.paths) as third:
+        third.library.list()
+    assert not left.exists() and mine.exists() and foreign.exists() and resumable.exists()

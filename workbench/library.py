@@ -42,6 +42,7 @@ from .library_files import (
     sha256_file,
     shard_name,
     split_siblings,
+    sweep_stale_temps,
     temp_path,
 )
 from .library_names import derive_name, validate_name, with_suffix
@@ -94,6 +95,8 @@ class Library:
         self.store = store
         self._audit = audit or NullAudit()  # model.imported / removed / verified events (audit.py)
         self._lock = threading.Lock()  # the check-then-add of registration, between threads of one process
+        for folder in (paths.blobs, paths.downloads):  # what an import, pull or bundle killed mid-copy left
+            sweep_stale_temps(folder)
 
     # ---- queries -------------------------------------------------------------------------------------------
     def list(self) -> list[LocalModel]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import re
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,7 +78,46 @@ def check_free_space(folder: Path, need: int) -> None:
 
 
 def temp_path(folder: Path, suffix: str = ".partial") -> Path:
-    return folder / f".tmp-{uuid.uuid4().hex}{suffix}"
+    """A temporary name in `folder` that says which process writes it (host, pid, start time), so that a later
+    start can remove what a killed process left (`sweep_stale_temps`) and never what a live one is writing."""
+    return folder / f".tmp-{_writer_tag()}-{uuid.uuid4().hex}{suffix}"
+
+
+@functools.cache
+def _writer_tag() -> str:
+    import psutil
+
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    return f"{host}-{os.getpid()}-{int(psutil.Process().create_time())}"
+
+
+_TEMP_NAME = re.compile(r"^\.tmp-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-(?P<started>\d+)-[0-9a-f]{32}")
+
+
+def sweep_stale_temps(folder: Path) -> int:
+    """Remove temporary files and folders of `temp_path` whose writer process is gone; returns how many.
+
+    Only names made by temp_path count; one from another host (a shared data dir) is left alone, as is one
+    whose process still runs (a pid now used by another process counts as gone: its start time differs).
+    """
+    import psutil
+
+    removed = 0
+    host = _writer_tag().split("-")[0]
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or match["host"] != host:
+            continue
+        try:
+            alive = abs(psutil.Process(int(match["pid"])).create_time() - int(match["started"])) < 2
+        except psutil.NoSuchProcess:
+            alive = False
+        except psutil.AccessDenied:  # it runs, as somebody else: not ours to judge
+            alive = True
+        if not alive:
+            remove_tree_or_file(entry)
+            removed += 1
+    return removed
 
 
 def fsync_dir(folder: Path) -> None:
