@@ -189,3 +189,19 @@ def test_a_newcomer_chats_offline_on_the_bundled_default(monkeypatch, capsys):
     assert session.preset_ref == "default@1" and user.content == "Hello!"
     assert answer.status == "complete" and answer.provenance["completion_tokens"] <= 8
     assert answer.provenance["model"] == "gemma-3-270m:Q4_K_M" and answer.content in capsys.readouterr().out
+
+
+def test_run_raw_is_a_prompt_session_the_model_continues_without_a_template(helper, capsys):
+    import hashlib
+
+    code, out, _ = run(capsys, "run", helper, "--raw", "Once upon")
+    assert code == 0 and out.strip()
+    code, _, _ = run(capsys, "run", helper, "Once upon")  # the same text as a chat turn, for contrast
+    with Workbench(default_paths()) as wb:
+        raw_session, chat_session = sorted(wb.sessions.list(), key=lambda s: s.id)
+        raw_answer = wb.sessions.path(raw_session.id)[1].provenance
+        chat_answer = wb.sessions.path(chat_session.id)[1].provenance
+    assert raw_session.kind == "prompt" and chat_session.kind == "chat"
+    assert raw_answer["prompt_sha256"] == hashlib.sha256(b"Once upon").hexdigest()  # sent as-is
+    assert raw_answer["prompt_tokens"] < chat_answer["prompt_tokens"]  # no template around it
+    assert raw_answer["completion_tokens"] == 6  # the preset's PARAMETER num_predict still applies

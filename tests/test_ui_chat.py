@@ -236,3 +236,21 @@ def test_a_failed_answer_is_reported_and_shown_failed(qtbot, window):
     assert message == answer and answer.status == "failed" and "num_ctx" in answer.provenance["error"]
     assert window.errors and "num_ctx" in window.errors[0]
     assert "failed" in page.views[answer.id].stats.text() and page.send_button.isEnabled()
+
+
+def test_a_raw_prompt_session_sends_the_text_as_is(qtbot, window):
+    import hashlib
+
+    page = window.pages["Chat"]
+    page.refresh_targets()
+    page.target_combo.setCurrentIndex(page.target_combo.findData("model:tiny:F32"))
+    page.raw_box.setChecked(True)
+    page.new_session()
+    session = window.wb.sessions.get(page.session_id)
+    assert session.kind == "prompt" and page.title.text().endswith("raw prompt")
+    page.settings_panel.fields["num_predict"].setText("5")
+    page.settings_panel.apply_button.click()
+    message = _send(qtbot, page, "Once upon a time")
+    assert message.status == "complete" and message.provenance["completion_tokens"] == 5
+    assert message.provenance["prompt_sha256"] == hashlib.sha256(b"Once upon a time").hexdigest()
+    assert message.provenance["template_sha256"] is None  # no chat template was rendered

@@ -17,6 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -102,13 +103,16 @@ class ChatPage(QWidget):
         self.target_combo = QComboBox()
         self.target_combo.setToolTip("What a new session runs on: a preset (latest version) or a bare model")
         new = QPushButton("New chat (Ctrl+N)", clicked=self.new_session)
+        self.raw_box = QCheckBox("Raw prompt (no chat template)")
+        self.raw_box.setToolTip("A new session sends each message as-is for the model to continue — for base "
+                                "models and prompt work; the preset's parameters still apply")
         rename = QPushButton("Rename", clicked=self._ask_rename)
         delete = QPushButton("Delete", clicked=self.delete_session)
         buttons = QHBoxLayout()
         buttons.addWidget(new, 1)
         buttons.addWidget(rename)
         buttons.addWidget(delete)
-        for widget in (self.search, self.sessions, self.target_combo):
+        for widget in (self.search, self.sessions, self.target_combo, self.raw_box):
             layout.addWidget(widget)
         layout.addLayout(buttons)
         return box
@@ -207,7 +211,7 @@ class ChatPage(QWidget):
 
     def _create(self, **target) -> int | None:
         try:
-            session = self.wb.sessions.create(**target)
+            session = self.wb.sessions.create(**target, kind="prompt" if self.raw_box.isChecked() else "chat")
         except WorkbenchError as exc:
             self.window_.show_error("New chat", str(exc))
             return None
@@ -284,7 +288,8 @@ class ChatPage(QWidget):
         session = self.wb.sessions.get(self.session_id)
         target = session.preset_ref or session.model_name
         title = f"<b>{html.escape(session.title)}</b>"  # a title is user text, never markup
-        self.title.setText(title + (f" · {html.escape(target)}" if target != session.title else ""))
+        kind = " · raw prompt" if session.kind == "prompt" else ""
+        self.title.setText(title + (f" · {html.escape(target)}" if target != session.title else "") + kind)
         messages = self.wb.sessions.messages(self.session_id)
         path = self.wb.sessions.path(self.session_id)
         if [m.id for m in path][:len(self.views)] != list(self.views):

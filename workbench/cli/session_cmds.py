@@ -48,10 +48,12 @@ def run(
     prompt: list[str] = typer.Argument(None, help="The prompt; without one, an interactive session."),
     session_id: int = typer.Option(None, "--session", "-s", help="Continue a stored session (NAME is ignored)."),
     verbose: bool = typer.Option(False, "--verbose", help="After each answer: tokens, TTFT, tok/s, seed."),
+    raw: bool = typer.Option(False, "--raw", help="A prompt session: each message is sent as-is, without the "
+                             "chat template, for the model to continue (base models, prompt work)."),
 ) -> None:
     """Chat with a preset or a model: one answer to PROMPT, or an interactive session."""
     with open_sessions() as wb:
-        session = open_session(wb, name, session_id)
+        session = open_session(wb, name, session_id, kind="prompt" if raw else "chat")
         if prompt:
             text = " ".join(prompt)
             if session_id is None:
@@ -69,8 +71,8 @@ def run(
         Repl(wb, session, verbose=verbose).loop()
 
 
-def open_session(wb, name: str, session_id: int | None) -> ChatSession:
-    """The stored session to continue, or a new one on NAME (a preset version is pinned)."""
+def open_session(wb, name: str, session_id: int | None, kind: str = "chat") -> ChatSession:
+    """The stored session to continue, or a new one of `kind` on NAME (a preset version is pinned)."""
     from ..chat import resolve_target
 
     if session_id is not None:
@@ -78,8 +80,8 @@ def open_session(wb, name: str, session_id: int | None) -> ChatSession:
     first_start(wb)  # a fresh data dir: register the bundled model and its `default` preset first (else no-op)
     target = resolve_target(wb, name)
     if target.preset is not None:
-        return wb.sessions.create(preset_ref=target.preset.ref)
-    return wb.sessions.create(model_name=target.model.name)
+        return wb.sessions.create(preset_ref=target.preset.ref, kind=kind)
+    return wb.sessions.create(model_name=target.model.name, kind=kind)
 
 
 def title_from(text: str, limit: int = 60) -> str:
