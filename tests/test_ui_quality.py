@@ -77,3 +77,23 @@ def test_export_saves_the_comparison_and_quality_as_markdown_and_json(qtbot, pag
     assert page.error.text() == f"Saved {tmp_path / 'run.md'}" and page.window_.errors == []
     page.export_to(tmp_path / "missing-dir" / "run.md")  # an unwritable place: one clear error, nothing else
     assert len(page.window_.errors) == 1 and "missing-dir" in page.window_.errors[0]
+
+
+def test_quality_on_a_chosen_text_and_window_and_an_unreadable_file(qtbot, page, tmp_path):
+    text = tmp_path / "mine.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog. " * 40, encoding="utf-8")
+    page.set_quality_text(text)
+    page.window_size.setValue(64)
+    assert page.text_button.text() == "Text: mine.txt"
+    with qtbot.waitSignal(page.quality_finished, timeout=60000) as done:
+        page.measure_quality()
+    result = done.args[0]
+    assert result is not None and result.window == 64 and result.windows == result.text_tokens // 64
+    from workbench.quality import quality
+    direct = quality(page.wb, ["tiny:F32", "tiny:Q4_0"], text=text.read_text(encoding="utf-8"), window=64)
+    assert direct.text_sha256 == result.text_sha256 and direct.targets[1].kl_mean == result.targets[1].kl_mean
+    page.set_quality_text(tmp_path / "gone.txt")
+    assert page.measure_quality() is None and "cannot read" in page.error.text()
+    assert page.quality_button.isEnabled()  # nothing started: the page is still usable
+    page.set_quality_text(None)
+    assert page.text_button.text() == "Text: bundled"

@@ -10,8 +10,9 @@ the first character that differs from the first pane on, its text is highlighted
 token directly: the running pane ends "cancelled", the rest do not start.
 
 "Measure quality" runs `workbench.quality.quality` over the panes' targets on the same TaskRunner (the bundled
-text; the first pane is the reference): progress per scored window in the message line, Stop cancels it, and
-each pane's stats line gains its perplexity, KL divergence and same-top-token figures.
+text, or a text file picked with "Text…", in windows of the chosen size; the first pane is the reference):
+progress per scored window in the message line, Stop cancels it, and each pane's stats line gains its perplexity,
+KL divergence and same-top-token figures.
 
 "Export…" saves the last comparison and quality figures as JSON or Markdown (workbench/compare_report.py).
 """
@@ -65,6 +66,7 @@ class ComparePage(QWidget):
         self.prompt.setMaximumHeight(90)
         layout.addWidget(self.prompt)
         layout.addLayout(self._build_controls())
+        layout.addLayout(self._build_quality_row())
         self.quantize_row = QuantizeRow(window)
         self.quantize_row.created.connect(self._quantized)
         layout.addWidget(self.quantize_row)
@@ -89,9 +91,6 @@ class ComparePage(QWidget):
         self.remove_button = QPushButton("Remove pane", clicked=self.remove_pane)
         self.run_button = QPushButton("Compare", clicked=self.run)
         self.stop_button = QPushButton("Stop", clicked=self.stop)
-        self.quality_button = QPushButton("Measure quality", clicked=self.measure_quality)
-        self.quality_button.setToolTip("Perplexity of each pane's model over a bundled text, and KL divergence / "
-                                       "same top token against the first pane (like llama-perplexity)")
         for label, widget in (("Seed", self.seed), ("Temperature", self.temperature), ("Max tokens", self.num_predict)):
             row.addWidget(QLabel(label))
             row.addWidget(widget)
@@ -100,10 +99,26 @@ class ComparePage(QWidget):
         row.addStretch(1)
         self.export_button = QPushButton("Export…", clicked=self.choose_export)
         self.export_button.setToolTip("Save the last comparison and quality figures (JSON, or Markdown for .md)")
-        row.addWidget(self.quality_button)
         row.addWidget(self.run_button)
         row.addWidget(self.stop_button)
         row.addWidget(self.export_button)
+        return row
+
+    def _build_quality_row(self) -> QHBoxLayout:
+        self.quality_button = QPushButton("Measure quality", clicked=self.measure_quality)
+        self.quality_button.setToolTip("Perplexity of each pane's model over the text, and KL divergence / "
+                                       "same top token against the first pane (like llama-perplexity)")
+        self.quality_text: Path | None = None  # None: the bundled text
+        self.text_button = QPushButton("Text: bundled", clicked=self.choose_quality_text)
+        self.text_button.setToolTip("The text quality is measured on (UTF-8); the bundled one is chapter 1 of "
+                                    "Pride and Prejudice")
+        self.window_size = QSpinBox(minimum=16, maximum=8192, value=512, singleStep=64, suffix=" tokens")
+        self.window_size.setToolTip("Window size: each window is decoded whole and its second half scored")
+        row = QHBoxLayout()
+        for widget in (QLabel("Quality on"), self.text_button, QLabel("in windows of"), self.window_size,
+                       self.quality_button):
+            row.addWidget(widget)
+        row.addStretch(1)
         return row
 
     # -- panes -------------------------------------------------------------------------------------------
@@ -224,7 +239,15 @@ class ComparePage(QWidget):
         targets = [pane.target.currentText() for pane in self.panes]
         for pane in self.panes:
             pane.set_quality(None, "measuring quality…")
-        self.task = self.window_.runner.submit("Measure quality", quality, self.wb, targets)
+        try:
+            text = self.quality_text.read_text(encoding="utf-8") if self.quality_text else None
+        except (OSError, UnicodeDecodeError) as exc:
+            self.error.setText(f"cannot read {self.quality_text}: {exc}")
+            for pane in self.panes:
+                pane.set_quality(None, "quality: not measured")
+            return None
+        self.task = self.window_.runner.submit("Measure quality", quality, self.wb, targets, text=text,
+                                               window=self.window_size.value())
         self.task.progress.connect(self._quality_progress)
         self.task.finished.connect(self._quality_measured)
         self.task.failed.connect(self._failed)
@@ -260,6 +283,16 @@ class ComparePage(QWidget):
         for pane in self.panes:
             pane.target.setEnabled(not running)
         self._update_pane_buttons()
+
+    def choose_quality_text(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Text to measure quality on", str(Path.home()),
+                                              "Text (*.txt *.md);;All files (*)")
+        self.set_quality_text(Path(path) if path else None)
+
+    def set_quality_text(self, path: Path | None) -> None:
+        """None: back to the bundled text."""
+        self.quality_text = path
+        self.text_button.setText(f"Text: {path.name}" if path else "Text: bundled")
 
     # -- export ------------------------------------------------------------------------------------------
     def choose_export(self) -> None:
