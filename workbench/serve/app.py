@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 
 from ..errors import QueueFull, WorkbenchError
-from . import ollama_routes, openai_routes, token_routes
+from . import ollama_routes, openai_routes, responses_routes, token_routes
 from .config import ServeConfig
 from .metrics import RequestRecord
 from .security import BodyTooLarge, SecurityMiddleware
@@ -47,6 +47,7 @@ def create_app(workbench, config: ServeConfig) -> FastAPI:
     app.state.key_metrics = state.key_metrics
     app.state.request_log = state.request_log
     app.include_router(openai_routes.router)
+    app.include_router(responses_routes.router)
     app.include_router(ollama_routes.router)
     app.include_router(token_routes.router)
     _add_basic_routes(app, state)

@@ -6,9 +6,9 @@ naming the field, never a 500. Text fields reject lone surrogates, which JSON al
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 
 def _no_surrogates(value: str) -> str:
@@ -186,6 +186,106 @@ class EmbeddingRequest(_Lenient):
     def texts(self) -> list[str]:
         items = [self.input] if isinstance(self.input, str) else list(self.input)
         return [_no_surrogates(t) for t in items]
+
+
+# -- OpenAI Responses API (/v1/responses) -----------------------------------------------------------------
+class ResponseContentPart(_Lenient):
+    """A text part of an input item: input_text (what the user wrote) or output_text (an earlier answer)."""
+
+    type: str
+    text: str | None = None
+
+    _check = field_validator("text")(lambda cls, v: v if v is None else _no_surrogates(v))
+
+    @model_validator(mode="after")
+    def _text_only(self):
+        if self.type not in ("input_text", "output_text"):
+            raise ValueError(f"content parts of type {self.type!r} are not supported (input_text, output_text)")
+        if self.text is None:
+            raise ValueError("a text part needs 'text'")
+        return self
+
+
+def _text_or_list(item: type, tag: str):
+    """str | list[item], one branch chosen by the value's type: a bad item's error names that item only (a
+    plain union also reports "not a valid string")."""
+    return Annotated[Annotated[str, Tag("text")] | Annotated[list[item], Tag(tag)],
+                     Discriminator(lambda v: "text" if isinstance(v, str) else tag)]
+
+
+class ResponseInputItem(_Lenient):
+    """A message of `input`: `{"role", "content"}` or `{"type": "message", ...}`; no other item types."""
+
+    type: Literal["message"] = "message"
+    role: Literal["user", "assistant", "system", "developer"]
+    content: _text_or_list(ResponseContentPart, "parts")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _messages_only(cls, data):
+        kind = data.get("type", "message") if isinstance(data, dict) else "message"
+        if kind != "message":  # function_call, function_call_output, reasoning, ...: tools are not supported
+            raise ValueError(f"input items of type {kind!r} are not supported (only messages)")
+        return data
+
+    _check = field_validator("content")(lambda cls, v: _no_surrogates(v) if isinstance(v, str) else v)
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text or "" for part in self.content)
+
+
+class ResponseTextFormat(_Lenient):
+    """`text.format`: text, json_object, or json_schema with the schema inline (not nested as in chat)."""
+
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    name: str | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_schema(self):
+        if self.type == "json_schema" and not isinstance(self.schema_, dict):
+            raise ValueError("a json_schema format needs a 'schema' object")
+        return self
+
+    def response_format(self) -> ResponseFormat:
+        """The same constraint as chat's response_format (formats.response_schema reads it)."""
+        return ResponseFormat(type=self.type, json_schema={"name": self.name, "schema": self.schema_})
+
+
+class ResponseTextOptions(_Lenient):
+    format: ResponseTextFormat = Field(default_factory=ResponseTextFormat)
+
+
+class ResponsesRequest(_Lenient):
+    """POST /v1/responses. `max_output_tokens` is stored as max_tokens so the chat routes' mapping reads it."""
+
+    model: str
+    input: _text_or_list(ResponseInputItem, "items")
+    instructions: str | None = None
+    max_tokens: int | None = Field(default=None, ge=1, alias="max_output_tokens")
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    stream: bool = False
+    text: ResponseTextOptions = Field(default_factory=ResponseTextOptions)
+    store: bool | None = None  # accepted; nothing is stored (see responses_routes)
+    previous_response_id: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict | None = None
+    metadata: dict[str, str] | None = None
+    user: str | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _some_input(cls, value):
+        if isinstance(value, str):
+            return _no_surrogates(value)
+        if not value:
+            raise ValueError("input must be text or a non-empty list of messages")
+        return value
 
 
 # -- Ollama ---------------------------------------------------------------------------------------------
