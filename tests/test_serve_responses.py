@@ -142,6 +142,20 @@ def test_text_format_json_schema_constrains_the_output(client):
         json.loads(plain.output_text)  # without the format the same request is not JSON
 
 
+def test_the_sdk_parse_helper_gets_a_typed_answer(client):
+    from typing import Literal
+
+    import pydantic
+
+    class Answer(pydantic.BaseModel):
+        color: Literal["red", "green", "blue"]
+        ok: bool
+
+    reply = client.responses.parse(model="tiny:F32", input=SAY, max_output_tokens=60, temperature=0,
+                                   text_format=Answer)  # sends a strict json_schema built from the class
+    assert isinstance(reply.output_parsed, Answer)
+
+
 def test_errors_are_openai_shaped_and_the_server_keeps_serving(client, server):
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="no-such-model", input=SAY)
