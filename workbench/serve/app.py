@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 
 from ..errors import QueueFull, WorkbenchError
-from . import ollama_routes, openai_routes, responses_routes, token_routes
+from . import ollama_manage, ollama_routes, openai_routes, responses_routes, token_routes
 from .config import ServeConfig
 from .metrics import RequestRecord
 from .security import BodyTooLarge, SecurityMiddleware
@@ -49,6 +49,7 @@ def create_app(workbench, config: ServeConfig) -> FastAPI:
     app.include_router(openai_routes.router)
     app.include_router(responses_routes.router)
     app.include_router(ollama_routes.router)
+    app.include_router(ollama_manage.router)
     app.include_router(token_routes.router)
     _add_basic_routes(app, state)
     _add_error_handlers(app, state)
@@ -56,7 +57,8 @@ def create_app(workbench, config: ServeConfig) -> FastAPI:
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_credentials=False,
-                           allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["Authorization", "Content-Type"])
+                           allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                           allow_headers=["Authorization", "Content-Type"])
     # outermost: a foreign Host never reaches a route; refusals go to the audit trail (queued, off the loop)
     app.add_middleware(SecurityMiddleware, config=config, on_refused=workbench.audit.endpoint_refused)
     return app
