@@ -63,6 +63,11 @@ def test_pull_streams_progress_then_the_model_lists_and_answers(client, fake_hub
     pulled = next(m for m in client.list().models if m.digest == sha)
     reply = client.generate(model=pulled.model, prompt="Once", options={"num_predict": 3, "temperature": 0})
     assert reply.done and reply.eval_count == 3
+    # the name it was pulled by keeps working, as with Ollama (looked up locally: no Hub request)
+    asked = len(fake_hub.requests)
+    by_ref = client.generate(model="hf.co/alice/tiny-GGUF:Q8_0", prompt="Once",
+                             options={"num_predict": 3, "temperature": 0})
+    assert by_ref.response == reply.response and len(fake_hub.requests) == asked
 
 
 def test_pull_without_streaming_answers_once(client, server, fake_hub: FakeHub, other_models) -> None:  # noqa: F811
@@ -72,6 +77,8 @@ def test_pull_without_streaming_answers_once(client, server, fake_hub: FakeHub, 
     assert reply.status == "success" and reply.digest is None
     assert hashlib.sha256(data).hexdigest() in {m.digest for m in client.list().models}
     assert len(fake_hub.cdn_gets()) == 1
+    assert client.delete("huggingface.co/bob/small-GGUF:Q8_0").status == "success"  # by the name it was pulled by
+    assert hashlib.sha256(data).hexdigest() not in {m.digest for m in client.list().models}
     log = [r for r in server.app.state.request_log() if r.route == "/api/pull"]
     assert log[-1].status == 200 and log[-1].model == "huggingface.co/bob/small-GGUF:Q8_0"
 

@@ -81,19 +81,27 @@ def resolve_target(wb, name: str) -> ChatTarget:
         except NotFound:  # "gemma-3-270m:Q4_K_M" reads as a preset tag too: then it may be the model
             if not _is_model(wb, name):
                 raise
-    try:
-        return ChatTarget(wb.library.get(name))
-    except NotFound:
+    model = find_model(wb, name)
+    if model is None:
         raise NotFound(f"{name!r} is neither a preset (`workbench presets`) nor a library model "
-                       "(`workbench list`)") from None
+                       "(`workbench list`)")
+    return ChatTarget(model)
+
+
+def find_model(wb, name: str) -> LocalModel | None:
+    """A library model by name (library.get's rules), or by the `hf.co/…` reference it was pulled from —
+    the name Ollama's clients keep using after `pull` (looked up locally, no network)."""
+    model = wb.library.find(name)
+    if model is not None:
+        return model
+    try:
+        return wb.hub.find_local(name)
+    except InvalidName:  # not a Hub reference
+        return None
 
 
 def _is_model(wb, name: str) -> bool:
-    try:
-        wb.library.get(name)
-        return True
-    except NotFound:
-        return False
+    return find_model(wb, name) is not None
 
 
 # OpenAI request fields → Ollama PARAMETER names; the endpoint passes its requests through this, so a preset's

@@ -29,6 +29,7 @@ from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from .. import modelfile as mf
+from ..chat import find_model
 from ..errors import InvalidModelfile, InvalidName, InvalidParameter, NotFound, WorkbenchError
 from ..parameters import parse_parameter, spec
 from ..presets import check_preset_name, parse_ref
@@ -216,8 +217,8 @@ def _delete(wb, name: str) -> None:
     preset = _preset_of(wb, name)
     if preset is not None:
         wb.presets.delete(preset)
-    elif wb.library.find(name) is not None:
-        wb.library.remove(name)
+    elif (model := find_model(wb, name)) is not None:  # a library name, or the hf.co/… it was pulled by
+        wb.library.remove(model.name)
     else:
         raise NotFound(f"model '{name}' not found")
 
@@ -232,10 +233,10 @@ async def copy(body: OllamaCopyRequest, request: Request):
 
 def _copy(wb, source: str, destination: str) -> None:
     preset = _preset_of(wb, source, any_version=True)
-    model = None if preset is not None else wb.library.find(source)
+    model = None if preset is not None else find_model(wb, source)
     if preset is None and model is None:
         raise NotFound(f"model '{source}' not found")
-    if _preset_of(wb, destination) is not None or wb.library.find(destination) is not None:
+    if _preset_of(wb, destination) is not None or find_model(wb, destination) is not None:
         raise InvalidParameter(f"destination {destination!r} already exists: delete it first or pick another name")
     if preset is not None:
         target = check_preset_name(destination.removesuffix(":latest"))
