@@ -38,6 +38,7 @@ from .metrics import RequestRecord
 from .ollama_routes import _line
 from .openai_routes import _client
 from .schemas import OllamaMessage, _Lenient
+from .state import ShuttingDown
 from .streaming import watch_disconnect
 
 _log = logging.getLogger(__name__)
@@ -167,7 +168,10 @@ class _Pull:
 async def pull(body: OllamaPullRequest, request: Request):
     name = _name(body, request)
     _check_pullable(name)
-    wb = request.app.state.serve.wb
+    state = request.app.state.serve
+    if state.closing:
+        raise ShuttingDown("the endpoint is shutting down")
+    wb = state.wb
     # resolved before answering, so an unknown repo or quant (or offline mode) is a plain HTTP error
     resolution = await run_in_threadpool(wb.hub.resolve, name)
     job = _Pull(wb, name, {f.path: f.sha256 for f in resolution.entry.files})
