@@ -127,16 +127,19 @@ class Hub:
         return found
 
     # ---- pull ------------------------------------------------------------------------------------------------
-    def pull(self, ref: str | HubRef, *, name: str | None = None, on_progress: ProgressCallback = no_progress,
-             cancel: CancelToken | None = None) -> LocalModel:
+    def pull(self, ref: str | HubRef | Resolution, *, name: str | None = None,
+             on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> LocalModel:
         """Download (resuming if a partial exists), verify against the LFS sha256 and register a GGUF model.
 
         Two pulls of the same file wait for each other; the second returns the model the first registered.
+        `ref` may be a Resolution `resolve()` made already (the caller looked at the files first): the Hub is
+        then not asked again.
         """
         client = self._client("pull")
         if name is not None:
             validate_name(name)
-        resolution = self.resolve(ref)
+        resolution = ref if isinstance(ref, Resolution) else self.resolve(ref)
+        ref = resolution.ref
         entry = resolution.entry
         self._check_name_free(name, entry)
         if not split_complete(entry):

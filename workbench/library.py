@@ -328,6 +328,15 @@ class Library:
         validate_name(name)
         return self.store.models.add(dataclasses.replace(present[0], name=name, id=None, added_at=_now()))
 
+    def alias(self, name: str, new_name: str) -> LocalModel:
+        """Model `name` under `new_name` too, sharing its files (Ollama's `copy`); audited as model.copied."""
+        model = self.get(name)
+        alias = self.find_present(model.sha256, name=new_name)
+        if alias is None:
+            raise NotFound(f"the files of model {model.name!r} are missing: `workbench verify {model.name}`")
+        self._audit.model("model.copied", alias, copied_from=model.name)
+        return alias
+
     def _with_source(self, model: LocalModel, source: ModelSource) -> LocalModel:
         return self.store.models.update(dataclasses.replace(
             model, source_repo=source.repo, source_revision=source.revision, source_file=source.filename))

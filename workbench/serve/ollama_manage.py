@@ -36,7 +36,7 @@ from ..presets import check_preset_name, parse_ref
 from ..tasks import CancelToken, Progress
 from .metrics import RequestRecord
 from .ollama_routes import _line
-from .openai_routes import _client
+from .openai_routes import client_host
 from .schemas import OllamaMessage, _Lenient
 from .state import ShuttingDown
 from .streaming import watch_disconnect
@@ -92,7 +92,7 @@ def _name(body: OllamaNameRequest, request: Request) -> str:
 
 
 def _record(request: Request, model: str, status: int = 200) -> None:
-    request.app.state.serve.record(RequestRecord(time=time.time(), client=_client(request),
+    request.app.state.serve.record(RequestRecord(time=time.time(), client=client_host(request),
                                                  route=request.url.path, model=model, status=status))
 
 
@@ -121,12 +121,13 @@ def _check_pullable(name: str) -> None:
 class _Pull:
     """One `wb.hub.pull` in a worker thread; its progress, result or error handed to the loop via a queue."""
 
-    def __init__(self, wb, ref: str, digests: dict[str, str | None]):
+    def __init__(self, wb, resolution):
         self.cancel = CancelToken()
         self._queue: asyncio.Queue = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
-        self._digests = digests  # remote file path -> LFS sha256, to name the layer being pulled
-        threading.Thread(target=self._run, args=(wb, ref), name="workbench-api-pull", daemon=True).start()
+        # remote file path -> LFS sha256, to name the layer being pulled
+        self._digests = {f.path: f.sha256 for f in resolution.entry.files}
+        threading.Thread(target=self._run, args=(wb, resolution), name="workbench-api-pull", daemon=True).start()
 
     def _post(self, item) -> None:  # on the worker thread
         try:
@@ -134,9 +135,9 @@ class _Pull:
         except RuntimeError:  # the loop closed (the endpoint stopped): nobody waits for this pull any more
             self.cancel.cancel("the endpoint stopped")
 
-    def _run(self, wb, ref: str) -> None:
-        try:
-            model = wb.hub.pull(ref, on_progress=self._post, cancel=self.cancel)
+    def _run(self, wb, resolution) -> None:
+        try:  # the route's resolution: the Hub is not asked a second time
+            model = wb.hub.pull(resolution, on_progress=self._post, cancel=self.cancel)
         except Exception as exc:  # handed to the route, which answers with it
             self._post(exc)
         else:
@@ -174,7 +175,7 @@ async def pull(body: OllamaPullRequest, request: Request):
     wb = state.wb
     # resolved before answering, so an unknown repo or quant (or offline mode) is a plain HTTP error
     resolution = await run_in_threadpool(wb.hub.resolve, name)
-    job = _Pull(wb, name, {f.path: f.sha256 for f in resolution.entry.files})
+    job = _Pull(wb, resolution)
     if body.stream:
         return StreamingResponse(_pull_lines(request, name, job), media_type=NDJSON)
     watcher = asyncio.ensure_future(watch_disconnect(request, job.cancel))  # a CancelToken has .cancel()
@@ -246,10 +247,7 @@ def _copy(wb, source: str, destination: str) -> None:
         target = check_preset_name(destination.removesuffix(":latest"))
         wb.presets.create(target, wb.presets.get(source).content, message=f"copied from {source}")
         return
-    alias = wb.library.find_present(model.sha256, name=destination)
-    if alias is None:
-        raise NotFound(f"the files of model '{source}' are missing: `workbench verify {model.name}`")
-    wb.audit.model("model.copied", alias, copied_from=model.name)
+    wb.library.alias(model.name, destination)
 
 
 # ---- create --------------------------------------------------------------------------------------------------
@@ -311,5 +309,5 @@ async def embeddings(body: OllamaEmbeddingsRequest, request: Request):
         await run_in_threadpool(state.load_model, target)
         _record(request, body.model)
         return {"embedding": []}
-    result = await run_in_threadpool(state.embed, target, [body.prompt], True, "/api/embeddings", _client(request))
+    result = await run_in_threadpool(state.embed, target, [body.prompt], True, "/api/embeddings", client_host(request))
     return {"embedding": result.vectors[0]}

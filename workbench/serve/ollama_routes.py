@@ -22,7 +22,7 @@ from ..engine import TextEvent
 from ..errors import InvalidParameter
 from ..modelfile import render as render_modelfile
 from . import formats
-from .openai_routes import _client, _finish
+from .openai_routes import client_host, finish_reason
 from .schemas import OllamaChatRequest, OllamaEmbedRequest, OllamaGenerateRequest, OllamaShowRequest
 from .streaming import collect_watching
 
@@ -142,7 +142,7 @@ async def chat_route(body: OllamaChatRequest, request: Request):
                 for m in body.messages]
     plan = formats.plan_tools(body.tools, None)
     _, stream = await state.start_chat(
-        target, messages, parameters=dict(body.options or {}), route="/api/chat", client=_client(request),
+        target, messages, parameters=dict(body.options or {}), route="/api/chat", client=client_host(request),
         started=started, tools=plan.tools, json_schema=formats.ollama_schema(body.format), keep_alive=keep_alive)
     return await _respond(request, body, stream, started, chat_shape=True, parse_calls=plan.parse_calls)
 
@@ -156,7 +156,7 @@ async def generate(body: OllamaGenerateRequest, request: Request):
     state, started, keep_alive, target = await _begin(body, request)
     if not body.prompt:
         return await _keep_alive_only(state, target, keep_alive, body.model, False)
-    common = {"parameters": dict(body.options or {}), "route": "/api/generate", "client": _client(request),
+    common = {"parameters": dict(body.options or {}), "route": "/api/generate", "client": client_host(request),
               "started": started, "json_schema": formats.ollama_schema(body.format), "keep_alive": keep_alive}
     if body.raw:
         _, stream = await state.start_completion(target, body.prompt, **common)
@@ -177,7 +177,7 @@ def _done(body, final, stream, started: float, chat_shape: bool, text: str = "",
     out = _piece(body, text, chat_shape)
     if calls:
         out["message"]["tool_calls"] = calls
-    return {**out, "done": True, "done_reason": _finish(final), "total_duration": int(total * 1e9),
+    return {**out, "done": True, "done_reason": finish_reason(final), "total_duration": int(total * 1e9),
             "load_duration": 0, "prompt_eval_count": final.prompt_tokens, "prompt_eval_duration": int(ttft * 1e9),
             "eval_count": final.completion_tokens, "eval_duration": int(max(0.0, total - ttft) * 1e9)}
 
@@ -216,6 +216,6 @@ async def embed(body: OllamaEmbedRequest, request: Request):
     request.state.model = body.model
     texts = [body.input] if isinstance(body.input, str) else list(body.input)
     target = await run_in_threadpool(state.resolve, body.model)
-    result = await run_in_threadpool(state.embed, target, texts, body.truncate, "/api/embed", _client(request))
+    result = await run_in_threadpool(state.embed, target, texts, body.truncate, "/api/embed", client_host(request))
     return {"model": body.model, "embeddings": result.vectors, "prompt_eval_count": result.total_tokens,
             "total_duration": int((time.perf_counter() - started) * 1e9), "load_duration": 0}

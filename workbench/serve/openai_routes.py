@@ -34,7 +34,8 @@ def _dumps(payload: dict) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
-def _client(request: Request) -> str:
+def client_host(request: Request) -> str:
+    """The client's address for the request log (every route module uses it)."""
     return request.client.host if request.client else "-"
 
 
@@ -44,7 +45,8 @@ def _usage(final) -> dict:
             "prompt_tokens_details": {"cached_tokens": final.cached_tokens}}
 
 
-def _finish(final) -> str:
+def finish_reason(final) -> str:
+    """The FinalEvent's finish reason; an engine failure raises (a 500 in the API's error shape)."""
     if final.finish_reason == "error":
         raise EngineError(final.error or "generation failed")
     return final.finish_reason
@@ -81,7 +83,8 @@ def _model_rows(wb) -> list[dict]:
     return rows
 
 
-def _sampling(body) -> dict:
+def sampling_parameters(body) -> dict:
+    """A request's OpenAI sampling fields as Ollama parameters (chat, completions and responses share it)."""
     return chat.openai_parameters(body.model_dump(include=set(chat.OPENAI_PARAMETERS)))
 
 
@@ -94,8 +97,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     plan = formats.plan_tools(body.tools, body.tool_choice)
     schema = formats.response_schema(body.response_format) or plan.schema
     prepared, stream = await state.start_chat(
-        target, formats.template_messages(body.messages), parameters=_sampling(body),
-        route="/v1/chat/completions", client=_client(request), started=started, tools=plan.tools,
+        target, formats.template_messages(body.messages), parameters=sampling_parameters(body),
+        route="/v1/chat/completions", client=client_host(request), started=started, tools=plan.tools,
         json_schema=schema, logit_bias=formats.logit_bias(body.logit_bias), ignore_eos=body.ignore_eos,
         logprobs=body.logprobs_n())
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model,
@@ -106,7 +109,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
                                  media_type="text/event-stream")
     text, final = await collect_watching(request, stream)
     message = _assistant_message(text, plan)
-    reason = "tool_calls" if message.get("tool_calls") else _finish(final)
+    reason = "tool_calls" if message.get("tool_calls") else finish_reason(final)
     scores = logprobs.chat(stream.logprobs) if body.logprobs else None
     if body.stream:  # tools: the whole answer as a short stream
         return StreamingResponse(_chat_sse_whole(message, reason, final, meta, include_usage, scores),
@@ -178,7 +181,7 @@ async def completions(body: CompletionRequest, request: Request):
     target = await run_in_threadpool(state.resolve, body.model)
     prompt = body.prompt  # the text or the token ids (schemas.CompletionRequest)
     prepared, stream = await state.start_completion(
-        target, prompt, parameters=_sampling(body), route="/v1/completions", client=_client(request),
+        target, prompt, parameters=sampling_parameters(body), route="/v1/completions", client=client_host(request),
         started=started, logit_bias=formats.logit_bias(body.logit_bias), ignore_eos=body.ignore_eos,
         logprobs=body.logprobs)
     meta = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model,
@@ -193,7 +196,7 @@ async def completions(body: CompletionRequest, request: Request):
     scores = None if generated is None else generated.block(stream.logprobs)
     if echoed is not None:
         scores = logprobs.join(echoed, scores)
-    choice = {"index": 0, "text": echo + text, "finish_reason": _finish(final), "logprobs": scores}
+    choice = {"index": 0, "text": echo + text, "finish_reason": finish_reason(final), "logprobs": scores}
     return {**meta, "object": "text_completion", "choices": [choice], "usage": _usage(final)}
 
 
@@ -234,7 +237,7 @@ async def embeddings(body: EmbeddingRequest, request: Request):
     request.state.model = body.model
     target = await run_in_threadpool(state.resolve, body.model)
     result = await run_in_threadpool(state.embed, target, body.texts(), False, "/v1/embeddings",
-                                     _client(request))
+                                     client_host(request))
     data = []
     for index, vector in enumerate(result.vectors):
         value = (base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from ..engine import TextEvent
 from ..errors import InvalidParameter
 from . import formats
-from .openai_routes import _client, _finish, _sampling
+from .openai_routes import client_host, finish_reason, sampling_parameters
 from .schemas import ChatMessage, ResponsesRequest
 from .streaming import collect_watching
 
@@ -44,13 +44,13 @@ async def create_response(body: ResponsesRequest, request: Request):
     target = await run_in_threadpool(state.resolve, body.model)
     schema = formats.response_schema(body.text.format.response_format())
     prepared, stream = await state.start_chat(
-        target, _messages(body), parameters=_sampling(body), route=ROUTE, client=_client(request),
+        target, _messages(body), parameters=sampling_parameters(body), route=ROUTE, client=client_host(request),
         started=started, json_schema=schema)
     reply = _Reply(body, prepared)
     if body.stream:
         return StreamingResponse(_events(stream, reply), media_type="text/event-stream")
     text, final = await collect_watching(request, stream)
-    _finish(final)  # an engine error is a 500, as on the chat route
+    finish_reason(final)  # an engine error is a 500, as on the chat route
     return reply.finished(text, final)
 
 
