@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench import answers
 from workbench.app import Workbench
+from workbench.chat import service as answers
 from workbench.errors import ContextLengthExceeded, InvalidParameter, NotFound, TemplateError
 from workbench.paths import default_paths
 
@@ -245,7 +245,7 @@ def test_a_session_with_branches_survives_a_restart(workbench_home, tiny_model_p
 
 _CHILD = textwrap.dedent("""
     import sys, threading
-    from workbench import answers
+    from workbench.chat import service as answers
     from workbench.app import Workbench
     answers.SAVE_INTERVAL = 0.0  # every piece reaches the database before it is handed out
     wb = Workbench()

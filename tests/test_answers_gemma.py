@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.chat import prepare_chat
-from workbench.defaults import DEFAULT_NAME, DEFAULT_PRESET, ensure_default_preset
+from workbench.chat.prepare import prepare_chat
+from workbench.library.bundled import DEFAULT_NAME, DEFAULT_PRESET, ensure_default_preset
 
 pytestmark = pytest.mark.gemma
 

@@ -15,8 +15,8 @@ import pytest
 
 from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
 from workbench.app import Workbench
-from workbench.bundle import export_bundle, import_bundle, inspect_bundle
-from workbench.bundle_format import InvalidBundle
+from workbench.bundle.format import InvalidBundle
+from workbench.bundle.service import export_bundle, import_bundle, inspect_bundle
 from workbench.cli import main
 from workbench.engine import GenerationRequest, LoadOptions
 from workbench.errors import AlreadyExists, Cancelled, ChecksumMismatch

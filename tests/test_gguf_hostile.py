@@ -24,7 +24,7 @@ from tests.gguf_samples import (
     write_sample,
 )
 from workbench.errors import InvalidModelFile
-from workbench.gguf_info import HeaderIncomplete, read_gguf_header, read_gguf_info
+from workbench.gguf.info import HeaderIncomplete, read_gguf_header, read_gguf_info
 
 pytestmark = pytest.mark.timeout(1, func_only=True)
 

@@ -12,7 +12,7 @@ import pytest
 from tests import tinymodel
 from tests.gguf_samples import write_sample, write_split
 from workbench.errors import InvalidModelFile, NotFound
-from workbench.gguf_info import HeaderIncomplete, read_gguf_header, read_gguf_info
+from workbench.gguf.info import HeaderIncomplete, read_gguf_header, read_gguf_info
 
 
 def test_gemma_facts(gemma_model_path: Path):
@@ -72,8 +72,8 @@ def test_agrees_with_gguf_reader_on_every_value_type(tmp_path: Path, big_endian:
 
 
 def test_agrees_with_gguf_reader_on_the_tiny_model(tiny_model_path: Path):
-    from workbench.gguf_info import TYPE_SIZES
-    from workbench.gguf_parse import ArrayValue, parse_header
+    from workbench.gguf.info import TYPE_SIZES
+    from workbench.gguf.parse import ArrayValue, parse_header
 
     data = tiny_model_path.read_bytes()
     parsed = parse_header(data, file_size=len(data), type_sizes=TYPE_SIZES)
@@ -154,7 +154,7 @@ def test_missing_file_and_folder(tmp_path: Path):
 
 def test_large_header_is_read_in_growing_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A header longer than the first read (big vocabularies) is still read whole."""
-    import workbench.gguf_info as gi
+    import workbench.gguf.info as gi
 
     path = write_sample(tmp_path / "s.gguf")
     monkeypatch.setattr(gi, "FIRST_READ", 100)

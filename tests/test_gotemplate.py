@@ -8,7 +8,7 @@ import pytest
 from tests import chat_fixtures as fx
 from workbench.engine.templates import ChatTemplate
 from workbench.errors import TemplateError
-from workbench.gotemplate import is_go_template, translate
+from workbench.modelfile.gotemplate import is_go_template, translate
 
 OLLAMA = {name: getattr(fx, name) for name in dir(fx) if name.startswith("OLLAMA_")}
 HF = {name: getattr(fx, name) for name in dir(fx) if name.startswith("HF_")}

@@ -14,7 +14,7 @@ import pytest
 from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
 from tests.test_hub_pull import PULL_SCRIPT, wait_for
 from workbench.cli import main
-from workbench.hub_download import partial_path
+from workbench.hub.download import partial_path
 
 REPO = "alice/tiny-GGUF"
 

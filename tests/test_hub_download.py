@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
-from workbench import hub_download
 from workbench.errors import Cancelled, ChecksumMismatch, DiskFull
-from workbench.hub_download import FileTarget, fetch_file, partial_path
-from workbench.hub_http import HubClient
+from workbench.hub import download as hub_download
+from workbench.hub.download import FileTarget, fetch_file, partial_path
+from workbench.hub.http import HubClient
 from workbench.tasks import CancelToken, Progress
 
 REPO = "alice/tiny-GGUF"

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
-from workbench import hub_download
 from workbench.errors import Cancelled, ChecksumMismatch, DiskFull, GatedRepo, NotFound
-from workbench.hub_download import partial_path
+from workbench.hub import download as hub_download
+from workbench.hub.download import partial_path
 from workbench.tasks import CancelToken, Progress
 
 REPO = "alice/tiny-GGUF"
@@ -221,7 +221,7 @@ def test_two_pulls_of_the_same_file_at_once(wb, served: FakeHub, tiny_bytes: byt
 
 
 def test_remote_estimate_reads_only_the_header(wb, fake_hub: FakeHub, gemma_model_path: Path) -> None:  # noqa: F811
-    from workbench.estimate import estimate_local
+    from workbench.gguf.estimate import estimate_local
 
     fake_hub.add_repo("google/gemma-GGUF", {"gemma-3-270m-Q4_K_M.gguf": gemma_model_path.read_bytes()})
     remote = wb.hub.estimate("hf.co/google/gemma-GGUF", context=8192)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from workbench.errors import InvalidName, NotFound
-from workbench.hub_refs import group_gguf_files, is_hub_ref, parse_ref, pick_entry, quant_from_filename, split_complete
-from workbench.hub_types import HubRef, RemoteFile
+from workbench.hub.refs import group_gguf_files, is_hub_ref, parse_ref, pick_entry, quant_from_filename, split_complete
+from workbench.hub.types import HubRef, RemoteFile
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -10,7 +10,7 @@ import pytest
 
 from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
 from workbench.errors import GatedRepo, HubError, InvalidName, InvalidParameter, NotFound, OfflineError
-from workbench.hub_types import DEFAULT_QUANT
+from workbench.hub.types import DEFAULT_QUANT
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def _loaded_after(code: str) -> set[str]:
 
 def test_core_and_cli_do_not_load_pyside6():
     loaded = _loaded_after("""
-        import workbench, workbench.app, workbench.cli, workbench.library, workbench.gguf_info, workbench.defaults
+        import workbench, workbench.app, workbench.cli, workbench.library, workbench.gguf.info, workbench.library.bundled
         from workbench.cli import _register_commands
         _register_commands()
     """)

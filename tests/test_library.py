@@ -313,9 +313,9 @@ def test_library_survives_reopening(tiny: Path):
 def test_a_start_removes_temp_files_of_killed_writers_and_keeps_live_ones(wb: Workbench):
     """An import or bundle killed mid-copy leaves its temp file; the next start removes it — never a temp a
     live process is still writing, another host's, or anything that is not a temp (a resumable .part)."""
-    from workbench.library_files import temp_path
+    from workbench.files import temp_path
 
-    script = ("import sys; from pathlib import Path; from workbench.library_files import temp_path; "
+    script = ("import sys; from pathlib import Path; from workbench.files import temp_path; "
               "t = temp_path(Path(sys.argv[1])); t.write_bytes(b'half a model'); print(t, flush=True); "
               "sys.stdin.read()")
     writer = subprocess.Popen([sys.executable, "-c", script, str(wb.paths.blobs)], stdout=subprocess.PIPE,

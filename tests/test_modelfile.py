@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests import chat_fixtures as fx
-from workbench import modelfile as mf
 from workbench.errors import InvalidModelfile
-from workbench.modelfile import Message, Modelfile, classify_from, parse, render, validate
+from workbench.modelfile import parser as mf
+from workbench.modelfile.parser import Message, Modelfile, classify_from, parse, render, validate
 
 CORPUS = sorted((Path(__file__).parent / "data" / "modelfiles").glob("*.Modelfile"))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from workbench import modelfile as mf
-from workbench.modelfile_edit import apply_changes
+from workbench.modelfile import parser as mf
+from workbench.modelfile.edit import apply_changes
 
 TEXT = '''# my helper, tuned by hand
 FROM tiny:F32

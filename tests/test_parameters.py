@@ -6,7 +6,7 @@ import pytest
 
 from workbench.engine.params import LoadOptions, SamplingParams
 from workbench.errors import InvalidParameter
-from workbench.parameters import PARAMETERS, parse_parameter, spec, split_parameters
+from workbench.modelfile.parameters import PARAMETERS, parse_parameter, spec, split_parameters
 
 
 @pytest.mark.parametrize(("name", "text", "expected"), [

@@ -17,7 +17,7 @@ from workbench.cli import main
 from workbench.engine import GenerationRequest, LoadOptions, Runtime, SamplingParams
 from workbench.engine.scoring import score_models
 from workbench.errors import Cancelled, EngineError, InvalidParameter, NotFound, WorkbenchError
-from workbench.quality import default_text, figures_text, quality
+from workbench.measure.quality import default_text, figures_text, quality
 from workbench.settings import Settings
 from workbench.tasks import CancelToken
 

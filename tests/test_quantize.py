@@ -23,7 +23,7 @@ from workbench.errors import (
     InvalidParameter,
     NotFound,
 )
-from workbench.gguf_info import read_gguf_info
+from workbench.gguf.info import read_gguf_info
 from workbench.records import LocalModel
 from workbench.settings import Settings
 from workbench.tasks import CancelToken

@@ -15,8 +15,8 @@ import pytest
 from tests.serve_support import tiny_server
 from tests.test_engine_mechanics import wait_until
 from workbench.app import Workbench
-from workbench.bench import _body, load_prompts, percentile
 from workbench.cli import main
+from workbench.measure.bench import _body, load_prompts, percentile
 from workbench.paths import default_paths
 
 

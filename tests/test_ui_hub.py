@@ -16,7 +16,7 @@ import pytest
 from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
 from tests.test_hub_pull import PULL_SCRIPT
 from tests.ui_helpers import open_page, wait_done
-from workbench.hub_download import partial_path
+from workbench.hub.download import partial_path
 
 REPO = "alice/tiny-GGUF"
 

@@ -10,7 +10,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from tests.ui_helpers import open_page, wait_done
-from workbench.gguf_info import read_gguf_header
+from workbench.gguf.info import read_gguf_header
 
 
 def test_import_shows_the_model_with_all_its_metadata_and_template(qtbot, wb, tiny_model_path):

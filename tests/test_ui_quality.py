@@ -89,7 +89,7 @@ def test_quality_on_a_chosen_text_and_window_and_an_unreadable_file(qtbot, page,
         page.measure_quality()
     result = done.args[0]
     assert result is not None and result.window == 64 and result.windows == result.text_tokens // 64
-    from workbench.quality import quality
+    from workbench.measure.quality import quality
     direct = quality(page.wb, ["tiny:F32", "tiny:Q4_0"], text=text.read_text(encoding="utf-8"), window=64)
     assert direct.text_sha256 == result.text_sha256 and direct.targets[1].kl_mean == result.targets[1].kl_mean
     page.set_quality_text(tmp_path / "gone.txt")

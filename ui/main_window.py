@@ -80,7 +80,7 @@ class MainWindow(QMainWindow):
     # -- start-up ----------------------------------------------------------------------------------------
     def start_background_setup(self):
         """Prepare the bundled default model (and its preset) off the GUI thread; pages refresh when ready."""
-        from workbench.defaults import default_model_pending, ensure_default_model
+        from workbench.library.bundled import default_model_pending, ensure_default_model
 
         pending = default_model_pending(self.wb)
         if pending:

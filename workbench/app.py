@@ -39,7 +39,7 @@ class Workbench:
 
     @cached_property
     def library(self):
-        from .library import Library
+        from .library.service import Library
 
         return Library(self.paths, self.store, self.audit)
 
@@ -51,20 +51,20 @@ class Workbench:
 
     @cached_property
     def sessions(self):
-        from .sessions import Sessions
+        from .chat.sessions import Sessions
 
         return Sessions(self)
 
     @cached_property
     def chat(self):
         """Answers streamed into sessions with provenance (answers.Chat)."""
-        from .answers import Chat
+        from .chat.service import Chat
 
         return Chat(self)
 
     @cached_property
     def hub(self):
-        from .hub import Hub
+        from .hub.service import Hub
 
         return Hub(self)
 

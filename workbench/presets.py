@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import modelfile as mf
 from .errors import InvalidModelfile, InvalidName, NotFound
+from .modelfile import parser as mf
 from .records import LocalModel, Preset, PresetVersion
 from .tasks import CancelToken, ProgressCallback, no_progress
 

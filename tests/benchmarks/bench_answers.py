@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from workbench.app import Workbench
-from workbench.chat import prepare_chat
-from workbench.defaults import DEFAULT_NAME, ensure_default_preset
+from workbench.chat.prepare import prepare_chat
+from workbench.library.bundled import DEFAULT_NAME, ensure_default_preset
 from workbench.paths import default_paths
 
 PROMPT = "Tell me the history of the Roman Empire."

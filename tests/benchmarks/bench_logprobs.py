@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.benchmarks.bench_serve import gemma_path
 from workbench.engine import GenerationRequest, LoadOptions, Runtime, SamplingParams
-from workbench.quality import default_text
+from workbench.measure.quality import default_text
 from workbench.settings import Settings
 
 PROMPT = "The history of the printing press begins"

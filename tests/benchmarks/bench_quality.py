@@ -24,7 +24,7 @@ from tests.benchmarks.bench_serve import gemma_path
 from workbench.engine import GenerationRequest, LoadOptions, Runtime, SamplingParams
 from workbench.engine.quantize import quant_type, quantize_file
 from workbench.engine.scoring import score_models
-from workbench.quality import default_text
+from workbench.measure.quality import default_text
 from workbench.settings import Settings
 
 

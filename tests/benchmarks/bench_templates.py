@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests import chat_fixtures as fx
 from workbench.engine.templates import ChatTemplate
-from workbench.gotemplate import translate
+from workbench.modelfile.gotemplate import translate
 
 
 def best_ms(render, repeat: int = 5) -> float:

@@ -3,13 +3,13 @@
 A row under the controls makes another quantization of a library model (the same service as
 `workbench quantize`), so two quantizations can be compared without leaving the window.
 
-The work is `workbench.compare.compare` (see its docstring for what is locked, and why targets run one after
+The work is `workbench.measure.compare.compare` (see its docstring for what is locked, and why targets run one after
 another) on a TaskRunner worker. Text pieces go through a PieceBuffer keyed by pane (one GUI update per
 ~25 ms, whatever the token rate); a finished pane arrives through a queued signal with its figures, and from
 the first character that differs from the first pane on, its text is highlighted. Stop cancels the run's
 token directly: the running pane ends "cancelled", the rest do not start.
 
-"Measure quality" runs `workbench.quality.quality` over the panes' targets on the same TaskRunner (the bundled
+"Measure quality" runs `workbench.measure.quality.quality` over the panes' targets on the same TaskRunner (the bundled
 text, or a text file picked with "Text…", in windows of the chosen size; the first pane is the reference):
 progress per scored window in the message line, Stop cancels it, and each pane's stats line gains its perplexity,
 KL divergence and same-top-token figures.
@@ -35,11 +35,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.compare import MAX_TARGETS, MIN_TARGETS, CompareResult, compare
-from workbench.compare_report import write_report
 from workbench.errors import InvalidParameter
-from workbench.parameters import parse_parameter
-from workbench.quality import QualityResult, figures_text, quality
+from workbench.measure.compare import MAX_TARGETS, MIN_TARGETS, CompareResult, compare
+from workbench.measure.quality import QualityResult, figures_text, quality
+from workbench.measure.report import write_report
+from workbench.modelfile.parameters import parse_parameter
 
 from ..widgets.chat_compare_pane import ComparePaneView
 from ..widgets.chat_quantize import QuantizeRow

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.errors import WorkbenchError
-from workbench.hub_types import GGUFEntry, HubRef, RepoListing
+from workbench.hub.types import GGUFEntry, HubRef, RepoListing
 from workbench.units import human_count, human_size
 
 from ..theme import is_dark

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench import bundle
+from workbench.bundle import service as bundle
 from workbench.errors import WorkbenchError
 from workbench.records import LocalModel
 from workbench.units import human_count, human_size

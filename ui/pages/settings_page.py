@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..theme import THEMES, apply_theme
+from ..widgets.audit_panel import AuditPanel
 from ..widgets.layout import hrow
-from .audit_panel import AuditPanel
 
 
 class SettingsPage(QWidget):

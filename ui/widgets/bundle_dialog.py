@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from workbench.bundle import plan_bundle
+from workbench.bundle.service import plan_bundle
 from workbench.errors import WorkbenchError
 from workbench.units import human_size
 

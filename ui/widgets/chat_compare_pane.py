@@ -2,7 +2,7 @@
 
 The text is plain (what the model wrote, character for character, so the divergence index means exactly one
 place); from the first character that differs from the reference pane on, it is highlighted. Quality figures
-(perplexity, KL, same top token: workbench.quality) join the stats line and stay while the pane's target does.
+(perplexity, KL, same top token: workbench.measure.quality) join the stats line and stay while the pane's target does.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QComboBox, QFrame, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
-from workbench.compare import PaneResult, divergence_text
+from workbench.measure.compare import PaneResult, divergence_text
 from workbench.units import human_size
 
 DIVERGED = QColor("#f9e0a8")
@@ -35,7 +35,7 @@ class ComparePaneView(QFrame):
         self.index = index
         self.result: PaneResult | None = None
         self.highlight_start: int | None = None
-        self.quality = None  # workbench.quality.TargetQuality of `quality_target`
+        self.quality = None  # workbench.measure.quality.TargetQuality of `quality_target`
         self.quality_target = ""
         self.quality_line = ""
         self.setFrameShape(QFrame.Shape.StyledPanel)

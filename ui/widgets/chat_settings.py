@@ -1,7 +1,7 @@
 """The chat page's side panel: what the session runs on, its system prompt and parameter overrides.
 
 Each parameter field is empty when the session uses the preset's value (shown as the placeholder). Values are
-checked with `workbench.parameters.parse_parameter` — the same check a Modelfile PARAMETER or an API
+checked with `workbench.modelfile.parameters.parse_parameter` — the same check a Modelfile PARAMETER or an API
 `options` object gets — and an error is shown inline, naming the field, before anything is saved.
 """
 
@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.errors import InvalidParameter
-from workbench.parameters import PARAMETERS, parse_parameter
+from workbench.modelfile.parameters import PARAMETERS, parse_parameter
 
 FIELDS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "num_predict", "seed", "num_ctx")
 

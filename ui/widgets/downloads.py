@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.hub_types import DownloadState, HubRef
+from workbench.hub.types import DownloadState, HubRef
 from workbench.tasks import Progress
 from workbench.units import human_size
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from ..bundle import export_bundle, import_bundle, inspect_bundle
+from ..bundle.service import export_bundle, import_bundle, inspect_bundle
 from ..tasks import CancelToken
 from .common import app, column_table, human_size, open_workbench, print_table, progress_bar, say
 

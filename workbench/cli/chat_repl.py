@@ -17,7 +17,7 @@ import sys
 from rich.markup import escape
 
 from ..errors import WorkbenchError
-from ..parameters import PARAMETERS, parse_parameter
+from ..modelfile.parameters import PARAMETERS, parse_parameter
 from .common import console_err, say
 from .session_cmds import print_stats, stream_answer, title_from
 
@@ -209,7 +209,7 @@ class Repl:
             console_err.print("usage: /show [info|parameters|system|modelfile|template]", highlight=False)
 
     def _show_parameters(self, target) -> None:
-        from ..chat import merge_parameters
+        from ..chat.prepare import merge_parameters
 
         effective = merge_parameters(target.base_parameters(), self.session.parameter_overrides)
         for key, value in effective.items():

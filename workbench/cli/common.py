@@ -67,8 +67,8 @@ def print_table(table: Table) -> None:
 
 def first_start(wb) -> None:
     """Register the bundled default model on a fresh data dir; a failure here never breaks the command."""
-    from ..defaults import default_model_pending, ensure_default_model
     from ..errors import WorkbenchError
+    from ..library.bundled import default_model_pending, ensure_default_model
 
     if not default_model_pending(wb):
         return

@@ -1,8 +1,8 @@
 """`workbench compare PROMPT --model A --model B [--json]`: one prompt on 2–4 targets, seed and sampler locked;
 `workbench quality -m A -m B [--text FILE] [--json]`: perplexity, KL divergence and same top token over a text.
 
-Thin faces over `workbench.compare.compare` (a table of the figures — tokens, TTFT, tok/s, memory, where the
-output first diverges from the first target — followed by each target's text) and `workbench.quality.quality`
+Thin faces over `workbench.measure.compare.compare` (a table of the figures — tokens, TTFT, tok/s, memory, where the
+output first diverges from the first target — followed by each target's text) and `workbench.measure.quality.quality`
 (a table of tokens scored, perplexity, KL mean / p99 and same-top % against the first target), or JSON.
 """
 
@@ -29,7 +29,7 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Compare models, quantizations or presets on one prompt, side by side."""
-    from ..compare import compare as run_compare
+    from ..measure.compare import compare as run_compare
 
     parameters = {k: v for k, v in (("temperature", temperature), ("num_predict", num_predict)) if v is not None}
     with open_workbench() as wb:
@@ -43,7 +43,7 @@ def compare(
 def _print_table(result) -> None:
     from rich.table import Table
 
-    from ..compare import divergence_text
+    from ..measure.compare import divergence_text
 
     table = Table(box=None, header_style="bold")
     for column in ("#", "TARGET", "QUANT", "TOKENS", "TTFT", "TOK/S", "MEMORY", "DIVERGES AT"):
@@ -77,7 +77,7 @@ def quality(
 ) -> None:
     """Perplexity of each target over a text, and KL divergence / same top token against the first target."""
     from ..errors import InvalidParameter
-    from ..quality import quality as run_quality
+    from ..measure.quality import quality as run_quality
 
     text = None
     if text_file is not None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ..estimate import FitEstimate
-from ..hub_refs import is_hub_ref
+from ..gguf.estimate import FitEstimate
+from ..hub.refs import is_hub_ref
 from ..tasks import CancelToken
 from .common import app, column_table, console, console_err, human_count, human_size, open_workbench, progress_bar
 
@@ -85,7 +85,7 @@ def estimate(
         if is_hub_ref(ref):
             result = wb.hub.estimate(ref, context=ctx, cache_type=cache_type, parallel=parallel)
         else:
-            from ..estimate import estimate_local
+            from ..gguf.estimate import estimate_local
 
             paths = _local_paths(wb, ref)
             result = estimate_local(paths, context=ctx, cache_type=cache_type, parallel=parallel)

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import InvalidParameter, WorkbenchError
-from ..modelfile import parse
+from ..modelfile.parser import parse
 from ..records import PresetVersion
 from .common import app, column_table, console_err, open_workbench, print_table, progress_bar, say
 

@@ -109,7 +109,7 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Sweep concurrency against an endpoint: tok/s, TTFT and inter-token latency per level."""
-    from .. import bench as core
+    from ..measure import bench as core
 
     levels = _levels(concurrency)
     table = Table("CLIENTS", "REQS", "ERRORS", "TOK/S", "TTFT P50", "TTFT P95", "ITL P50", "ITL P95", box=None)

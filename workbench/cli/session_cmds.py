@@ -73,7 +73,7 @@ def run(
 
 def open_session(wb, name: str, session_id: int | None, kind: str = "chat") -> ChatSession:
     """The stored session to continue, or a new one of `kind` on NAME (a preset version is pinned)."""
-    from ..chat import resolve_target
+    from ..chat.prepare import resolve_target
 
     if session_id is not None:
         return wb.sessions.get(session_id)

@@ -80,6 +80,18 @@ def _reason(lines: list[str]) -> str:
 # ---------------------------------------------------------------------------------------------- model/context
 
 
+@functools.cache
+def amx_compiled() -> bool:
+    """Whether this llama.cpp build has the AMX weight layout (a `-march=native` build on Sapphire Rapids or newer).
+
+    Its matrix kernel crashes the process on Q4_K models with several sequences (llama.cpp issue #20824, open
+    upstream), so AMX builds load without extra buffer types (no weight repacking: ~0.8x decode speed);
+    scripts/setup.sh builds without AMX, where this never applies.
+    """
+    ensure_backend()
+    return "AMX_INT8 = 1" in llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+
+
 def load_model(path: Path, *, gpu_layers: int, use_extra_bufts: bool):
     """Load a GGUF with mmap; gpu_layers -1 = all layers when the backend can offload, else none."""
     ensure_backend()
@@ -89,7 +101,7 @@ def load_model(path: Path, *, gpu_layers: int, use_extra_bufts: bool):
         params.n_gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
     else:
         params.n_gpu_layers = gpu_layers
-    params.use_extra_bufts = use_extra_bufts
+    params.use_extra_bufts = use_extra_bufts and not amx_compiled()
     if not Path(path).is_file():
         raise ModelLoadError(f"cannot load {path}: the file does not exist")
     with _Capture() as lines:

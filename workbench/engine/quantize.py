@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AlreadyExists, Cancelled, DiskFull, EngineError, InvalidModelFile, InvalidParameter
-from ..library_names import validate_name
+from ..library.names import validate_name
 from ..records import LocalModel
 from ..tasks import CancelToken, Progress, ProgressCallback, ProgressMeter, no_progress
 

@@ -28,10 +28,10 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from .. import modelfile as mf
-from ..chat import find_model
+from ..chat.prepare import find_model
 from ..errors import InvalidModelfile, InvalidName, InvalidParameter, NotFound, WorkbenchError
-from ..parameters import parse_parameter, spec
+from ..modelfile import parser as mf
+from ..modelfile.parameters import parse_parameter, spec
 from ..presets import check_preset_name, parse_ref
 from ..tasks import CancelToken, Progress
 from .metrics import RequestRecord

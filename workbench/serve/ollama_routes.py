@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..engine import TextEvent
 from ..errors import InvalidParameter
-from ..modelfile import render as render_modelfile
+from ..modelfile.parser import render as render_modelfile
 from . import formats
 from .openai_routes import client_host, finish_reason
 from .schemas import OllamaChatRequest, OllamaEmbedRequest, OllamaGenerateRequest, OllamaShowRequest

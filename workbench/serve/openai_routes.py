@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from .. import chat
+from ..chat import prepare as chat
 from ..engine import TextEvent
 from ..errors import EngineError, InvalidParameter
 from . import formats, logprobs

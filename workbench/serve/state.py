@@ -16,7 +16,7 @@ from collections import deque
 
 from starlette.concurrency import run_in_threadpool
 
-from .. import chat
+from ..chat import prepare as chat
 from ..errors import InvalidParameter, WorkbenchError
 from .config import ServeConfig
 from .metrics import Metrics, RequestRecord

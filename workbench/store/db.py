@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import WorkbenchError
-from . import audit_tables, chat_tables  # noqa: F401  (register their tables on Base.metadata)
+from . import audit_tables, presets_tables, sessions_tables  # noqa: F401  (register their tables on Base.metadata)
 from .migrations import LATEST_VERSION, MIGRATIONS
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from ..hub_types import DownloadState
+from ..hub.types import DownloadState
 from .tables import DownloadRow
 
 _FIELDS = [f.name for f in dataclasses.fields(DownloadState)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .audit_tables import AUDIT_EVENTS
-from .chat_schema import PRESETS_AND_SESSIONS
+from .schema_v3 import PRESETS_AND_SESSIONS
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from sqlalchemy import func, select, update
 
 from ..errors import AlreadyExists, InvalidParameter, NotFound
 from ..records import Preset, PresetVersion
-from .chat_tables import PresetRow, PresetTagRow, PresetVersionRow, SessionRow
+from .presets_tables import PresetRow, PresetTagRow, PresetVersionRow
+from .sessions_tables import SessionRow
 
 LATEST = "latest"
 

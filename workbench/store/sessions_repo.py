@@ -10,7 +10,8 @@ from sqlalchemy import select, text, update
 
 from ..errors import InvalidParameter, NotFound
 from ..records import ChatSession, Message, SearchHit
-from .chat_tables import MessageRow, PresetRow, PresetVersionRow, SessionRow
+from .presets_tables import PresetRow, PresetVersionRow
+from .sessions_tables import MessageRow, SessionRow
 
 _SESSION_FIELDS = ("title", "kind", "model_name", "system_override", "current_leaf_id", "preset_version_id")
 

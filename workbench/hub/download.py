@@ -33,10 +33,10 @@ from typing import Protocol
 
 from filelock import FileLock, Timeout
 
-from .errors import Cancelled, ChecksumMismatch, DiskFull, HubError
-from .hub_types import DownloadState
-from .tasks import CancelToken, ProgressCallback, ProgressMeter, check, no_progress
-from .units import human_size
+from ..errors import Cancelled, ChecksumMismatch, DiskFull, HubError
+from ..tasks import CancelToken, ProgressCallback, ProgressMeter, check, no_progress
+from ..units import human_size
+from .types import DownloadState
 
 CHUNK = 1 << 20
 DISK_RESERVE = 64 * 1024 * 1024  # keep this much free beyond the file itself: a full disk breaks everything else

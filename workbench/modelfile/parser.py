@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import InvalidModelfile, InvalidParameter, TemplateError, TemplateSecurityError
+from ..errors import InvalidModelfile, InvalidParameter, TemplateError, TemplateSecurityError
 from .parameters import PARAMETERS, parse_parameter, split_parameters
 
 __all__ = ["Diagnostic", "Message", "Modelfile", "ModelfileErrors", "classify_from", "parse", "render", "validate"]
@@ -127,7 +127,7 @@ class Modelfile:
 
 def _chat_template(text: str, **kwargs):
     # imported here: the engine package loads llama.cpp, which plain parsing never needs
-    from .engine.templates import ChatTemplate
+    from ..engine.templates import ChatTemplate
     from .gotemplate import is_go_template, translate
 
     return ChatTemplate(translate(text) if is_go_template(text) else text, **kwargs)
@@ -285,7 +285,7 @@ class _Builder:
             self._check_template(c)
 
     def _check_template(self, c: _Command) -> None:
-        from .engine.templates import LimitExceeded
+        from ..engine.templates import LimitExceeded
 
         try:
             template = _chat_template(c.value, max_seconds=0.5)

@@ -32,10 +32,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chat import ChatTarget, merge_parameters, prepare_chat, prepare_completion, resolve_target
-from .errors import Cancelled, InvalidParameter, WorkbenchError
-from .parameters import PARAMETERS
-from .tasks import CancelToken, Progress, ProgressCallback, no_progress
+from ..chat.prepare import ChatTarget, merge_parameters, prepare_chat, prepare_completion, resolve_target
+from ..errors import Cancelled, InvalidParameter, WorkbenchError
+from ..modelfile.parameters import PARAMETERS
+from ..tasks import CancelToken, Progress, ProgressCallback, no_progress
 
 MIN_TARGETS, MAX_TARGETS = 2, 4
 DEFAULT_MAX_TOKENS = 256
@@ -152,7 +152,7 @@ def compare(wb, prompt: str, targets: Sequence[str], *, parameters: Mapping[str,
 
 def _run_one(wb, target: ChatTarget, prompt: str, locked: dict[str, Any], raw: bool, index: int,
              on_text: TextCallback | None, cancel: CancelToken | None) -> PaneResult:
-    from .engine import TextEvent
+    from ..engine import TextEvent
 
     base = PaneResult(target=target.name, model_name=target.model.name, model_sha256=target.model.sha256,
                       quantization=target.model.quantization)
@@ -188,7 +188,7 @@ def _run_one(wb, target: ChatTarget, prompt: str, locked: dict[str, Any], raw: b
 def _warm_up(wb, target: ChatTarget, prepared, loaded) -> None:
     """A few greedy tokens from a short prompt that shares no prefix with the real one (see the docstring):
     both a batched prefill and single-token decode steps run once before anything is measured."""
-    from .engine import GenerationRequest, SamplingParams
+    from ..engine import GenerationRequest, SamplingParams
 
     token = (loaded.tokenize("\n", add_special=False) or [0])[0]
     request = GenerationRequest(prompt_tokens=(token,) * 16, sampling=SamplingParams(temperature=0), max_tokens=4)

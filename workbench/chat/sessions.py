@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import InvalidParameter, NotFound
-from .records import ChatSession, Message, SearchHit
+from ..errors import InvalidParameter, NotFound
+from ..records import ChatSession, Message, SearchHit
 
 EXPORT_FORMAT = "workbench.session/1"
 
@@ -35,7 +35,7 @@ class Sessions:
         folder: its processes cannot be seen from here) is left alone unless force=True, which marks every
         `streaming` answer — for a face that knows nothing else writes.
         """
-        from .answers import writer_alive
+        from .service import writer_alive
 
         if force:
             return self._repo.mark_interrupted()

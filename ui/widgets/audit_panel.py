@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QLineEdit, QPushButton, QTabl
 
 from workbench.audit import details_line
 
-from ..widgets.layout import hrow
-from .hub_page import _table
+from ..pages.hub_page import _table
+from .layout import hrow
 
 HEADERS = ["ID", "Time (UTC)", "Actor", "Kind", "Subject", "Details"]
 SHOWN = 200

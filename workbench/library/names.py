@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidName
-from .gguf_info import GGUFInfo
-from .paths import safe_component
+from ..errors import InvalidName
+from ..gguf.info import GGUFInfo
+from ..paths import safe_component
 
 MAX_NAME = 200  # the models.name column
 SPLIT_SUFFIX = re.compile(r"-\d{5}-of-\d{5}$")

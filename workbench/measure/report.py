@@ -14,9 +14,9 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
+from ..errors import InvalidParameter
 from .compare import CompareResult, divergence_text
-from .errors import InvalidParameter
 from .quality import QualityResult, figures_text
 
 

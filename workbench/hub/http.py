@@ -37,9 +37,9 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
-from . import __version__
-from .errors import GatedRepo, HubError, NotFound, OfflineError
-from .hub_download import StreamInterrupted
+from .. import __version__
+from ..errors import GatedRepo, HubError, NotFound, OfflineError
+from .download import StreamInterrupted
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 TOKEN_HINT = "set a token (HF_TOKEN or `workbench settings`)"

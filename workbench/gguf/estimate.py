@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .units import human_size
+from ..units import human_size
 
 MIB = 1024 * 1024
 KV_PAD = 256
@@ -167,7 +167,7 @@ def estimate_fit(shape: ModelShape, *, context: int, cache_type: str = "f16", pa
                  ram_available: int | None = None, vram_available: int | None = None) -> FitEstimate:
     """The estimate for one load configuration. `gpu_layers` (-1 = all) only counts when VRAM is known."""
     if context < 1 or parallel < 1:
-        from .errors import InvalidParameter
+        from ..errors import InvalidParameter
 
         raise InvalidParameter(f"context ({context}) and parallel ({parallel}) must be at least 1")
     weights = shape.weights_bytes
@@ -191,7 +191,7 @@ def estimate_fit(shape: ModelShape, *, context: int, cache_type: str = "f16", pa
 def estimate_local(paths: list[Path], *, context: int, cache_type: str = "f16", parallel: int = 1,
                    **options) -> FitEstimate:
     """The estimate for a model on disk: its first (or only) file's header, every shard's tensor bytes."""
-    from .gguf_info import read_gguf_header
+    from .info import read_gguf_header
 
     infos = [read_gguf_header(p) for p in paths]
     shape = ModelShape.from_info(infos[0], sum(i.tensor_bytes for i in infos))
@@ -237,7 +237,7 @@ def _cache_bytes(cache_type: str) -> float:
     try:
         return CACHE_TYPE_BYTES[cache_type.lower()]
     except KeyError:
-        from .errors import InvalidParameter
+        from ..errors import InvalidParameter
 
         raise InvalidParameter(f"unknown KV cache type {cache_type!r}: use one of "
                                f"{', '.join(CACHE_TYPE_BYTES)}") from None

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from .chat import ChatTarget, prepare_completion, resolve_target
+from ..chat.prepare import ChatTarget, prepare_completion, resolve_target
+from ..errors import InvalidParameter, WorkbenchError
+from ..tasks import CancelToken, Progress, ProgressCallback, no_progress
 from .compare import MAX_TARGETS, MIN_TARGETS
-from .errors import InvalidParameter, WorkbenchError
-from .tasks import CancelToken, Progress, ProgressCallback, no_progress
 
 DEFAULT_WINDOW = 512
 
@@ -93,7 +93,7 @@ def quality(wb, targets: Sequence[str], *, text: str | None = None, window: int 
     window are raised before anything is scored; a target other than the reference that cannot load is
     reported in its row. Cancelled when `cancel` is set (checked per batch). Progress: unit "windows".
     """
-    from .engine.scoring import MIN_WINDOW, score_models
+    from ..engine.scoring import MIN_WINDOW, score_models
 
     if not MIN_TARGETS <= len(targets) <= MAX_TARGETS:
         raise InvalidParameter(f"quality takes {MIN_TARGETS} to {MAX_TARGETS} targets, got {len(targets)}")
@@ -125,7 +125,7 @@ def quality(wb, targets: Sequence[str], *, text: str | None = None, window: int 
 def _apart(target: ChatTarget, loaded, text: str, window: int, report: ProgressCallback,
            cancel: CancelToken | None) -> TargetQuality:
     """A target outside the lockstep: its load error, or (another vocabulary) its perplexity on its own tokens."""
-    from .engine.scoring import score_one
+    from ..engine.scoring import score_one
 
     if isinstance(loaded, str):
         return _row(target, None, error=loaded)

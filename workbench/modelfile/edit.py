@@ -11,8 +11,8 @@ returned instead, so the saved preset is always right — only its comments may 
 
 from __future__ import annotations
 
-from . import modelfile as mf
-from .errors import InvalidModelfile
+from ..errors import InvalidModelfile
+from . import parser as mf
 
 
 def apply_changes(text: str, wanted: mf.Modelfile) -> str:

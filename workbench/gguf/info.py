@@ -21,8 +21,8 @@ from typing import Any
 
 import gguf
 
-from .errors import InvalidModelFile, NotFound
-from .gguf_parse import STRING, TYPE_NAMES, ArrayValue, GGUFFormatError, GGUFTruncated, ParsedHeader, parse_header
+from ..errors import InvalidModelFile, NotFound
+from .parse import STRING, TYPE_NAMES, ArrayValue, GGUFFormatError, GGUFTruncated, ParsedHeader, parse_header
 
 FIRST_READ = 16 << 20  # holds the whole header of nearly every model; larger headers are read in growing steps
 METADATA_ARRAY_ITEMS = 64  # arrays longer than this show as {"type": "array", "length": N, "head": [...]}

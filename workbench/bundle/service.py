@@ -36,9 +36,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import __version__
-from . import modelfile as mf
-from .bundle_format import (
+from .. import __version__
+from ..errors import AlreadyExists, ChecksumMismatch, DiskFull, NotFound, WorkbenchError
+from ..files import CHUNK, fsync_dir, remove_tree_or_file, temp_path
+from ..modelfile import parser as mf
+from ..presets import content_hash
+from ..records import LocalModel, ModelSource, PresetVersion
+from ..tasks import CancelToken, ProgressCallback, ProgressMeter, check, no_progress
+from .format import (
     MANIFEST,
     BundleFile,
     BundleManifest,
@@ -52,11 +57,6 @@ from .bundle_format import (
     open_tar,
     read_manifest,
 )
-from .errors import AlreadyExists, ChecksumMismatch, DiskFull, NotFound, WorkbenchError
-from .library_files import CHUNK, fsync_dir, remove_tree_or_file, temp_path
-from .presets import content_hash
-from .records import LocalModel, ModelSource, PresetVersion
-from .tasks import CancelToken, ProgressCallback, ProgressMeter, check, no_progress
 
 __all__ = ["BundleManifest", "ImportReport", "InvalidBundle", "export_bundle", "import_bundle", "inspect_bundle"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import TemplateError
+from ..errors import TemplateError
 
 _KEYWORDS = {"if", "else", "end", "range", "with", "break", "continue", "template", "define", "block"}
 _TOKEN = re.compile(r"""

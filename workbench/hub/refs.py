@@ -18,8 +18,8 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from .errors import InvalidName, NotFound
-from .hub_types import DEFAULT_QUANT, GGUFEntry, HubRef, RemoteFile
+from ..errors import InvalidName, NotFound
+from .types import DEFAULT_QUANT, GGUFEntry, HubRef, RemoteFile
 
 HUB_HOSTS = ("hf.co", "huggingface.co", "www.huggingface.co")
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"

@@ -31,10 +31,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .audit import NullAudit
-from .errors import InvalidModelFile, InvalidName, NotFound
-from .gguf_info import GGUFInfo, read_gguf_info
-from .library_files import (
+from ..audit import NullAudit
+from ..errors import InvalidModelFile, InvalidName, NotFound
+from ..files import (
     check_free_space,
     copy_hashing,
     fsync_dir,
@@ -45,10 +44,11 @@ from .library_files import (
     sweep_stale_temps,
     temp_path,
 )
-from .library_names import derive_name, validate_name, with_suffix
-from .paths import Paths
-from .records import FileCheck, LocalModel, ModelSource, VerifyResult
-from .tasks import CancelToken, ProgressCallback, ProgressMeter, no_progress
+from ..gguf.info import GGUFInfo, read_gguf_info
+from ..paths import Paths
+from ..records import FileCheck, LocalModel, ModelSource, VerifyResult
+from ..tasks import CancelToken, ProgressCallback, ProgressMeter, no_progress
+from .names import derive_name, validate_name, with_suffix
 
 SHA_PREFIX = re.compile(r"^(?:sha256[:-])?([0-9a-fA-F]{12,64})$")
 

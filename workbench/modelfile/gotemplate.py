@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 
-from ._goparse import Action, Call, Field, GoNode, If, Lit, Range, Text, Var, With, error, parse_go
+from .goparse import Action, Call, Field, GoNode, If, Lit, Range, Text, Var, With, error, parse_go
 
 __all__ = ["is_go_template", "translate"]
 

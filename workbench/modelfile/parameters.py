@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from .errors import InvalidParameter
+from ..errors import InvalidParameter
 
 Kind = Literal["sampling", "load", "ignored"]
 ValueType = Literal["int", "float", "bool", "str"]

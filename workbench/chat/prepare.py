@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InvalidName, NotFound, TemplateError
-from .parameters import split_parameters
-from .records import LocalModel, PresetVersion
+from ..errors import InvalidName, NotFound, TemplateError
+from ..modelfile.parameters import split_parameters
+from ..records import LocalModel, PresetVersion
 
 _LOAD_FIELDS = {"n_ctx", "n_batch", "gpu_layers", "n_threads"}  # LoadOptions fields a PARAMETER may set
 
@@ -68,7 +68,7 @@ class PreparedChat:
 
 def resolve_target(wb, name: str) -> ChatTarget:
     """A preset reference or a library model name → ChatTarget. NotFound names both places looked in."""
-    from .presets import parse_ref
+    from ..presets import parse_ref
 
     try:
         preset_name, _ = parse_ref(name)
@@ -145,7 +145,7 @@ def build_options(parameters: Mapping[str, Any], *, reproducible: bool | None = 
 
     n_parallel (slots per loaded model) is the caller's choice, not a PARAMETER: the endpoint sets it.
     """
-    from .engine import LoadOptions, SamplingParams
+    from ..engine import LoadOptions, SamplingParams
 
     sampling, load, ignored = split_parameters(dict(parameters))
     max_tokens = sampling.pop("max_tokens", None)
@@ -204,7 +204,7 @@ def prepare_chat(wb, target: ChatTarget | str, messages: Sequence[Mapping[str, A
 
     parameters (request) override session_parameters, which override the preset's PARAMETERs (Ollama names).
     """
-    from .engine.templates import render_prompt
+    from ..engine.templates import render_prompt
 
     if isinstance(target, str):
         target = resolve_target(wb, target)
@@ -248,7 +248,7 @@ def _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignor
               add_bos, json_schema, grammar, logit_bias=None, ignore_eos=False, logprobs=None) -> PreparedChat:
     import dataclasses
 
-    from .engine import GenerationRequest
+    from ..engine import GenerationRequest
 
     if json_schema is not None or grammar is not None:
         sampling = dataclasses.replace(sampling, json_schema=json_schema, grammar=grammar)

@@ -21,11 +21,11 @@ import tarfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import InvalidName, WorkbenchError
-from .library_files import CHUNK
-from .library_names import validate_name
-from .presets import check_preset_name
-from .tasks import CancelToken, ProgressMeter, check
+from ..errors import InvalidName, WorkbenchError
+from ..files import CHUNK
+from ..library.names import validate_name
+from ..presets import check_preset_name
+from ..tasks import CancelToken, ProgressMeter, check
 
 FORMAT = "workbench-bundle"
 FORMAT_VERSION = 1

@@ -19,9 +19,13 @@ from pathlib import Path
 
 from huggingface_hub import hf_hub_url
 
-from .errors import AlreadyExists, DiskFull, HubError, InvalidParameter, OfflineError
-from .estimate import FitEstimate, ModelShape, estimate_fit
-from .hub_download import (
+from ..errors import AlreadyExists, DiskFull, HubError, InvalidParameter, OfflineError
+from ..gguf.estimate import FitEstimate, ModelShape, estimate_fit
+from ..library.names import validate_name
+from ..records import LocalModel, ModelSource
+from ..tasks import CancelToken, Progress, ProgressCallback, check, no_progress
+from ..units import human_size
+from .download import (
     DISK_RESERVE,
     FileTarget,
     VerifiedFile,
@@ -30,8 +34,8 @@ from .hub_download import (
     free_bytes,
     partial_path,
 )
-from .hub_http import HubClient
-from .hub_refs import (
+from .http import HubClient
+from .refs import (
     group_gguf_files,
     parse_ref,
     pick_entry,
@@ -39,11 +43,7 @@ from .hub_refs import (
     split_complete,
     validate_repo,
 )
-from .hub_types import DownloadState, GGUFEntry, HubModel, HubRef, RemoteFile, RepoListing
-from .library_names import validate_name
-from .records import LocalModel, ModelSource
-from .tasks import CancelToken, Progress, ProgressCallback, check, no_progress
-from .units import human_size
+from .types import DownloadState, GGUFEntry, HubModel, HubRef, RemoteFile, RepoListing
 
 SORTS = {"downloads": "downloads", "likes": "likes", "updated": "last_modified", "modified": "last_modified",
          "last_modified": "last_modified", "trending": "trending_score", "created": "created_at"}
@@ -218,7 +218,7 @@ class Hub:
 
     def fetch_header(self, resolution: Resolution, *, cancel: CancelToken | None = None):
         """The GGUF header of the entry's first file, fetched by Range requests that grow until it parses."""
-        from .gguf_info import HeaderIncomplete, read_gguf_header
+        from ..gguf.info import HeaderIncomplete, read_gguf_header
 
         client = self._client("estimate")
         first = resolution.entry.files[0]

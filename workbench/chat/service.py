@@ -31,9 +31,9 @@ from typing import Any
 
 import psutil
 
-from .chat import ChatTarget, PreparedChat, merge_parameters, prepare_chat, prepare_completion
-from .errors import EngineError, InvalidParameter, WorkbenchError
-from .records import ChatSession, Message
+from ..errors import EngineError, InvalidParameter, WorkbenchError
+from ..records import ChatSession, Message
+from .prepare import ChatTarget, PreparedChat, merge_parameters, prepare_chat, prepare_completion
 
 SAVE_INTERVAL = 0.5  # seconds between saves of a streaming answer's text
 _STATUS = {"stop": "complete", "length": "complete", "cancelled": "stopped", "error": "failed"}
@@ -169,7 +169,7 @@ class Chat:
         the preset's own text, so its comments and layout stay (modelfile_edit.py)."""
         import dataclasses
 
-        from . import modelfile as mf
+        from ..modelfile import parser as mf
 
         session = self._wb.sessions.get(session_id)
         target = self.target(session)
@@ -183,7 +183,7 @@ class Chat:
                                     messages=(*base.messages, *shown))
         if target.preset is None:
             return mf.render(saved)
-        from .modelfile_edit import apply_changes
+        from ..modelfile.edit import apply_changes
 
         return apply_changes(target.preset.content, saved)  # the preset's comments and layout stay
 

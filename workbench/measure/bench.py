@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from .errors import InvalidParameter
+from ..errors import InvalidParameter
 
 DEFAULT_PROMPTS = (
     "The history of the printing press began",
