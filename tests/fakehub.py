@@ -41,7 +41,12 @@ class FakeFile:
 
     @property
     def sha256(self) -> str:
-        return self.published_sha256 or hashlib.sha256(self.data).hexdigest()
+        return self.published_sha256 or self.digest
+
+    @property
+    def digest(self) -> str:
+        """The real sha256 of the data: the CDN's address, whatever the Hub claims."""
+        return hashlib.sha256(self.data).hexdigest()
 
     @property
     def git_oid(self) -> str:
@@ -178,7 +183,7 @@ class FakeHub:
 
     def file_by_sha(self, repo_id: str, sha: str) -> FakeFile | None:
         repo = self.repos.get(repo_id)
-        return next((f for f in repo.files.values() if f.sha256 == sha), None) if repo else None
+        return next((f for f in repo.files.values() if f.digest == sha), None) if repo else None
 
     def take_gate(self, start: int, end: int) -> Gate | None:
         with self._lock:
@@ -295,7 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
         common = {"X-Repo-Commit": repo.commit, "Accept-Ranges": "bytes"}
         if f.lfs:
             self.send_response(302)
-            headers = {**common, "Location": f"{self.hub.cdn_url}/cdn/{repo_id}/{f.sha256}",
+            headers = {**common, "Location": f"{self.hub.cdn_url}/cdn/{repo_id}/{f.digest}",
                        "X-Linked-Size": str(len(f.data)), "X-Linked-Etag": f'"{f.sha256}"',
                        "ETag": f'"{f.git_oid}"', "Content-Length": "0"}
             for k, v in headers.items():

@@ -1,4 +1,4 @@
-"""Small GGUF files for the gguf_info tests: hand-packed bytes (for hostile headers) and gguf.GGUFWriter files."""
+"""Small GGUF files for the gguf/info.py tests: hand-packed bytes (for hostile headers) and gguf.GGUFWriter files."""
 
 from __future__ import annotations
 

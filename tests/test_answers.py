@@ -148,11 +148,14 @@ def test_history_and_overrides_shape_the_prompt_and_are_recorded(wb, session):
 
 def test_rerun_with_the_recorded_seed_gives_the_same_text(wb, session):
     original = wb.chat.send(session.id, "hello").collect()
-    wb.sessions.set_overrides(session.id, system="Changed since", parameters={"temperature": 0.1})
+    # num_predict -1: the busy answer runs until its context is full, far longer than the re-run
+    wb.sessions.set_overrides(session.id, system="Changed since", parameters={"temperature": 0.1, "num_predict": -1})
     busy = wb.chat.send(session.id, "keep the engine busy", parent_id=original.id)
     next(busy)  # another answer in flight beside the re-run: reproducible mode makes that irrelevant
     again = wb.chat.rerun(original.id).collect()
-    busy.collect()
+    busy.cancel()
+    assert busy.collect().status == "stopped"  # it was still running when the re-run ended
+    assert original.provenance["batch_sequences"] == 1 and again.provenance["batch_sequences"] > 1
     assert again.content == original.content and again.parent_id == original.parent_id
     p, q = original.provenance, again.provenance
     assert q["rerun_of"] == original.id and q["seed"] == p["seed"] and q["prompt_sha256"] == p["prompt_sha256"]
@@ -221,7 +224,7 @@ def test_recovery_leaves_answers_of_live_writers_alone(wb, session):
     assert not answers.writer_alive(None) and answers.writer_alive({**writer, "host": "elsewhere"})
     held = wb.chat.send(session.id, "again")
     next(held)
-    assert wb.sessions.recover_interrupted(force=True) == 1  # for a face that knows nothing else writes
+    assert wb.sessions.recover_interrupted(force=True) == 1  # for a caller that knows nothing else writes
     assert wb.sessions.message(held.assistant_id).status == "interrupted"
     assert held.collect().status == "complete"  # the live stream's own end still lands
 

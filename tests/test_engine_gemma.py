@@ -6,10 +6,13 @@ token: one request alone, then the same request while 7 others of different leng
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 import pytest
 
+from tests.test_engine_mechanics import scheduler_held
 from workbench.engine import GenerationRequest, LoadOptions, Runtime, SamplingParams, TextEvent
 from workbench.settings import Settings
 
@@ -60,6 +63,7 @@ def test_output_is_the_same_alone_and_among_seven_arriving_mid_flight(repro, nam
     finals = [g.collect()[1] for g in others]
     assert len(others) == 7 and all(f.finish_reason in ("length", "stop") for f in finals)
     assert alone.completion_tokens == 80
+    assert alone.max_batch_sequences == 1 and batched.max_batch_sequences > 1  # it really shared decode steps
     assert batched.tokens == alone.tokens
 
 
@@ -111,14 +115,36 @@ def test_sliding_window_cache_falls_back_to_a_full_prefill_when_the_window_is_go
     runtime.unload(model)
 
 
-def test_throughput_mode_serves_concurrent_requests_with_a_quantized_cache(runtime, gemma_model_path):
+KV_CACHE_LINE = re.compile(r"llama_kv_cache: size = .*K \((\w+)\): +([\d.]+) MiB, V \((\w+)\): +([\d.]+) MiB")
+
+
+def kv_caches(caplog, load) -> tuple[set[str], float, object]:
+    """Load a model, reading llama.cpp's own report of its KV caches: (element types, total MiB, model)."""
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="workbench.engine.llama"):
+        model = load()
+    found = [KV_CACHE_LINE.search(r.getMessage()) for r in caplog.records]
+    caches = [m.groups() for m in found if m]
+    assert caches, "llama.cpp did not report its KV cache"
+    return {t for k, _, v, _ in caches for t in (k, v)}, sum(float(k) + float(v) for _, k, _, v in caches), model
+
+
+def test_throughput_mode_serves_concurrent_requests_with_a_quantized_cache(runtime, gemma_model_path, caplog):
+    f16 = LoadOptions(n_ctx=512, n_parallel=4, reproducible=False)
+    f16_types, f16_mib, plain = kv_caches(caplog, lambda: runtime.acquire(gemma_model_path, f16))
+    runtime.unload(plain)
     options = LoadOptions(n_ctx=512, n_parallel=4, reproducible=False, type_k="q8_0", type_v="q8_0")
-    model = runtime.acquire(gemma_model_path, options)
+    types, mib, model = kv_caches(caplog, lambda: runtime.acquire(gemma_model_path, options))
+    assert f16_types == {"f16"} and types == {"q8_0"}
+    assert 0.5 < mib / f16_mib < 0.56  # q8_0 stores 34 bytes per 32 values, f16 64
+    assert model.memory_bytes < plain.memory_bytes  # and the model's reported footprint says so
     assert model.options.flash_attn == "auto"
-    gens = [model.generate(request(p, SamplingParams(seed=7), 24)) for p in OTHERS[:6]]
+    with scheduler_held(model):  # all six wait, then run four at a time
+        gens = [model.generate(request(p, SamplingParams(seed=7), 24)) for p in OTHERS[:6]]
     results = [g.collect() for g in gens]
     assert all(final.completion_tokens > 0 and text for text, final in results)
     assert all(final.finish_reason in ("length", "stop") for _, final in results)
+    assert all(final.max_batch_sequences > 1 for _, final in results)  # each decoded beside others
     runtime.unload(model)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import threading
@@ -27,6 +28,29 @@ def wait_until(predicate, timeout: float = 20.0) -> bool:
             return True
         tick.wait(0.005)
     return predicate()
+
+
+@contextlib.contextmanager
+def scheduler_held(model):
+    """Hold `model`'s scheduler thread while the block runs: requests submitted inside it all wait, and start
+    together when it ends (so a test can know they shared decode steps, not just hope so).
+
+    The hold is a one-token request whose event sink blocks — sinks run on the scheduler thread and must
+    never block, which is exactly what makes this a hold.
+    """
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(_event) -> None:
+        inside.set()
+        release.wait(60)
+
+    holder = model.generate(GenerationRequest(prompt="hold", max_tokens=1), sink=hold)
+    assert inside.wait(60)
+    try:
+        yield
+    finally:
+        release.set()
+        del holder
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +207,7 @@ def test_second_chat_turn_prefills_only_its_new_tokens(runtime, tiny_model_path,
     turn2_tokens = model.tokenize(turn2, parse_special=True)
     second = model.generate(GenerationRequest(prompt=turn2, max_tokens=5, sampling=GREEDY)).collect()[1]
     assert second.prompt_tokens == len(turn2_tokens)
-    if reproducible:  # only tokens computed as prompt are reused (scheduler.py, point 3)
+    if reproducible:  # only tokens computed as prompt are reused (docs/design.md §4.5, point 3)
         assert second.cached_tokens == len(turn1_tokens)
     else:  # the history and the generated answer, up to where re-tokenizing the answer diverges
         assert second.cached_tokens == common_prefix(turn1_tokens + list(first.tokens[:-1]), turn2_tokens)
@@ -231,13 +255,18 @@ def test_queue_bound_is_enforced(runtime, tiny_model_path):
     runtime.unload(model)
 
 
-def test_many_concurrent_requests_all_complete(runtime, tiny_model_path):
+def test_many_concurrent_requests_all_complete_sharing_decode_steps(runtime, tiny_model_path):
     rt = Runtime(Settings(keep_alive_seconds=-1), max_queue=32)
     try:
         model = rt.acquire(tiny_model_path, LoadOptions(n_ctx=256, n_parallel=4, reproducible=False))
-        gens = [model.generate(GenerationRequest(prompt="p" * (i + 1), max_tokens=10 + i)) for i in range(12)]
+        alone = model.generate(GenerationRequest(prompt="p", max_tokens=3)).collect()[1]
+        with scheduler_held(model):  # all 12 are waiting when the scheduler resumes
+            gens = [model.generate(GenerationRequest(prompt="p" * (i + 1), max_tokens=10 + i)) for i in range(12)]
         finals = [g.collect()[1] for g in gens]
         assert [f.completion_tokens for f in finals] == [10 + i for i in range(12)]
+        assert alone.max_batch_sequences == 1
+        # 4 slots: the first four decode together, each later one joins requests still running
+        assert max(f.max_batch_sequences for f in finals) == 4 and min(f.max_batch_sequences for f in finals) > 1
         assert not model.busy
     finally:
         rt.close()

@@ -1,4 +1,4 @@
-"""gguf_info on real files: gemma-3-270m, the tiny model and GGUFWriter samples, checked against gguf's own reader."""
+"""gguf/info.py on: gemma-3-270m, the tiny model and GGUFWriter samples, checked against gguf's own reader."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from workbench.errors import InvalidModelFile, NotFound
 from workbench.gguf.info import HeaderIncomplete, read_gguf_header, read_gguf_info
 
 
+@pytest.mark.gemma
 def test_gemma_facts(gemma_model_path: Path):
     info = read_gguf_info(gemma_model_path)
     assert (info.architecture, info.quantization, info.context_length) == ("gemma3", "Q4_K_M", 32768)
@@ -115,6 +116,7 @@ def test_split_shards_report_their_split_keys(tmp_path: Path):
     assert (b.split_no, b.tensor_count) == (1, 2)
 
 
+@pytest.mark.gemma
 def test_header_of_a_partial_download(tmp_path: Path, gemma_model_path: Path):
     """The hub reads the first megabytes of a remote file: same facts, tensor data absent."""
     full = read_gguf_info(gemma_model_path)

@@ -1,4 +1,4 @@
-"""The resumable, verified file download (hub_download.fetch_file) over huggingface_hub's session to the fake Hub."""
+"""The resumable, verified file download (hub/download.fetch_file) over huggingface_hub's session to the fake Hub."""
 
 from __future__ import annotations
 

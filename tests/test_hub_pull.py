@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
-from workbench.errors import Cancelled, ChecksumMismatch, DiskFull, GatedRepo, NotFound
+from workbench.errors import Cancelled, ChecksumMismatch, DiskFull, GatedRepo, InvalidName, NotFound
 from workbench.hub import download as hub_download
 from workbench.hub.download import partial_path
 from workbench.tasks import CancelToken, Progress
@@ -131,6 +131,16 @@ def test_checksum_mismatch_deletes_the_file_and_registers_nothing(wb, served: Fa
     assert list(wb.paths.downloads.glob("*.part")) == [] and wb.library.list() == []
 
 
+def test_a_published_sha256_that_is_a_path_never_leaves_the_downloads_folder(wb, fake_hub: FakeHub,  # noqa: F811
+                                                                           tiny_bytes: bytes, workbench_home) -> None:
+    """The LFS sha256 the Hub publishes names the partial file: a hostile Hub or mirror cannot aim it elsewhere."""
+    repo = fake_hub.add_repo("mallory/escape-GGUF", {"e-Q4_K_M.gguf": tiny_bytes})
+    repo.files["e-Q4_K_M.gguf"].published_sha256 = "../../../escaped"
+    with pytest.raises(InvalidName, match="escaped"):
+        wb.hub.pull("hf.co/mallory/escape-GGUF")
+    assert list(workbench_home.rglob("escaped*")) == [] and wb.library.list() == []
+
+
 def test_gated_repo_needs_the_right_token(wb, served: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
     ref = "hf.co/carol/gated-GGUF"
     with pytest.raises(GatedRepo) as info:
@@ -197,7 +207,7 @@ def test_a_stopped_download_can_be_discarded(wb, served: FakeHub) -> None:
 
 def test_not_enough_disk_refuses_before_downloading(wb, served: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hub_download, "free_bytes", lambda folder: 1_000_000)
-    import workbench.hub as hub_module
+    import workbench.hub.service as hub_module
 
     monkeypatch.setattr(hub_module, "free_bytes", lambda folder: 1_000_000)
     with pytest.raises(DiskFull, match=r"needs 436\.9 KB more .* only 1\.0 MB is free"):
@@ -220,6 +230,7 @@ def test_two_pulls_of_the_same_file_at_once(wb, served: FakeHub, tiny_bytes: byt
     assert len(served.cdn_gets()) == 1 and len(wb.library.list()) == 1
 
 
+@pytest.mark.gemma
 def test_remote_estimate_reads_only_the_header(wb, fake_hub: FakeHub, gemma_model_path: Path) -> None:  # noqa: F811
     from workbench.gguf.estimate import estimate_local
 

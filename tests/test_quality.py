@@ -215,6 +215,7 @@ def test_a_candidate_that_cannot_load_is_reported_in_its_row(wb, quants, tmp_pat
         quality(wb, [gone.name, source.name])
 
 
+@pytest.mark.gemma
 def test_another_vocabulary_gets_perplexity_but_no_kl(wb, quants, gemma_model_path):
     source, _ = quants
     gemma = wb.library.import_file(gemma_model_path, name="gemma:Q4_K_M")

@@ -24,6 +24,7 @@ from workbench.errors import (
     NotFound,
 )
 from workbench.gguf.info import read_gguf_info
+from workbench.library import quantize as lq
 from workbench.records import LocalModel
 from workbench.settings import Settings
 from workbench.tasks import CancelToken
@@ -56,26 +57,26 @@ def test_type_names_are_case_insensitive_and_unknown_ones_list_the_valid_ones():
 
 
 def test_default_name_replaces_the_tag():
-    assert q.default_name("gemma-3-270m:Q4_K_M", q.quant_type("Q8_0")) == "gemma-3-270m:Q8_0"
-    assert q.default_name("tiny", q.quant_type("Q4_0")) == "tiny:Q4_0"
+    assert lq.default_name("gemma-3-270m:Q4_K_M", q.quant_type("Q8_0")) == "gemma-3-270m:Q8_0"
+    assert lq.default_name("tiny", q.quant_type("Q4_0")) == "tiny:Q4_0"
 
 
 def test_requantizing_is_refused_unless_asked_and_float_sources_are_not_requantized():
     gemma = _model("gemma-3-270m:Q4_K_M", 15, "Q4_K_M")
     with pytest.raises(InvalidParameter) as err:
-        q.check_allowed(gemma, q.quant_type("Q4_0"), allow_requantize=False)
+        lq.check_allowed(gemma, q.quant_type("Q4_0"), allow_requantize=False)
     assert str(err.value) == (
         "gemma-3-270m:Q4_K_M is already quantized (Q4_K_M); requantizing loses quality — "
         "pass --allow-requantize to do it anyway"
     )
-    assert q.check_allowed(gemma, q.quant_type("Q4_0"), allow_requantize=True) is True
+    assert lq.check_allowed(gemma, q.quant_type("Q4_0"), allow_requantize=True) is True
     with pytest.raises(InvalidParameter, match="bigger file"):
-        q.check_allowed(gemma, q.quant_type("F16"), allow_requantize=True)
+        lq.check_allowed(gemma, q.quant_type("F16"), allow_requantize=True)
     for file_type, label in ((0, "F32"), (1, "F16"), (32, "BF16"), (None, "F32"), (1024 | 1, "F16")):
-        assert q.check_allowed(_model("f", file_type, label), q.quant_type("Q8_0"), allow_requantize=False) is False
+        assert lq.check_allowed(_model("f", file_type, label), q.quant_type("Q8_0"), allow_requantize=False) is False
     # no file type recorded: the dominant tensor type decides
     with pytest.raises(InvalidParameter, match=r"already quantized \(Q4_K\)"):
-        q.check_allowed(_model("x", None, "Q4_K"), q.quant_type("Q4_0"), allow_requantize=False)
+        lq.check_allowed(_model("x", None, "Q4_K"), q.quant_type("Q4_0"), allow_requantize=False)
 
 
 def test_log_lines_parse():
@@ -184,8 +185,8 @@ def test_quantize_registers_the_new_model_with_its_parent(wb, tiny_model_path, t
     source = wb.library.import_file(tiny_model_path)
     assert source.quantization == "F32"
     reports = []
-    made = q.quantize(wb, source.name, target, on_progress=reports.append)
-    assert made.name == q.default_name(source.name, q.quant_type(target))
+    made = wb.library.quantize(source.name, target, on_progress=reports.append)
+    assert made.name == lq.default_name(source.name, q.quant_type(target))
     assert made.parent_sha256 == source.sha256 and made.requantized is False
     assert made.quantization == target and not made.in_place
     assert made.path.parent == wb.paths.blobs and made.path.name == f"sha256-{made.sha256}.gguf"
@@ -198,24 +199,24 @@ def test_quantize_registers_the_new_model_with_its_parent(wb, tiny_model_path, t
 
 def test_quantize_service_refuses_requantizing_then_labels_it(wb, tiny_model_path):
     source = wb.library.import_file(tiny_model_path)
-    q8 = q.quantize(wb, source.name, "Q8_0")
+    q8 = wb.library.quantize(source.name, "Q8_0")
     with pytest.raises(InvalidParameter, match=r"tiny-llama:Q8_0 is already quantized \(Q8_0\)"):
-        q.quantize(wb, q8.name, "Q4_0")
+        wb.library.quantize(q8.name, "Q4_0")
     assert _leftovers(wb) == []
-    q4 = q.quantize(wb, q8.name, "Q4_0", allow_requantize=True, name="tiny-requant:Q4_0")
+    q4 = wb.library.quantize(q8.name, "Q4_0", allow_requantize=True, name="tiny-requant:Q4_0")
     assert q4.requantized is True and q4.parent_sha256 == q8.sha256
     with pytest.raises(AlreadyExists, match="--name"):
-        q.quantize(wb, source.name, "Q8_0")
+        wb.library.quantize(source.name, "Q8_0")
 
 
 def test_quantize_service_errors_name_the_problem(wb, tiny_model_path):
     source = wb.library.import_file(tiny_model_path)
     with pytest.raises(NotFound):
-        q.quantize(wb, "no-such-model", "Q8_0")
+        wb.library.quantize("no-such-model", "Q8_0")
     with pytest.raises(InvalidParameter, match="Q4_K_M"):
-        q.quantize(wb, source.name, "Q7")
+        wb.library.quantize(source.name, "Q7")
     with pytest.raises(InvalidName):
-        q.quantize(wb, source.name, "Q8_0", name="../escape")
+        wb.library.quantize(source.name, "Q8_0", name="../escape")
     assert len(wb.library.list()) == 1
 
 
@@ -223,7 +224,7 @@ def test_quantize_service_cancel_leaves_no_partial_and_no_record(wb, tiny_model_
     source = wb.library.import_file(tiny_model_path)
     token = CancelToken()
     with pytest.raises(Cancelled):
-        q.quantize(wb, source.name, "Q8_0", on_progress=lambda _p: token.cancel(), cancel=token)
+        wb.library.quantize(source.name, "Q8_0", on_progress=lambda _p: token.cancel(), cancel=token)
     assert _leftovers(wb) == []
     assert [m.name for m in wb.library.list()] == [source.name]
 
@@ -233,9 +234,9 @@ def test_gemma_requantize_is_labelled(wb, gemma_model_path):
     source = wb.library.import_file(gemma_model_path)
     assert source.name == "gemma-3-270m:Q4_K_M"
     with pytest.raises(InvalidParameter) as err:
-        q.quantize(wb, source.name, "Q4_0")
+        wb.library.quantize(source.name, "Q4_0")
     assert "--allow-requantize" in str(err.value)
-    made = q.quantize(wb, source.name, "Q4_0", allow_requantize=True)
+    made = wb.library.quantize(source.name, "Q4_0", allow_requantize=True)
     assert made.name == "gemma-3-270m:Q4_0" and made.requantized and made.parent_sha256 == source.sha256
     assert made.quantization == "Q4_0"
     final = _greedy(made, "The capital of France is", n=4)

@@ -42,10 +42,17 @@ def test_bench_sweeps_levels_and_reports_json(server, capsys, tmp_path):
 
 
 def test_bench_table_and_chat_mode(server, capsys):
+    seen = len(server.state.request_log(1000))
     assert main(["bench", server.url + "/v1", "--model", "terse", "--chat", "-c", "2", "--max-tokens", "3",
                  "--ignore-eos", "--requests", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "CLIENTS" in out and "TOK/S" in out
+    header, *rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert header == ["CLIENTS", "REQS", "ERRORS", "TOK/S", "TTFT", "P50", "TTFT", "P95", "ITL", "P50", "ITL", "P95"]
+    (row,) = rows
+    assert row[:3] == ["2", "2", "0"] and float(row[3]) > 0 and row[5] == "ms"  # clients, requests, errors, …
+    # what reached the endpoint: a 4-token warm-up, then two chat requests of exactly 3 tokens (--ignore-eos)
+    log = server.state.request_log(1000)[seen:]
+    assert [(r.route, r.model, r.status, r.completion_tokens) for r in log] == \
+        [("/v1/chat/completions", "terse@1", 200, 4)] + [("/v1/chat/completions", "terse@1", 200, 3)] * 2
 
 
 def test_bench_errors_are_reported(server, capsys):
@@ -113,3 +120,18 @@ def test_serve_runs_in_the_foreground_until_interrupted(workbench_home, tiny_mod
         _, err = proc.communicate(timeout=60)
         http.close()
     assert proc.returncode in (0, 130) and f"serving on http://127.0.0.1:{port}" in err
+
+
+def test_serve_options_default_to_the_endpoint_config():
+    """`workbench serve` starts from ServeConfig's defaults (serve/config.py holds them once, for the app too)."""
+    import typer.main
+
+    from workbench.cli import register_commands
+    from workbench.cli.common import app
+    from workbench.serve.config import ServeConfig
+
+    register_commands()
+    serve = typer.main.get_command(app).commands["serve"]
+    defaults = {p.name: p.default for p in serve.params}
+    names = ("host", "port", "parallel", "queue_size", "max_tokens_cap", "reproducible")
+    assert {n: defaults[n] for n in names} == {n: getattr(ServeConfig(), n) for n in names}

@@ -142,12 +142,20 @@ def test_no_cors_headers_unless_origins_are_configured(http, tmp_path):
     preflight = {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
     response = http.options("/v1/chat/completions", headers=preflight)
     assert "access-control-allow-origin" not in response.headers
+    actual = http.get("/v1/models", headers={"Origin": "http://evil.example"})
+    assert actual.status_code == 200 and "access-control-allow-origin" not in actual.headers
     with open_workbench(tmp_path / "cors") as wb, serving(wb, cors_origins=("http://localhost:3000",)) as srv:
-        allowed = httpx.options(srv.url + "/v1/models", headers={**preflight, "Origin": "http://localhost:3000"})
+        mine = {"Origin": "http://localhost:3000"}
+        allowed = httpx.options(srv.url + "/v1/models", headers={**preflight, **mine})
         assert allowed.headers["access-control-allow-origin"] == "http://localhost:3000"
         assert "access-control-allow-credentials" not in allowed.headers
+        assert httpx.get(srv.url + "/v1/models", headers=mine).headers["access-control-allow-origin"] == \
+            "http://localhost:3000"
+        # a foreign origin gets no CORS header at all (not "*", not its own name): the browser blocks it
         other = httpx.options(srv.url + "/v1/models", headers=preflight)
-        assert other.headers.get("access-control-allow-origin") != "http://evil.example"
+        assert "access-control-allow-origin" not in other.headers
+        other = httpx.get(srv.url + "/v1/models", headers={"Origin": "http://evil.example"})
+        assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
 
 
 @pytest.mark.parametrize(("config", "message"), [

@@ -15,6 +15,7 @@ import pytest
 
 from tests.chat_fixtures import HF_GEMMA3
 from tests.serve_support import open_workbench, serving
+from tests.test_engine_mechanics import scheduler_held, wait_until
 
 pytestmark = pytest.mark.gemma
 GEMMA = "gemma-3-270m:Q4_K_M"
@@ -50,16 +51,22 @@ def test_json_schema_answer_parses_and_validates(client):
     assert reply.choices[0].finish_reason == "stop"
 
 
-def test_seeded_sampling_reproduces_alone_and_under_concurrent_load(client):
+def test_seeded_sampling_reproduces_alone_and_under_concurrent_load(client, server):
     def ask(seed: int, text: str = "Write one sentence about the sea.") -> str:
         return client.chat.completions.create(model="gemma-chat", max_tokens=32, temperature=0.9, seed=seed,
                                               messages=[{"role": "user", "content": text}]).choices[0].message.content
 
     alone = ask(42)
     assert alone and ask(42) == alone
+    assert server.state.request_log(1)[0].batch_sequences == 1
+    state = server.state
     with ThreadPoolExecutor(4) as pool:  # the same request while three others share the batch
-        crowd = [pool.submit(ask, 42), *(pool.submit(ask, s, "Name three colours.") for s in (1, 2, 3))]
+        with scheduler_held(state.load_model(state.resolve("gemma-chat"))):  # all four wait, then start at once
+            crowd = [pool.submit(ask, 42), *(pool.submit(ask, s, "Name three colours.") for s in (1, 2, 3))]
+            assert wait_until(lambda: state.key_metrics().in_flight == 4)
         assert crowd[0].result() == alone
+    assert [r.batch_sequences > 1 for r in state.request_log(4)] == [True] * 4  # they did share decode steps
+    assert len(server.workbench.runtime.loaded()) == 1  # one model served them all (the held one)
     assert ask(43) != alone
 
 

@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from tests.serve_support import open_workbench, serving, tiny_workbench
-from tests.test_engine_mechanics import wait_until
+from tests.test_engine_mechanics import scheduler_held, wait_until
 from workbench.serve.config import ServeConfig
 from workbench.serve.server import EndpointServer
 
@@ -66,12 +66,18 @@ def test_sixteen_concurrent_streaming_clients_all_complete_with_the_right_counts
                 reason = chunk.choices[0].finish_reason or reason
         return i, text, usage, reason
 
+    state = server.state
     with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(one, range(16)))
+        with scheduler_held(state.load_model(state.resolve("tiny:F32"))):  # all 16 wait, then 4 run at a time
+            running = pool.map(one, range(16))
+            assert wait_until(lambda: state.key_metrics().in_flight == 16)
+        results = list(running)
     for i, text, usage, reason in results:
         # one byte per token, except the merged " t" (two bytes)
         assert usage == 10 + i and 10 + i <= len(text) <= 2 * (10 + i) and reason == "length"
-    assert server.state.key_metrics().in_flight == 0
+    assert state.key_metrics().in_flight == 0
+    # each decoded beside others (a scheduler running them one after another would give 1s)
+    assert [r.batch_sequences > 1 for r in state.request_log(16)] == [True] * 16
 
 
 def _stream_some(url: str, body: dict, chunks: int) -> int:
@@ -173,9 +179,16 @@ def test_stop_ends_running_streams_and_the_server_starts_again(tmp_path, gemma_m
             assert not srv.running
 
 
+def sample(exposition: str, series: str) -> float:
+    """One sample's value from a Prometheus text exposition (0 when the series is not there yet)."""
+    values = [line.rsplit(" ", 1)[1] for line in exposition.splitlines() if line.startswith(series + " ")]
+    return float(values[0]) if values else 0.0
+
+
 def test_metrics_and_key_metrics_count_requests_and_tokens(server):
     http = httpx.Client(base_url=server.url, timeout=60)
     before = server.state.key_metrics()
+    alone_before = sample(http.get("/metrics").text, 'workbench_batch_sequences_bucket{le="1.0",model="tiny:F32"}')
     for n in (3, 5):
         http.post("/v1/completions", json={"model": "tiny:F32", "prompt": "abc", "max_tokens": n, "stream": True})
     http.post("/v1/completions", json={"model": "missing", "prompt": "abc"})
@@ -186,6 +199,8 @@ def test_metrics_and_key_metrics_count_requests_and_tokens(server):
     assert 'workbench_requests_total{model="tiny:F32",route="/v1/completions",status="200"}' in text
     assert 'workbench_requests_total{model="missing",route="/v1/completions",status="404"}' in text
     assert "workbench_time_to_first_token_seconds_bucket" in text and "workbench_inter_token_latency" in text
+    # the two requests ran one after another: each one's largest decode held only itself
+    assert sample(text, 'workbench_batch_sequences_bucket{le="1.0",model="tiny:F32"}') == alone_before + 2
     assert 'workbench_busy_slots{model="tiny:F32"} 0.0' in text
     records = server.state.request_log(2)
     assert [r.completion_tokens for r in records] == [5, 0] and records[0].ttft_seconds is not None

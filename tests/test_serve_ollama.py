@@ -37,6 +37,7 @@ def test_show_a_preset_gives_its_modelfile_parameters_and_template(client):
     shown = client.show("terse")
     assert "SYSTEM" in shown.modelfile and "num_predict 5" in shown.parameters
     assert shown.details.quantization_level == "F32"
+    assert shown.details.parameter_size == "107.7K"  # as `workbench list` and the Library page say it
     assert "tools" in client.show("tooly").capabilities
     assert "<|assistant|>" in client.show("tiny:F32").template  # the GGUF's own template
 

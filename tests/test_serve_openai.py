@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import jsonschema
 import openai
 import pytest
@@ -141,7 +142,7 @@ def test_a_preset_as_model_applies_its_system_and_parameters_and_requests_overri
     assert client.chat.completions.create(model="terse", messages=own).usage.prompt_tokens == PROMPT_TOKENS + 4
 
 
-def test_forced_tool_choice_returns_a_parsed_tool_call(client):
+def test_forced_tool_choice_returns_a_parsed_tool_call(client, server):
     tools = [{"type": "function", "function": {
         "name": "get_weather", "description": "Weather in a city",
         "parameters": {"type": "object", "properties": {"city": {"enum": ["Paris", "Rome"]}},
@@ -156,10 +157,13 @@ def test_forced_tool_choice_returns_a_parsed_tool_call(client):
                                                  max_tokens=60, stream=True))
     streamed = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
     assert streamed[0].function.name == "get_weather"
-    # a tool result goes back through the template
-    follow = [*USER, {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
-              {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
-    assert client.chat.completions.create(model="tooly", messages=follow, tools=tools, max_tokens=3).usage
+    # a tool result goes back through the template: the prompt grows by exactly the rendered tool turn
+    asked = [*USER, {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]}]
+    answered = [*asked, {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
+    before, after = (client.chat.completions.create(model="tooly", messages=m, tools=tools, max_tokens=3).usage
+                     for m in (asked, answered))
+    turn = httpx.post(f"{server.url}/tokenize", json={"model": "tooly", "content": "<|tool|>sunny<|end|>"}).json()
+    assert after.prompt_tokens - before.prompt_tokens == len(turn["tokens"]) == 14  # <|tool|> is 8 bytes here
 
 
 def test_tools_on_a_template_without_tools_are_a_clear_400(client):

@@ -80,7 +80,7 @@ def test_newer_schema_is_refused_and_left_alone(db: Path):
                                             rf"{LATEST_VERSION}\): upgrade Workbench"):
         Store(db)
     assert _file_digest(db) == digest
-    assert issubclass(DatabaseError, WorkbenchError)  # the faces print it as one line
+    assert issubclass(DatabaseError, WorkbenchError)  # the callers print it as one line
 
 
 @pytest.mark.parametrize("content", [b"this is not a database" * 100, b"SQLite format 3\x00" + b"\xff" * 200])

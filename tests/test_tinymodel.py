@@ -60,7 +60,7 @@ def test_create_completion_runs_to_max_tokens(llm: llama_cpp.Llama):
     out = llm.create_completion("Hello", max_tokens=24, temperature=0.0)
     assert out["choices"][0]["finish_reason"] == "length"
     assert out["usage"]["completion_tokens"] == 24
-    # The suppressed byte tokens keep the text valid printable ASCII (see the module docstring of tinymodel).
+    # The suppressed byte tokens keep the text valid printable ASCII (docs/design.md §13).
     text = out["choices"][0]["text"]
     assert text.isascii() and all(c.isprintable() or c == "\n" for c in text)
 

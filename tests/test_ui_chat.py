@@ -12,6 +12,7 @@ import sys
 import pytest
 from PySide6.QtCore import Qt
 
+from tests.test_engine_mechanics import wait_until
 from ui.main_window import MainWindow
 from ui.widgets.chat_message import MarkdownView, stable_cut
 from ui.widgets.chat_stream import PieceBuffer
@@ -54,11 +55,18 @@ def test_an_answer_streams_in_batches_with_stats_and_provenance(qtbot, window):
     page = window.pages["Chat"]
     assert window.current_page() is page and page.session_id is not None
     flushes = []
-    page.buffer.flushed.connect(lambda pieces: flushes.append(pieces))
+
+    def gather(pieces) -> None:  # runs on the GUI thread, as the page's own update does
+        flushes.append(pieces)
+        if len(flushes) == 1:  # hold the GUI thread until the answer is complete: all the rest of it arrives
+            stream = page.stream  # meanwhile, and must then go out as ONE update, not one per token
+            assert wait_until(lambda: stream.done)
+
+    page.buffer.flushed.connect(gather)
     message = _send(qtbot, page, "Hello **there**")
     assert message.status == "complete" and message.provenance["completion_tokens"] == 120
     assert "".join(p[message.id] for p in flushes) == message.content  # every piece arrived, in order
-    assert len(flushes) < 120  # batched: fewer GUI updates than tokens
+    assert len(flushes) <= 2  # batched: the first piece(s), then everything gathered while the GUI was held
     user, answer = (page.views[m.id] for m in wb.sessions.path(page.session_id))
     assert "<strong>there</strong>" in user.body.html and user.body.toPlainText() == "Hello there"  # Markdown
     assert answer.text == message.content

@@ -173,8 +173,15 @@ def test_offline_mode_greys_the_page_out_with_the_reason(qtbot, wb, served):
     assert "Offline mode is on" in page.offline_banner.text()
     served.requests.clear()
     page.query.setText("tiny")
-    page.search_button.click()  # disabled: nothing happens, nothing reaches the network
-    assert served.requests == []
+    status = page.status.text()
+    page.search_button.click()  # disabled: it does not even start a search
+    assert not page.search_button.isEnabled() and page.status.text() == status
+    failures = []
+    task = page.search()  # and a search started anyway is refused by the Hub service, before any request
+    task.failed.connect(lambda message, _details: failures.append(message))
+    wait_done(qtbot, task)
+    assert len(failures) == 1 and "offline mode is on" in failures[0]
+    assert page.status.text().startswith("Search failed: ") and served.requests == []
     settings.offline.setChecked(False)
     settings.save()
     assert page.content.isEnabled() and page.offline_banner.isHidden()

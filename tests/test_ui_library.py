@@ -11,6 +11,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from tests.ui_helpers import open_page, wait_done
 from workbench.gguf.info import read_gguf_header
+from workbench.library import facts
 
 
 def test_import_shows_the_model_with_all_its_metadata_and_template(qtbot, wb, tiny_model_path):
@@ -20,7 +21,7 @@ def test_import_shows_the_model_with_all_its_metadata_and_template(qtbot, wb, ti
     assert model.path == tiny_model_path and page.status.text() == f"Imported {model.name}"
     row = [page.table_model.index(0, c).data() for c in range(8)]
     assert row[:2] == [model.name, "llama"] and row[3] == model.quantization and row[5] == "4,096"
-    assert row[6] == "in place"
+    assert row[6] == "in place" and tuple(row) == facts.summary_row(model)  # the CLI's `list` row too
     page.table.selectRow(0)
     header = read_gguf_header(tiny_model_path)
     assert page.detail("architecture") == "llama" and page.detail("sha256") == model.sha256

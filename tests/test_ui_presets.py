@@ -102,12 +102,11 @@ def test_a_rejected_save_is_reported_inline_and_saves_nothing(qtbot, wb, page):
     assert "not allowed" in page.status.text()
 
 
-def test_try_it_opens_a_chat_when_the_chat_page_offers_it(qtbot, wb, page):
+def test_try_it_opens_a_chat_on_the_saved_preset(qtbot, wb, page):
     wb.presets.create("helper", "FROM tiny\n")
     page.refresh(select="helper")
-    chat = page.window_.pages.get("Chat")
-    offers = chat is not None and hasattr(chat, "open_preset")
-    assert page.try_button.isEnabled() == offers
-    assert page.try_it() == offers
-    if offers:
-        assert page.window_.current_page() is chat
+    chat = page.window_.pages["Chat"]
+    assert page.try_button.isEnabled()
+    assert page.try_it()
+    assert page.window_.current_page() is chat and chat.session_id is not None
+    assert wb.sessions.get(chat.session_id).preset_ref == wb.presets.get("helper").ref

@@ -98,3 +98,14 @@ def test_a_port_in_use_is_reported_inline(qtbot, window):
         qtbot.waitUntil(lambda: page.task is None, timeout=60000)
     assert "could not start" in page.error.text() and window.endpoint is None
     assert page.start_button.isEnabled() and page.url_label.text() == "off"
+
+
+def test_the_fields_start_at_the_endpoint_defaults(qtbot, window):
+    """The page starts from ServeConfig's defaults (serve/config.py holds them once, for `workbench serve` too)."""
+    import dataclasses
+
+    from workbench.serve.config import ServeConfig
+
+    page = window.show_page("Server")
+    expected = ServeConfig(reproducible=window.wb.settings.reproducible)
+    assert dataclasses.asdict(page.config()) == dataclasses.asdict(expected)

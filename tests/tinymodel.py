@@ -1,29 +1,9 @@
 """A tiny random-weight llama-architecture GGUF for fast engine tests (≈430 KB, milliseconds per step).
 
-`write_tiny_model(path, seed=0)` writes it with `gguf.GGUFWriter`, deterministically (same seed → same bytes):
-2 layers, n_embd 64, 4 query heads over 2 KV heads (so grouped-query attention is exercised), F32 weights,
-a 4,096-token training context, and a byte-level "gpt2" vocabulary: the 256 byte tokens (token id == byte
-value), one merge ("Ġt"), BOS `<s>`, EOS `</s>`, and the control tokens of a small chat template
-(`<|system|>`, `<|user|>`, `<|assistant|>`, `<|end|>`; `<|end|>` is the end-of-turn token). The Jinja chat
-template sits in `tokenizer.chat_template`, so chat mechanics can be tested.
-
-Why an earlier hand-made fixture failed in `Llama.create_completion` with "decode: failed to find a memory
-slot for batch of size 1" while `Llama.generate` ran: create_completion holds back text that ends in an
-incomplete UTF-8 sequence (its `multibyte_fix` counter) with a `continue` that jumps over its own
-`max_tokens` check. A random-weight byte-level model happily emits UTF-8 lead bytes (0xC0-0xFF) that are
-never completed; once greedy decoding falls into a loop over such bytes, the check is never reached again, so
-generation runs on until the KV cache is full and `llama_decode` returns 1 (no memory slot). Padding the
-vocabulary with `<extra_N>` tokens did not matter in itself: it changed the shapes, hence the random draws,
-hence which loop greedy decoding fell into. `generate` has no max_tokens at all (the caller stops
-iterating), so it never got there. Reproduce with any byte-level model:
-`create_completion("Hi", max_tokens=16, logit_bias={0xE3: 100})` on a 64-token context.
-
-The fix here is in the weights, not in the vocabulary: embedding dimension 0 is a constant "bias channel"
-(every token embeds it as a large constant, no layer reads it or writes it), and the output projection uses it
-to push every non-printable and non-ASCII byte token — and BOS, EOS and the chat tokens — far down. The model
-therefore writes printable ASCII (random, but valid UTF-8) and stops only when a test asks it to (logit_bias,
-grammar, stop strings, max_tokens). Tests that need multi-byte characters split across tokens force them with a
-GBNF grammar or logit_bias; the byte tokens for them are all in the vocabulary.
+`write_tiny_model(path, seed=0)` writes it with `gguf.GGUFWriter`, deterministically: 2 layers, n_embd 64, 4 query
+heads over 2 KV heads (grouped-query attention), F32 weights, a 4,096-token context, a byte-level "gpt2" vocabulary
+(token id == byte value) and a small Jinja chat template. Why its weights keep the output printable ASCII (a
+`Llama.create_completion` pitfall): docs/design.md §13.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from .main_window import MainWindow
 
-    wb = Workbench(paths, face="gui")
+    wb = Workbench(paths, caller="gui")
     wb.sessions.recover_interrupted()  # answers a killed process left `streaming` become `interrupted`
     sys.excepthook = _excepthook_for(log_file)
     window = MainWindow(wb, log_file=log_file)

@@ -1,10 +1,7 @@
 """The main window: a page list on the left, pages on the right, a status bar with runtime facts.
 
-Pages come from `ui.pages.page_classes()` in a fixed order (Chat, Library, Hub, Presets, Compare, Server,
-Settings); a page not built yet is simply absent. Each page is constructed as `Page(window)` and may offer
-optional hooks the window calls: `focus_search()` (Ctrl+F), `new_session()` (Ctrl+N, the Chat page),
-`settings_changed()` (after Settings saves), `library_changed()` (after models were imported, pulled or
-removed), `window_closing()` (before the core closes). Window geometry and the last page live in
+The pages are `ui.pages.PAGES` in that order; the window calls the hooks of `ui.pages.base.Page` on them, and
+Ctrl+N and the Presets page's "Try it" go to the Chat page. Window geometry and the last page live in
 `<config>/window.ini`, so each data folder (and each test) keeps its own.
 """
 
@@ -19,7 +16,7 @@ from workbench.app import Workbench
 from workbench.units import human_size
 
 from .errors import show_error
-from .pages import page_classes
+from .pages import PAGES, ChatPage, Page
 from .task_runner import TaskRunner
 from .theme import apply_theme
 
@@ -37,10 +34,11 @@ class MainWindow(QMainWindow):
         self.nav.setFixedWidth(150)
         self.nav.setStyleSheet("QListWidget { font-size: 11pt; } QListWidget::item { padding: 7px 10px; }")
         self.stack = QStackedWidget()
-        self.pages: dict[str, QWidget] = {}
+        self.pages: dict[str, Page] = {}
         apply_theme(wb.settings.theme)
-        for name, page_class in page_classes():
-            self.add_page(name, page_class(self))
+        for page_class in PAGES:
+            self.add_page(page_class(self))
+        self.chat = next(page for page in self.pages.values() if isinstance(page, ChatPage))  # Ctrl+N, "Try it"
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.setCurrentRow(0)
         central = QWidget()
@@ -53,29 +51,26 @@ class MainWindow(QMainWindow):
         self._restore_state()
         self.update_status()
 
-    def add_page(self, name: str, page: QWidget) -> None:
-        self.pages[name] = page
-        self.nav.addItem(name)
+    def add_page(self, page: Page) -> None:
+        self.pages[page.name] = page
+        self.nav.addItem(page.name)
         self.stack.addWidget(page)
 
-    def show_page(self, name: str) -> QWidget:
+    def show_page(self, name: str) -> Page:
         self.nav.setCurrentRow(list(self.pages).index(name))
         return self.pages[name]
 
-    def current_page(self) -> QWidget | None:
-        return self.stack.currentWidget()
+    def current_page(self) -> Page | None:
+        page = self.stack.currentWidget()
+        return page if isinstance(page, Page) else None
 
     def show_error(self, title: str, message: str, details: str = "") -> None:
         show_error(self, title, message, details, self.log_file)
 
     def open_chat(self, preset_ref: str) -> bool:
-        """Open a chat on a preset version (the Presets page's "Try it"); False when there is no Chat page."""
-        chat = self.pages.get("Chat")
-        if chat is None or not hasattr(chat, "open_preset"):
-            return False
-        self.show_page("Chat")
-        chat.open_preset(preset_ref)
-        return True
+        """Open a chat on a preset version (the Presets page's "Try it"); False when that failed (it says why)."""
+        self.show_page(ChatPage.name)
+        return self.chat.open_preset(preset_ref) is not None
 
     # -- start-up ----------------------------------------------------------------------------------------
     def start_background_setup(self):
@@ -95,18 +90,14 @@ class MainWindow(QMainWindow):
     # -- notifications between pages ---------------------------------------------------------------------
     def settings_changed(self) -> None:
         apply_theme(self.wb.settings.theme)
-        self._notify("settings_changed")
+        for page in self.pages.values():
+            page.settings_changed()
         self.update_status()
 
     def library_changed(self) -> None:
         """The library changed (import, pull, remove, default model): every page that lists models refreshes."""
-        self._notify("library_changed")
-
-    def _notify(self, hook: str) -> None:
         for page in self.pages.values():
-            method = getattr(page, hook, None)
-            if callable(method):
-                method()
+            page.library_changed()
 
     # -- status bar --------------------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -145,14 +136,12 @@ class MainWindow(QMainWindow):
             action(f"Go to {name}", f"Ctrl+{number}", lambda _=False, n=name: self.show_page(n))
 
     def new_session(self) -> None:
-        chat = self.pages.get("Chat")
-        if chat is not None and hasattr(chat, "new_session"):
-            self.show_page("Chat")
-            chat.new_session()
+        self.show_page(ChatPage.name)
+        self.chat.new_session()
 
     def focus_search(self) -> None:
         page = self.current_page()
-        if page is not None and hasattr(page, "focus_search"):
+        if page is not None:
             page.focus_search()
 
     def window_settings(self) -> QSettings:
@@ -172,9 +161,7 @@ class MainWindow(QMainWindow):
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/page", self.nav.currentItem().text() if self.nav.currentItem() else "")
         for page in self.pages.values():  # pages stop what they own (e.g. the endpoint) before the core closes
-            closing = getattr(page, "window_closing", None)
-            if callable(closing):
-                closing()
+            page.window_closing()
         self.runner.cancel_all()
         self.runner.wait(10000)  # the core is closed by whoever opened it (ui.main), after the event loop
         super().closeEvent(event)

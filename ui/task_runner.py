@@ -1,13 +1,8 @@
-"""TaskRunner: run core work off the GUI thread and turn its callbacks into Qt signals (DESIGN §3).
+"""TaskRunner: run core work off the GUI thread and turn its callbacks into Qt signals (docs/design.md §3).
 
-`runner.submit(fn, *args, **kwargs)` calls `fn(*args, on_progress=..., cancel=token, **kwargs)` on a worker
-thread (QThreadPool) and returns a `Task` whose signals (`progress`, `finished`, `failed`, `cancelled`) are
-delivered on the GUI thread by Qt's queued connections. `Task.cancel()` sets the CancelToken directly — never
-through a signal, so a busy event loop cannot delay it. Pass `progress=False` for functions that take no
-`on_progress`/`cancel`; `stream=True` turns an iterator's items into `item` signals (token streaming).
-
-The job starts on the next turn of the event loop, not inside `submit`: a signal emitted from a worker thread
-reaches only the slots connected at that moment, so the caller must get to connect first, however fast the job.
+`runner.submit(name, fn, *args, **kwargs)` calls `fn(*args, on_progress=..., cancel=token, **kwargs)` on a
+QThreadPool worker and returns a `Task` whose signals arrive on the GUI thread; `Task.cancel()` sets the token
+directly. Jobs start on the next event-loop turn, so the caller can connect first, however fast the job.
 """
 
 from __future__ import annotations

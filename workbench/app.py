@@ -8,22 +8,33 @@ quick `workbench list` never loads llama.cpp.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from .paths import Paths, default_paths
 from .settings import Settings, load_settings, save_settings
 from .store import Store
 
+if TYPE_CHECKING:  # the services load lazily (see above); these imports are for type checkers only
+    from .audit import Audit
+    from .chat.service import Chat
+    from .chat.sessions import Sessions
+    from .engine import Runtime
+    from .evals.service import Evals
+    from .hub.service import Hub
+    from .library.service import Library
+    from .presets import Presets
+
 
 class Workbench:
-    def __init__(self, paths: Paths | None = None, *, face: str = "api"):
-        self.face = face  # who is acting, for the audit trail: cli, gui, or api (a script)
+    def __init__(self, paths: Paths | None = None, *, caller: str = "api"):
+        self.caller = caller  # who is acting, for the audit trail: cli, gui, or api (a script)
         self.paths = (paths or default_paths()).ensure()
         self.settings: Settings = load_settings(self.paths.settings_file)
         self.store = Store(self.paths.db)
 
     @classmethod
-    def open(cls, face: str = "api") -> Workbench:
-        return cls(face=face)
+    def open(cls, caller: str = "api") -> Workbench:
+        return cls(caller=caller)
 
     def update_settings(self, **changes) -> Settings:
         import dataclasses
@@ -38,45 +49,52 @@ class Workbench:
         return self.settings.effective_offline()
 
     @cached_property
-    def library(self):
+    def library(self) -> Library:
         from .library.service import Library
 
         return Library(self.paths, self.store, self.audit)
 
     @cached_property
-    def presets(self):
+    def presets(self) -> Presets:
         from .presets import Presets
 
         return Presets(self)
 
     @cached_property
-    def sessions(self):
+    def sessions(self) -> Sessions:
         from .chat.sessions import Sessions
 
         return Sessions(self)
 
     @cached_property
-    def chat(self):
-        """Answers streamed into sessions with provenance (answers.Chat)."""
+    def chat(self) -> Chat:
+        """Answers streamed into sessions with provenance (chat.service.Chat)."""
         from .chat.service import Chat
 
         return Chat(self)
 
     @cached_property
-    def hub(self):
+    def evals(self) -> Evals:
+        """Eval suites run across targets, stored runs, diffs, the regression gate, reports (evals.Evals)."""
+        from .evals.service import Evals
+
+        return Evals(self)
+
+    @cached_property
+    def hub(self) -> Hub:
         from .hub.service import Hub
 
         return Hub(self)
 
     @cached_property
-    def audit(self):
+    def audit(self) -> Audit:
         """The append-only, hash-chained audit trail (audit.Audit)."""
         from .audit import Audit
 
         return Audit(self)
 
     @cached_property
-    def runtime(self):
+    def runtime(self) -> Runtime:
         from .engine import Runtime
 
         runtime = Runtime(self.settings)
@@ -93,5 +111,5 @@ class Workbench:
     def __enter__(self) -> Workbench:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -1,26 +1,8 @@
-"""The audit trail: who loaded, pulled, changed, exported and served what — append-only and hash-chained.
+"""The audit trail (`wb.audit`): who loaded, pulled, changed, exported and served what — append-only, hash-chained.
 
-`wb.audit` (Audit) is called from the services every face uses (library, hub, presets, sessions, settings,
-the endpoint), so the CLI, the desktop app and HTTP clients all leave the same events. Each event records the
-face (`cli`, `gui`, `endpoint`, or `api` for a script opening Workbench itself), the OS user and pid, a dotted
-kind, a subject and JSON details. Details never carry prompt text, message content or secrets: the hooks pass
-hashes, names and counts only, and `_safe_details` redacts such keys and caps strings as a second line of
-defence.
-
-Failure policy: a failed audit write never undoes the action it describes (the action has already happened
-when it is recorded). By default it is logged and the action succeeds; with the setting `audit_strict` it
-raises AuditWriteFailed, so the CLI exits 1 and the app shows an error saying the action was done but not
-recorded — the operator learns of the gap at once instead of from a later `verify`. A strict endpoint whose
-start cannot be recorded shuts down again instead of serving unaudited.
-
-Endpoint requests are recorded off the event loop: `endpoint_request` only enqueues, and one background writer
-thread appends what has queued up in one transaction. Those events are best effort even in strict mode (a
-request is never failed or delayed for the disk); `flush()` waits for the queue, `close()` drains it.
-
-The chain (store/audit_repo.py) makes silent edits evident: changing, removing or inserting an event breaks
-`verify()` at that event. Whoever can write the file and knows the algorithm could rebuild the whole chain,
-and removing the newest events leaves a shorter valid chain; for those, keep the head hash that `verify`
-reports somewhere else and pass it back as `verify(anchor=…)` (`workbench audit verify --anchor HASH`).
+Called from the services every caller uses, so the CLI, the app and HTTP clients leave the same events; details
+never carry prompt text, message content or secrets. The chain, the failure policy (`audit_strict`) and the
+endpoint's background writer: docs/design.md §11.
 """
 
 from __future__ import annotations
@@ -34,15 +16,20 @@ import queue
 import re
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InvalidParameter, WorkbenchError
+from .files import atomic_writer, utc_text
 from .records import AuditEvent, AuditVerification
+
+if TYPE_CHECKING:
+    from .app import Workbench
 
 _log = logging.getLogger(__name__)
 
-FACES = ("cli", "gui", "endpoint", "api")
+CALLERS = ("cli", "gui", "endpoint", "api")
 KIND = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+$")
 # keys whose values are never written, at any depth (prompt and message text, keys and tokens)
 REDACTED_KEYS = frozenset({"api_key", "key", "hf_token", "token", "password", "secret", "authorization",
@@ -51,6 +38,7 @@ MAX_STRING = 300  # a longer string in details is most likely user text: cut
 SECRET_SETTINGS = frozenset({"hf_token"})
 QUEUE_LIMIT = 100_000  # queued endpoint events; beyond it they are counted and an audit.dropped event says so
 BATCH = 500
+TIMESPEC = "microseconds"  # the stored `at` text: the hash chain covers it, so its format never changes
 
 
 class AuditWriteFailed(WorkbenchError):
@@ -66,22 +54,14 @@ def _os_user() -> str:
         return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
 def _iso(value: str | datetime | float) -> str:
     """A --since value (date, datetime or epoch seconds) as the stored UTC text, for comparison."""
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC).isoformat(timespec="microseconds")
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise InvalidParameter(f"{value!r} is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)  # dates without a zone are UTC, as the log is
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+    return utc_text(value, timespec=TIMESPEC)  # dates without a zone are UTC, as the log is
 
 
 def _safe_details(value, key: str | None = None):
@@ -108,7 +88,7 @@ class NullAudit:
 
 
 class Audit:
-    def __init__(self, workbench):
+    def __init__(self, workbench: Workbench):
         self._wb = workbench
         self._repo = workbench.store.audit
         self._user = _os_user()
@@ -118,27 +98,27 @@ class Audit:
         self._dropped = 0
 
     @property
-    def face(self) -> str:
-        return getattr(self._wb, "face", "api")
+    def caller(self) -> str:
+        return self._wb.caller
 
     # ---- recording -----------------------------------------------------------------------------------------
-    def event(self, kind: str, subject: str = "", details: dict | None = None, *, face: str | None = None,
+    def event(self, kind: str, subject: str = "", details: dict | None = None, *, caller: str | None = None,
               at: str | None = None) -> AuditEvent:
         """A new, not yet chained event with this process as the actor (details made safe)."""
         if not KIND.match(kind):
             raise InvalidParameter(f"audit kind {kind!r} must be dotted lowercase words (a-z, 0-9, _), "
                                    "like 'preset.saved'")
-        face = face or self.face
-        if face not in FACES:
-            raise InvalidParameter(f"audit face {face!r} is not one of {', '.join(FACES)}")
-        return AuditEvent(at=at or _now(), actor=face, os_user=self._user, pid=os.getpid(), kind=kind,
-                          subject=_safe_details(subject or ""), details=_safe_details(details or {}))
+        caller = caller or self.caller
+        if caller not in CALLERS:
+            raise InvalidParameter(f"audit caller {caller!r} is not one of {', '.join(CALLERS)}")
+        return AuditEvent(at=at or utc_text(timespec=TIMESPEC), actor=caller, os_user=self._user, pid=os.getpid(),
+                          kind=kind, subject=_safe_details(subject or ""), details=_safe_details(details or {}))
 
     def record(self, kind: str, subject: str = "", details: dict | None = None, *,
-               face: str | None = None) -> AuditEvent | None:
+               caller: str | None = None) -> AuditEvent | None:
         """Append one event now. Never raises, unless `audit_strict` is set (then AuditWriteFailed)."""
         try:
-            return self._repo.append([self.event(kind, subject, details, face=face)])[0]
+            return self._repo.append([self.event(kind, subject, details, caller=caller)])[0]
         except Exception as exc:  # the disk, a lock held past busy_timeout, a broken schema: all the same here
             _log.error("audit event %s (%s) was not written: %s", kind, subject, exc)
             if self._wb.settings.audit_strict:
@@ -147,14 +127,14 @@ class Audit:
             return None
 
     def record_later(self, kind: str, subject: str = "", details: dict | None = None, *,
-                     face: str | None = None, at: float | None = None) -> None:
+                     caller: str | None = None, at: float | None = None) -> None:
         """Queue an event for the background writer; returns at once (safe on the endpoint's event loop).
 
         Only the arguments are queued (`at`: epoch seconds, default now): the writer thread builds and checks
         the event, off the caller's thread.
         """
         try:
-            self._queue.put_nowait((kind, subject, details, face, time.time() if at is None else at))
+            self._queue.put_nowait((kind, subject, details, caller, time.time() if at is None else at))
         except queue.Full:
             with self._lock:
                 self._dropped += 1
@@ -190,15 +170,15 @@ class Audit:
 
     def _write_batch(self, queued: list[tuple]) -> None:
         events = []
-        for kind, subject, details, face, at in queued:
+        for kind, subject, details, caller, at in queued:
             try:
-                events.append(self.event(kind, subject, details, face=face, at=_iso(at)))
+                events.append(self.event(kind, subject, details, caller=caller, at=_iso(at)))
             except Exception as exc:  # a bad kind from a hook: log it, write the rest
                 _log.error("audit event %s was not written: %s", kind, exc)
         with self._lock:
             dropped, self._dropped = self._dropped, 0
         if dropped:
-            events.append(self.event("audit.dropped", "endpoint", {"events": dropped}, face="endpoint"))
+            events.append(self.event("audit.dropped", "endpoint", {"events": dropped}, caller="endpoint"))
         if not events:
             return
         try:
@@ -253,24 +233,24 @@ class Audit:
 
     def endpoint_started(self, config, port: int) -> AuditEvent | None:
         return self.record("endpoint.started", f"{config.host}:{port}", _endpoint_details(config, port),
-                           face="endpoint")
+                           caller="endpoint")
 
     def endpoint_stopped(self, config, port: int) -> AuditEvent | None:
         self.flush()  # the requests it served come before the stop in the chain
         return self.record("endpoint.stopped", f"{config.host}:{port}", {"host": config.host, "port": port},
-                           face="endpoint")
+                           caller="endpoint")
 
     def endpoint_request(self, record) -> None:
         """The metrics listener for finished requests (serve/metrics.RequestRecord): queued, never written here."""
         self.record_later("endpoint.request", record.model, {
             "client": record.client, "route": record.route, "status": record.status,
             "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
-            "finish_reason": record.finish_reason}, face="endpoint", at=record.time)
+            "finish_reason": record.finish_reason}, caller="endpoint", at=record.time)
 
     def endpoint_refused(self, status: int, client: str, route: str, reason: str) -> None:
         """The endpoint's security middleware refused a request (wrong key, foreign Host, body too large)."""
         self.record_later("endpoint.refused", route, {"client": client, "status": status, "reason": reason},
-                          face="endpoint")
+                          caller="endpoint")
 
     # ---- reading -------------------------------------------------------------------------------------------
     def list(self, since: str | datetime | float | None = None, kind: str | None = None,
@@ -295,16 +275,13 @@ class Audit:
         from .store.audit_repo import canonical_json
 
         path = Path(path)
-        tmp = path.with_name(path.name + ".partial")
         count = 0
         try:
-            with tmp.open("w", encoding="utf-8") as out:
+            with atomic_writer(path, "w", encoding="utf-8") as out:
                 for event in self._repo.iterate():
                     out.write(canonical_json(dataclasses.asdict(event)) + "\n")
                     count += 1
-            os.replace(tmp, path)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise WorkbenchError(f"cannot write the audit export to {path}: {exc.strerror or exc}") from None
         self.record("audit.exported", str(path), {"events": count})
         return count

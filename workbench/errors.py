@@ -1,11 +1,8 @@
-"""The one error tree every face (CLI, HTTP, GUI) catches.
+"""The one error tree every caller (CLI, endpoint, app) catches.
 
-Every error a user can cause is a `WorkbenchError` whose message names the problem and says what to do next,
-so a face can print `str(error)` as-is: the CLI as a one-line message with exit code 1, the HTTP layer as a 4xx
-body, the GUI in a plain dialog. Each class is also the matching stdlib type (NotFound is a LookupError,
-InvalidModelFile a ValueError, ...) so callers that only know the stdlib still catch them sensibly.
-
-Anything that is *not* a WorkbenchError is a bug: faces show it with details and the log file's path.
+A `WorkbenchError`'s message names the problem and says what to do next, so a caller shows `str(error)` as-is
+(the CLI as one line with exit code 1, the endpoint as a 4xx body, the app in a dialog); each class is also the
+matching stdlib type. Anything that is not a WorkbenchError is a bug (docs/design.md §2).
 """
 
 from __future__ import annotations

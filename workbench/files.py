@@ -1,8 +1,8 @@
-"""File work for the library: hashing with progress, atomic copies and moves into the blob store, split shards.
+"""File work: atomic writes, hashing with progress, copies into the blob store, split shards, temp names, and
+the UTC timestamps the services store.
 
-Copies go to a temporary name in the destination folder, are fsync'ed, then `os.replace`d into place, so a
-crash, a cancel or a full disk never leaves a half-written file under a content address. The hashing is
-plain `hashlib` over 1 MiB reads (it releases the GIL, so the GUI stays live).
+Every write goes to a temporary name in the destination folder, is fsync'ed, then `os.replace`d into place, so
+a crash, a cancel or a full disk never leaves a half-written file under the real name.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import shutil
 import socket
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from .errors import DiskFull, InvalidModelFile, NotFound
 from .tasks import CancelToken, ProgressMeter, check
@@ -163,3 +165,61 @@ def split_siblings(path: Path, count: int) -> list[Path]:
                        f"{'is' if len(missing) == 1 else 'are'} missing from {path.parent}: put every shard "
                        "in the same folder")
     return shards
+
+
+# ---- atomic writes -----------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike, mode: str = "wb", *, temp: Path | None = None,
+                  encoding: str | None = None) -> Iterator[IO]:
+    """Write `path` whole or not at all: yields a file open on a temporary name in the same folder (`temp`, or
+    one from temp_path), fsyncs and renames it over `path` when the block ends; an exception inside the block
+    removes the temporary file and leaves `path` as it was."""
+    path = Path(path)
+    tmp = temp or temp_path(path.parent)
+    try:
+        with open(tmp, mode, encoding=encoding) as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_writer(path, "wb") as out:
+        out.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> None:
+    with atomic_writer(path, "w", encoding=encoding) as out:
+        out.write(text)
+
+
+# ---- UTC time ----------------------------------------------------------------------------------------------
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def utc_naive_now() -> datetime:
+    """Now as the store keeps times: a naive datetime that is UTC (SQLite has no time zones)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def utc_text(moment: datetime | float | None = None, *, timespec: str = "seconds", zulu: bool = False) -> str:
+    """ISO 8601 text of `moment` in UTC (now by default; epoch seconds, or a datetime where a naive one is UTC),
+    ending "+00:00", or "Z" with zulu. timespec is datetime.isoformat's ("seconds", "milliseconds", …).
+
+    Persisted texts depend on this staying exact: the audit trail's hash chain covers its "microseconds" text.
+    """
+    if moment is None:
+        moment = utc_now()
+    elif isinstance(moment, int | float):
+        moment = datetime.fromtimestamp(moment, UTC)
+    elif moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    text = moment.astimezone(UTC).isoformat(timespec=timespec)
+    return text.replace("+00:00", "Z") if zulu else text

@@ -1,9 +1,8 @@
-"""Where Workbench keeps its files.
+"""Where Workbench keeps its files: platformdirs' per-OS folders, or all of them under `WORKBENCH_HOME`.
 
-platformdirs picks the per-OS data/config/cache/log folders. `WORKBENCH_HOME` overrides all of them with one
-folder (tests always set it to a tmp dir; air-gapped users point it at an encrypted volume).
-
-`safe_child` is the one place that turns a user-supplied name into a path, so names never escape the data dir.
+Tests set WORKBENCH_HOME to a tmp dir; air-gapped users may point it at an encrypted volume. `safe_component`
+validates a name that comes from outside, `safe_child` turns one into a path that cannot leave its folder
+(docs/design.md §10).
 """
 
 from __future__ import annotations

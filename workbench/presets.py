@@ -1,13 +1,7 @@
-"""Versioned presets: Ollama Modelfiles whose every save is an immutable version.
+"""Versioned presets (`wb.presets`): Ollama Modelfiles whose every save is an immutable version.
 
-A preset is a name plus a chain of versions (number, text, sha256 of the text, parent, time, message). Saving
-text identical to the latest version is a no-op; rollback appends a new version holding an old text, so history
-is never rewritten. Tags name versions (`name:stable`); `latest` always follows the newest. References:
-`name` (= `name:latest`), `name:tag`, `name@3`.
-
-The stored text is exactly what the user wrote (comments and layout kept, so diffs read naturally); it is parsed
-and validated in full before anything is saved, and its FROM must resolve to a library model (a GGUF path is
-imported, an `hf.co/...` reference pulled) so a saved version always records the sha256 of the model it ran on.
+References are `name` (= `name:latest`), `name:tag` and `name@3`; rollback appends, never rewrites. The text is
+stored as written, validated in full first, and its FROM must resolve to a library model (docs/design.md §6.1).
 """
 
 from __future__ import annotations
@@ -16,15 +10,18 @@ import difflib
 import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InvalidModelfile, InvalidName, NotFound
 from .modelfile import parser as mf
 from .records import LocalModel, Preset, PresetVersion
+from .resolve import GGUFPath, HubReference, ModelMatch, NoMatch, Resolved, parse_preset_ref, resolve
 from .tasks import CancelToken, ProgressCallback, no_progress
 
+if TYPE_CHECKING:
+    from .app import Workbench
+
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-_REF = re.compile(r"^(?P<name>[^:@]+)(?::(?P<tag>[^:@]+)|@(?P<number>\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -46,18 +43,8 @@ def check_preset_name(name: str) -> str:
     return name
 
 
-def parse_ref(ref: str) -> tuple[str, int | str | None]:
-    """'name' -> (name, None); 'name:tag' -> (name, 'tag'); 'name@3' -> (name, 3)."""
-    match = _REF.match(ref.strip())
-    if not match:
-        raise InvalidName(f"{ref!r} is not a preset reference: use NAME, NAME:TAG or NAME@VERSION")
-    if match["number"]:
-        return match["name"], int(match["number"])
-    return match["name"], match["tag"]
-
-
 class Presets:
-    def __init__(self, workbench):
+    def __init__(self, workbench: Workbench):
         self._wb = workbench
         self._repo = workbench.store.presets
 
@@ -69,7 +56,7 @@ class Presets:
         return self._repo.exists(name)
 
     def get(self, ref: str) -> PresetVersion:
-        name, selector = parse_ref(ref)
+        name, selector = parse_preset_ref(ref)
         return self._repo.get_version(name, selector)
 
     def version_by_id(self, version_id: int) -> PresetVersion:
@@ -132,13 +119,6 @@ class Presets:
         self._wb.audit.record("preset.deleted", name, {"sessions_detached": detached, "force": force})
         return detached
 
-    def import_modelfile(self, path: Path, name: str | None = None, **kwargs) -> PresetVersion:
-        """Import a real Ollama Modelfile from disk as a new preset (or a new version of an existing one)."""
-        text = Path(path).read_text(encoding="utf-8")
-        name = check_preset_name(name or Path(path).stem.lower().replace(" ", "-"))
-        version, _ = self.save(name, text, message=f"imported from {Path(path).name}", **kwargs)
-        return version
-
     # -- validation and FROM resolution ------------------------------------------------------------------
     def validate(self, text: str, *, on_progress: ProgressCallback = no_progress,
                  cancel: CancelToken | None = None) -> LocalModel:
@@ -151,33 +131,26 @@ class Presets:
 
     def _obtain_model(self, source: str, *, on_progress: ProgressCallback,
                       cancel: CancelToken | None) -> LocalModel:
-        kind = mf.classify_from(source)
-        if kind == "hub":
+        """FROM's model, fetched if need be: an hf.co reference is pulled (checked against the Hub on every
+        save), a GGUF path not in the library is imported."""
+        found = resolve(self._wb, source, scope="from")
+        if isinstance(found, HubReference) or (isinstance(found, ModelMatch) and found.pulled_by is not None):
             return self._wb.hub.pull(source, on_progress=on_progress, cancel=cancel)
-        if kind == "path":
-            path = Path(source).expanduser()
-            for model in self._wb.library.list():
-                if model.path == path.resolve():
-                    return model
-            return self._wb.library.import_file(path, on_progress=on_progress, cancel=cancel)
-        return self._library_model(source)
+        if isinstance(found, GGUFPath) and found.model is None:
+            return self._wb.library.import_file(found.path, on_progress=on_progress, cancel=cancel)
+        return self._library_model(source, found)
 
-    def _library_model(self, source: str) -> LocalModel:
-        kind = mf.classify_from(source)
-        if kind == "path":
-            path = Path(source).expanduser().resolve()
-            for model in self._wb.library.list():
-                if model.path == path:
-                    return model
-            raise NotFound(f"FROM {source}: that file is not in the library any more; import it again")
-        if kind == "hub":
-            model = self._wb.hub.find_local(source)
-            if model is None:
-                raise NotFound(f"FROM {source}: not pulled yet; run `workbench pull {source}`")
-            return model
-        try:
-            return self._wb.library.get(source)
-        except NotFound:
-            raise InvalidModelfile(
-                f"FROM {source}: no such model in the library (`workbench list`); import or pull it first", 1,
-            ) from None
+    def _library_model(self, source: str, found: Resolved | None = None) -> LocalModel:
+        """FROM's model as the library has it now (nothing is fetched)."""
+        found = found or resolve(self._wb, source, scope="from")
+        if isinstance(found, ModelMatch):
+            return found.model
+        if isinstance(found, GGUFPath):
+            if found.model is None:
+                raise NotFound(f"FROM {source}: that file is not in the library any more; import it again")
+            return found.model
+        if isinstance(found, HubReference):
+            raise NotFound(f"FROM {source}: not pulled yet; run `workbench pull {source}`")
+        hint = f"; did you mean {' or '.join(found.close)}?" if isinstance(found, NoMatch) and found.close else ""
+        raise InvalidModelfile(
+            f"FROM {source}: no such model in the library (`workbench list`); import or pull it first{hint}", 1)

@@ -1,13 +1,15 @@
-"""Plain frozen dataclasses that cross module boundaries (store → services → faces).
+"""Plain frozen dataclasses that cross module boundaries (store → services → callers).
 
-Repositories return these, never ORM rows, so faces can hold them on any thread.
+Repositories return these, never ORM rows, so callers can hold them on any thread.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,79 @@ class ChatSession:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """What produced an assistant answer, filled in as it goes; stored as JSON (`as_dict` / `from_dict`).
+
+    A field not recorded (yet, or by an older version) is None; keys this version does not know are kept in
+    `extra`, so reading and writing back loses nothing.
+    """
+
+    started_at: str | None = None  # ISO 8601 UTC
+    rerun_of: int | None = None  # the message this answer re-runs with its recorded seed
+    writer: dict[str, Any] | None = None  # host, pid, started: the process streaming it (dropped at the end)
+    # what it ran on
+    model: str | None = None
+    model_sha256: str | None = None
+    preset: str | None = None
+    preset_version: int | None = None
+    preset_sha256: str | None = None
+    preset_version_id: int | None = None
+    # the prompt
+    prompt_sha256: str | None = None
+    template_sha256: str | None = None  # None: a raw prompt, no template
+    parameters: dict[str, Any] | None = None  # the effective parameters, Ollama names
+    ignored_parameters: dict[str, Any] | None = None
+    system_override: str | None = None
+    parameter_overrides: dict[str, Any] | None = None
+    # how the model was loaded
+    reproducible: bool | None = None
+    n_ctx: int | None = None
+    engine: dict[str, Any] | None = None  # backend, llama_cpp_python, ggml_version, ggml_commit, gpu_offload, machine
+    # the outcome
+    seed: int | None = None
+    prompt_tokens: int | None = None
+    cached_tokens: int | None = None
+    completion_tokens: int | None = None
+    ttft_seconds: float | None = None
+    tokens_per_second: float | None = None
+    stop_sequence: str | None = None
+    batch_sequences: int | None = None  # > 1: decoded beside other requests
+    finish_reason: str | None = None  # stop | length | cancelled | error
+    error: str | None = None
+    error_type: str | None = None
+    finished_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Provenance:
+        known = {f.name for f in fields(cls)} - {"extra"}
+        data = data or {}
+        return cls(**{k: v for k, v in data.items() if k in known},
+                   extra={k: v for k, v in data.items() if k not in known})
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stored form: a group once recorded is written whole (None included), other fields when set."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        stored = {name: values[name] for name in _PROVENANCE_ALWAYS}
+        for first, group in _PROVENANCE_GROUPS.items():
+            if values[first] is not None:
+                stored.update((name, values[name]) for name in group)
+        stored.update((k, v) for k, v in values.items() if v is not None and k not in stored)
+        return {**stored, **self.extra}
+
+
+_PROVENANCE_ALWAYS = ("started_at", "rerun_of")
+_PROVENANCE_GROUPS = {  # recorded together: the first field is always set when its group is
+    "model_sha256": ("model", "model_sha256", "preset", "preset_version", "preset_sha256", "preset_version_id"),
+    "prompt_sha256": ("prompt_sha256", "template_sha256", "parameters", "ignored_parameters", "system_override",
+                      "parameter_overrides"),
+    "reproducible": ("reproducible", "n_ctx", "engine"),
+    "completion_tokens": ("seed", "prompt_tokens", "cached_tokens", "completion_tokens", "ttft_seconds",
+                          "tokens_per_second", "finish_reason", "stop_sequence", "error", "batch_sequences"),
+}
+
+
+@dataclass(frozen=True)
 class Message:
     """A node of a session's conversation tree. Assistant messages carry their provenance."""
 
@@ -157,7 +232,12 @@ class Message:
     content: str
     status: str  # complete | streaming | stopped | failed | interrupted
     created_at: datetime
-    provenance: dict | None = field(default=None, hash=False, compare=False)
+    provenance: dict | None = field(default=None, hash=False, compare=False)  # Provenance.as_dict(), as stored
+
+    @property
+    def provenance_record(self) -> Provenance:
+        """The provenance as a typed record (empty for a message that has none)."""
+        return Provenance.from_dict(self.provenance)
 
 
 @dataclass(frozen=True)
@@ -171,14 +251,14 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class AuditEvent:
-    """One entry of the audit trail: who (face, OS user, pid) did what (kind) to which subject, and when.
+    """One entry of the audit trail: who (caller, OS user, pid) did what (kind) to which subject, and when.
 
     `details` never holds prompt text, message content or secrets (audit.py redacts them); `hash` is the
     sha256 over `prev_hash` and this event's canonical JSON, so the events form a verifiable chain.
     """
 
     at: str  # ISO 8601 UTC, exactly as stored (the hash covers this text)
-    actor: str  # the face: cli, gui, endpoint; api for a script using the library
+    actor: str  # the caller: cli, gui, endpoint; api for a script using the library
     os_user: str
     pid: int
     kind: str  # dotted: model.imported, preset.saved, endpoint.request, …
@@ -199,3 +279,24 @@ class AuditVerification:
     problem: str | None = None  # why the first bad event (or the table) fails the check
     head_id: int | None = None  # the last event checked and its hash: record it elsewhere to detect truncation
     head_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class DownloadState:
+    """Resumable state of one file download (the `downloads` table). `key` names the partial file."""
+
+    key: str
+    repo: str
+    revision: str
+    filename: str
+    url: str
+    expected_sha256: str | None
+    etag: str | None
+    size_bytes: int | None
+    partial_path: str
+    bytes_done: int
+    status: str  # active | paused | failed | done
+    started_at: datetime
+    updated_at: datetime
+    error: str | None = None
+    id: int | None = None

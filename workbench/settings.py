@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InvalidParameter
+from .files import atomic_write_text
 
 _TRUTHY = {"1", "true", "yes", "on"}
 
@@ -29,7 +30,7 @@ class Settings:
     reproducible: bool = True  # the app's default; the endpoint may choose throughput
     theme: str = "system"
     models_dir: str | None = None  # extra folder shown in import dialogs
-    audit_strict: bool = False  # True: an audit event that cannot be written fails the action (see audit.py)
+    audit_strict: bool = False  # True: an audit event that cannot be written fails the action (docs/design.md §11)
 
     def effective_offline(self) -> bool:
         env = (os.environ.get("WORKBENCH_OFFLINE", ""), os.environ.get("HF_HUB_OFFLINE", ""))
@@ -49,6 +50,4 @@ def load_settings(path: Path) -> Settings:
 
 def save_settings(path: Path, settings: Settings) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dataclasses.asdict(settings), indent=2), encoding="utf-8")
-    os.replace(tmp, path)  # atomic: a crash never leaves half a settings file
+    atomic_write_text(path, json.dumps(dataclasses.asdict(settings), indent=2))  # never half a settings file

@@ -1,10 +1,8 @@
-"""The one contract for long work: `Progress` reports and `CancelToken` stops.
+"""The one contract for long work: `Progress` reports and `CancelToken` stops (docs/design.md §3).
 
-Every long operation (hashing, pulling, quantizing, loading) has the signature
-`op(..., *, on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None)`.
-Callbacks run on the worker thread, carry frozen dataclasses and are throttled to at most 20 per second
-(`throttled`), with the final report always delivered. The CLI draws them with rich, the GUI's TaskRunner
-turns them into Qt signals, the HTTP layer cancels the token when a client disconnects.
+Every long operation takes `on_progress: ProgressCallback = no_progress` and `cancel: CancelToken | None`;
+callbacks run on the worker thread, carry frozen dataclasses and are throttled to 20 per second (`throttled`,
+`ProgressMeter`), the final report always delivered.
 """
 
 from __future__ import annotations

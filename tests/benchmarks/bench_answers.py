@@ -47,7 +47,7 @@ def engine_run(wb, parameters: dict) -> tuple[float, int]:
 def service_run(wb, session_id: int) -> tuple[float, int]:
     start = time.perf_counter()
     message = wb.chat.send(session_id, PROMPT).collect()
-    return time.perf_counter() - start, message.provenance["completion_tokens"]
+    return time.perf_counter() - start, message.provenance_record.completion_tokens or 0
 
 
 def store_costs(wb, session_id: int, repeats: int = 50) -> tuple[float, float]:

@@ -65,7 +65,7 @@ def bare_inserts(db: Path, n: int) -> float:
 def writer_rate(wb: Workbench, n: int) -> float:
     start = time.perf_counter()
     for i in range(n):
-        wb.audit.record_later("endpoint.request", "default", {"n": i}, face="endpoint")
+        wb.audit.record_later("endpoint.request", "default", {"n": i}, caller="endpoint")
     wb.audit.flush(timeout=600)
     return (time.perf_counter() - start) / n
 

@@ -175,13 +175,13 @@ def bench_stalls(tokens: int) -> None:
         run_until(app, lambda: results, 600)
         streaming = beat.stop()
     answer = results[0]
-    stats = answer.provenance or {}
+    stats = answer.provenance_record
     print(f"event-loop stalls, 5 ms heartbeat ({os.environ['QT_QPA_PLATFORM']}):")
     reference = describe("idle event loop", idle)
     longest = describe("gemma streaming into the Chat page", streaming)
-    rate = stats.get("tokens_per_second")
-    rate_text = f"{rate:.1f}" if isinstance(rate, int | float) else "?"
-    print(f"  streamed {stats.get('completion_tokens', '?')} tokens at {rate_text} tok/s; "
+    rate_text = "?" if stats.tokens_per_second is None else f"{stats.tokens_per_second:.1f}"
+    tokens = "?" if stats.completion_tokens is None else stats.completion_tokens
+    print(f"  streamed {tokens} tokens at {rate_text} tok/s; "
           f"longest stall {longest / reference:.1f}x the idle one; target <= 50 ms: "
           f"{'met' if longest <= 0.050 else 'NOT met'}")
     window.close()

@@ -1,11 +1,8 @@
 """The Chat page: sessions with search, a streaming Markdown transcript with branches, the session's settings.
 
-Everything goes through the core's services — `wb.sessions` for the tree and `wb.chat` (workbench/answers.py)
-for answers — so an answer written here is stored exactly like one from `workbench run` or the endpoint,
-provenance included. `wb.chat.send/regenerate/edit` write the user message and the `streaming` placeholder at
-once (fast SQLite writes, fine on the GUI thread); the answer stream itself is iterated on a TaskRunner worker
-and its pieces reach the GUI through a PieceBuffer flushed every ~25 ms, so a fast model never floods the
-event loop. Stop (Esc) calls `AnswerStream.cancel()` directly: it is thread-safe and never waits on a signal.
+Answers go through `wb.chat` (workbench/chat/service.py), so they are stored exactly like `workbench run`'s or
+the endpoint's. The answer stream is iterated on a TaskRunner worker and reaches the GUI through a PieceBuffer
+(docs/design.md §3); Stop (Esc) calls `AnswerStream.cancel()` directly, never through a signal.
 """
 
 from __future__ import annotations
@@ -41,6 +38,7 @@ from workbench.errors import WorkbenchError
 from ..widgets.chat_message import ChatMessageView
 from ..widgets.chat_settings import FIELDS, ChatSettingsPanel
 from ..widgets.chat_stream import PieceBuffer
+from .base import Page
 
 
 def _pump(stream, buffer: PieceBuffer):
@@ -56,13 +54,12 @@ def _unchanged(view: ChatMessageView, message, siblings) -> bool:
         and [m.id for m in view.siblings] == [m.id for m in siblings] and view.editor is None
 
 
-class ChatPage(QWidget):
+class ChatPage(Page):
+    name = "Chat"
     answer_finished = Signal(object)  # the stored assistant Message; its status says how it ended
 
     def __init__(self, window):
-        super().__init__()
-        self.window_ = window
-        self.wb = window.wb
+        super().__init__(window)
         self.session_id: int | None = None
         self.stream = None  # the AnswerStream being generated
         self.task = None

@@ -1,20 +1,9 @@
 """The Compare page: one prompt on 2–4 presets or models side by side, seed and sampler locked.
 
-A row under the controls makes another quantization of a library model (the same service as
-`workbench quantize`), so two quantizations can be compared without leaving the window.
-
-The work is `workbench.measure.compare.compare` (see its docstring for what is locked, and why targets run one after
-another) on a TaskRunner worker. Text pieces go through a PieceBuffer keyed by pane (one GUI update per
-~25 ms, whatever the token rate); a finished pane arrives through a queued signal with its figures, and from
-the first character that differs from the first pane on, its text is highlighted. Stop cancels the run's
-token directly: the running pane ends "cancelled", the rest do not start.
-
-"Measure quality" runs `workbench.measure.quality.quality` over the panes' targets on the same TaskRunner (the bundled
-text, or a text file picked with "Text…", in windows of the chosen size; the first pane is the reference):
-progress per scored window in the message line, Stop cancels it, and each pane's stats line gains its perplexity,
-KL divergence and same-top-token figures.
-
-"Export…" saves the last comparison and quality figures as JSON or Markdown (workbench/compare_report.py).
+Runs `workbench.measure.compare` and "Measure quality" (`workbench.measure.quality`) on the TaskRunner
+(docs/design.md §8): panes fill through a PieceBuffer and are highlighted from their first differing character;
+a row makes another quantization to compare; "Export…" saves both as JSON or Markdown (measure/report.py);
+"Add to suite…" appends the prompt to an eval suite as a test case (widgets/add_to_suite.py).
 """
 
 from __future__ import annotations
@@ -32,7 +21,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QVBoxLayout,
-    QWidget,
 )
 
 from workbench.errors import InvalidParameter
@@ -41,20 +29,22 @@ from workbench.measure.quality import QualityResult, figures_text, quality
 from workbench.measure.report import write_report
 from workbench.modelfile.parameters import parse_parameter
 
+from ..widgets.add_to_suite import AddToSuiteDialog
 from ..widgets.chat_compare_pane import ComparePaneView
 from ..widgets.chat_quantize import QuantizeRow
 from ..widgets.chat_stream import PieceBuffer
+from .base import Page
+from .evals_page import EvalsPage
 
 
-class ComparePage(QWidget):
+class ComparePage(Page):
+    name = "Compare"
     pane_finished = Signal(int, object)  # emitted from the worker; queued to the GUI thread
     compare_finished = Signal(object)  # CompareResult, or None when it failed or was stopped
     quality_finished = Signal(object)  # QualityResult, or None when it failed or was stopped
 
     def __init__(self, window):
-        super().__init__()
-        self.window_ = window
-        self.wb = window.wb
+        super().__init__(window)
         self.task = None
         self.result: CompareResult | None = None
         self.quality: QualityResult | None = None
@@ -99,9 +89,12 @@ class ComparePage(QWidget):
         row.addStretch(1)
         self.export_button = QPushButton("Export…", clicked=self.choose_export)
         self.export_button.setToolTip("Save the last comparison and quality figures (JSON, or Markdown for .md)")
+        self.suite_button = QPushButton("Add to suite…", clicked=lambda: self.add_to_suite())
+        self.suite_button.setToolTip("Append this prompt to an eval suite file as a new test case")
         row.addWidget(self.run_button)
         row.addWidget(self.stop_button)
         row.addWidget(self.export_button)
+        row.addWidget(self.suite_button)
         return row
 
     def _build_quality_row(self) -> QHBoxLayout:
@@ -293,6 +286,20 @@ class ComparePage(QWidget):
         """None: back to the bundled text."""
         self.quality_text = path
         self.text_button.setText(f"Text: {path.name}" if path else "Text: bundled")
+
+    # -- eval suites ------------------------------------------------------------------------------------
+    def add_to_suite(self) -> AddToSuiteDialog | None:
+        """Ask which suite (and which of its variables) gets this prompt as a new test case."""
+        prompt = self.prompt.toPlainText()
+        if not prompt.strip():
+            self.error.setText("Write a prompt first: it becomes the new test case.")
+            return None
+        evals = self.window_.pages[EvalsPage.name]
+        dialog = AddToSuiteDialog(prompt, evals.suites_dir, self)
+        dialog.accepted.connect(lambda: evals.suite_file_changed(dialog.written))
+        dialog.accepted.connect(lambda: self.error.setText(f"Added the prompt to {dialog.written}"))
+        dialog.open()
+        return dialog
 
     # -- export ------------------------------------------------------------------------------------------
     def choose_export(self) -> None:

@@ -1,10 +1,7 @@
 """Hub page: search GGUF repositories, list a repo's files with a fits / tight / won't-fit badge, pull them.
 
-Every Hub call (search, file listing, the per-file memory estimate from the GGUF header, the pull itself) runs
-on the TaskRunner; the GUI thread only fills tables. The badges come from `wb.hub.estimate` at the default
-context from the settings, one file after another on one streaming task that is cancelled when another repo is
-picked. Offline mode (setting or environment) greys the page out and says why; nothing here then touches the
-network.
+Every Hub call (search, listing, the per-file estimates from GGUF headers, pulls) runs on the TaskRunner; the GUI
+thread only fills tables. Offline mode greys the page out and says why; nothing here then touches the network.
 """
 
 from __future__ import annotations
@@ -12,14 +9,12 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QSplitter,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -31,7 +26,8 @@ from workbench.units import human_count, human_size
 
 from ..theme import is_dark
 from ..widgets.downloads import DownloadsPanel
-from ..widgets.layout import hrow, vcolumn
+from ..widgets.layout import hrow, list_table, vcolumn
+from .base import Page
 
 SORTS = ("downloads", "likes", "updated", "trending")
 BADGES = {  # verdict -> (light background, dark background)
@@ -57,26 +53,11 @@ def estimates(hub, listing: RepoListing, context: int, *, on_progress, cancel):
             yield row, "unknown", str(exc)
 
 
-def _table(headers: list[str]) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(headers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.verticalHeader().setVisible(False)
-    table.setWordWrap(False)
-    header = table.horizontalHeader()
-    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-    for column in range(1, len(headers)):
-        header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-    return table
+class HubPage(Page):
+    name = "Hub"
 
-
-class HubPage(QWidget):
     def __init__(self, window):
-        super().__init__()
-        self.window_ = window
-        self.wb = window.wb
+        super().__init__(window)
         self.listing: RepoListing | None = None
         self._estimate_task = None
         self.offline_banner = QLabel(wordWrap=True)
@@ -96,9 +77,9 @@ class HubPage(QWidget):
         self.search_button = QPushButton("Search")
         self.search_button.clicked.connect(self.search)
         bar = hrow((self.query, 1), QLabel("sort by"), self.sort, self.search_button)
-        self.results = _table(["Repository", "Downloads", "Likes", "Updated"])
+        self.results = list_table(["Repository", "Downloads", "Likes", "Updated"])
         self.results.itemSelectionChanged.connect(self._repo_selected)
-        self.files = _table(["File", "Quantization", "Size", "Fit"])
+        self.files = list_table(["File", "Quantization", "Size", "Fit"])
         self.files.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Fixed)
         self.files.horizontalHeader().resizeSection(3, 90)  # room for "won't fit"
         self.files.itemSelectionChanged.connect(lambda: self.pull_button.setEnabled(self.selected_entry() is not None))

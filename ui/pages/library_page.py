@@ -1,9 +1,8 @@
 """Library page: the local models in a table, their GGUF metadata and chat template, import/verify/remove,
-and air-gap bundles (export models and presets to one file, import one: workbench/bundle.py).
+and air-gap bundles (workbench/bundle/).
 
-Import (file dialog or dropping .gguf files on the page), verify and bundles hash whole files, so they run on
-the TaskRunner with a progress bar; the window's `library_changed()` then refreshes every page that lists
-models (the Presets page too, which a bundle import may add to).
+Import (file dialog or drop), verify and bundles hash whole files, so they run on the TaskRunner with a progress
+bar; the window's `library_changed()` then refreshes every page that lists models.
 """
 
 from __future__ import annotations
@@ -27,28 +26,25 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
-    QWidget,
 )
 
 from workbench.bundle import service as bundle
 from workbench.errors import WorkbenchError
+from workbench.library import facts
 from workbench.records import LocalModel
-from workbench.units import human_count, human_size
+from workbench.units import human_size
 
 from ..widgets.bundle_dialog import BUNDLE_FILTER, ask_export
 from ..widgets.layout import hrow
+from .base import Page
 
-COLUMNS = ("Name", "Architecture", "Parameters", "Quantization", "Size", "Context", "Source", "Added")
-FACTS = ("name", "sha256", "path", "size_bytes", "architecture", "parameter_count", "quantization",
-         "context_length", "embedding_length", "block_count", "head_count", "head_count_kv", "tokenizer_model",
-         "general_name", "license", "tensor_count", "source_repo", "source_revision", "source_file", "in_place",
-         "added_at")
+COLUMNS = tuple(label for label, _ in facts.SUMMARY_COLUMNS)
 VALUE_CHARS = 400  # a metadata cell shows this much; the chat template has its own tab
 
 
 def metadata_rows(model: LocalModel) -> list[tuple[str, str]]:
     """The details panel's (key, value) rows: the library's facts, then every GGUF metadata key in file order."""
-    rows = [(key, _cell(getattr(model, key))) for key in FACTS if getattr(model, key) is not None]
+    rows = facts.detail_rows(model)
     rows += [(key, _cell(value)) for key, value in model.metadata.items()]
     return rows
 
@@ -65,10 +61,12 @@ class ModelTableModel(QAbstractTableModel):
     def __init__(self):
         super().__init__()
         self.models: list[LocalModel] = []
+        self.rows: list[tuple[str, ...]] = []
 
     def set_models(self, models: list[LocalModel]) -> None:
         self.beginResetModel()
         self.models = list(models)
+        self.rows = [facts.summary_row(m) for m in self.models]
         self.endResetModel()
 
     def rowCount(self, parent=QModelIndex()) -> int:
@@ -85,21 +83,15 @@ class ModelTableModel(QAbstractTableModel):
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if role != Qt.ItemDataRole.DisplayRole or not index.isValid():
             return None
-        m = self.models[index.row()]
-        return (
-            m.name, m.architecture or "-", human_count(m.parameter_count), m.quantization or "-",
-            human_size(m.size_bytes), f"{m.context_length:,}" if m.context_length else "-",
-            m.source_repo or ("in place" if m.in_place else "copied"), f"{m.added_at:%Y-%m-%d %H:%M}",
-        )[index.column()]
+        return self.rows[index.row()][index.column()]
 
 
-class LibraryPage(QWidget):
+class LibraryPage(Page):
+    name = "Library"
     models_changed = Signal()
 
     def __init__(self, window):
-        super().__init__()
-        self.window_ = window
-        self.wb = window.wb
+        super().__init__(window)
         self.setAcceptDrops(True)
         self.table_model = ModelTableModel()
         self.table = QTableView()
@@ -273,9 +265,9 @@ class LibraryPage(QWidget):
         return task
 
     def _on_progress(self, p) -> None:
-        if p.total:
+        if p.fraction is not None:
             self.progress.setRange(0, 1000)
-            self.progress.setValue(int(1000 * p.completed / p.total))
+            self.progress.setValue(int(1000 * p.fraction))
 
     # -- drag and drop -----------------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:

@@ -1,16 +1,18 @@
-"""Presets page: the preset list, a Modelfile editor with live validation, versions, diff, rollback, "Try it".
+"""Presets page: the preset list, a Modelfile editor with live validation, versions, diff, rollback, "Try it",
+and an eval suite run on one version or on two side by side (on the Evals page).
 
-Every save is a new immutable version (`wb.presets.save`, with the user's message); saving runs on the
-TaskRunner because FROM may name a GGUF path to import or an `hf.co/…` reference to pull. A rejected save
-(invalid Modelfile, unknown model, name taken) is reported inline and saves nothing. Diff compares any two
-versions (`presets.diff`); rollback appends a new version holding the old text, so history is never rewritten.
+Every save is a new immutable version (`wb.presets.save`), run on the TaskRunner because FROM may import or pull
+a model; a rejected save is reported inline and saves nothing. Rollback appends; history is never rewritten.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -28,6 +30,8 @@ from workbench.presets import check_preset_name
 from ..widgets.diff_view import DiffView
 from ..widgets.layout import hrow, vcolumn
 from ..widgets.modelfile_editor import ModelfileEditor
+from .base import Page
+from .evals_page import EvalsPage
 
 STARTER = '''FROM {model}
 PARAMETER temperature 0.7
@@ -43,11 +47,11 @@ def save_preset(presets, name: str, text: str, message: str, new: bool, *, on_pr
     return presets.save(name, text, message=message or None, on_progress=on_progress, cancel=cancel)
 
 
-class PresetsPage(QWidget):
+class PresetsPage(Page):
+    name = "Presets"
+
     def __init__(self, window):
-        super().__init__()
-        self.window_ = window
-        self.wb = window.wb
+        super().__init__(window)
         self.current: str | None = None  # the preset in the editor
         self.new = False  # the editor holds a preset not saved yet
         self.versions: list = []  # PresetVersion, newest first
@@ -92,7 +96,13 @@ class PresetsPage(QWidget):
         self.diff = DiffView()
         pick = hrow(QLabel("from"), (self.diff_a, 1), QLabel("to"), (self.diff_b, 1), diff_button)
         actions = hrow(load_button, self.rollback_button)
-        return vcolumn(QLabel("<b>Versions</b>"), (self.version_list, 1), actions, pick, (self.diff, 2))
+        self.suite_button = QPushButton("Run a suite on this version…", clicked=lambda: self.run_suite_on_version())
+        self.suite_button.setToolTip("Run an eval suite on the selected version (the newest when none is selected)")
+        self.compare_suite_button = QPushButton("Compare the two on a suite…",
+                                                clicked=lambda: self.compare_versions_on_suite())
+        self.compare_suite_button.setToolTip("Run an eval suite on the 'from' and 'to' versions side by side")
+        evals = hrow(self.suite_button, self.compare_suite_button)
+        return vcolumn(QLabel("<b>Versions</b>"), (self.version_list, 1), actions, pick, (self.diff, 2), evals)
 
     # -- window hooks ------------------------------------------------------------------------------------
     def library_changed(self) -> None:  # the default preset appears with the bundled model
@@ -236,12 +246,41 @@ class PresetsPage(QWidget):
         version = self.selected_version() or self.versions[0]
         return self.window_.open_chat(version.ref)
 
+    # -- eval suites (run on the Evals page) --------------------------------------------------------------
+    def run_suite_on_version(self, suite_path: Path | None = None):
+        """Run a suite on the selected version (the newest when none is selected); the Evals page shows it."""
+        if self.current is None or self.new:
+            return None
+        version = self.selected_version() or self.versions[0]
+        return self._run_suite([version.ref], suite_path)
+
+    def compare_versions_on_suite(self, suite_path: Path | None = None):
+        """Run a suite on the 'from' and 'to' versions as two targets (name@A, name@B) of one run."""
+        if self.current is None or self.new or len(self.versions) < 2:
+            return None
+        refs = [f"{self.current}@{combo.currentText().lstrip('v')}" for combo in (self.diff_a, self.diff_b)]
+        if refs[0] == refs[1]:
+            self.status.setText("Pick two different versions to compare on a suite.")
+            return None
+        return self._run_suite(refs, suite_path)
+
+    def _run_suite(self, targets: list[str], suite_path: Path | None):
+        evals = self.window_.pages[EvalsPage.name]
+        if suite_path is None:
+            chosen, _ = QFileDialog.getOpenFileName(self, "Run a suite", str(evals.suites_dir), "Suites (*.yaml *.yml)")
+            if not chosen:
+                return None
+            suite_path = Path(chosen)
+        self.window_.show_page(EvalsPage.name)
+        return evals.run_suite_file(suite_path, targets)
+
     def _validated(self, diagnostics: list) -> None:
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        chat = self.window_.pages.get("Chat")
         saved = self.current is not None and not self.new
-        self.try_button.setEnabled(saved and chat is not None and hasattr(chat, "open_preset"))
+        self.try_button.setEnabled(saved)
         self.rollback_button.setEnabled(saved and self.selected_version() is not None)
+        self.suite_button.setEnabled(saved)
+        self.compare_suite_button.setEnabled(saved and len(self.versions) > 1)
         self.save_button.setEnabled(self.current is not None and not self.editor.errors)

@@ -1,17 +1,15 @@
 """The Server page: start and stop the OpenAI/Ollama-compatible endpoint inside the app, and watch it.
 
-The endpoint runs in-process over the window's own Workbench, so HTTP clients and the Chat page share one
-Runtime — one loaded model, one scheduler (DESIGN §1). By default it uses the app's reproducible setting so
-both faces land on the same loaded instance (the runtime keys instances by their load options). Starting
-and stopping run on the TaskRunner (binding, and the graceful stop that cancels running streams, must not
-freeze the window). While it runs, `window.endpoint` is the EndpointServer (the status bar shows its URL),
-and a QTimer polls the endpoint's key metrics and request log; they never contain prompt text.
+The endpoint runs over the window's own Workbench, so HTTP clients and the Chat page share one Runtime and, with
+the app's reproducible setting, one loaded model (docs/design.md §1). Start and stop run on the TaskRunner; a
+QTimer polls key metrics and the request log (never prompt text); `window.endpoint` is the running server.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QGuiApplication
@@ -34,7 +32,14 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.errors import WorkbenchError
+from workbench.serve.config import MAX_PARALLEL, ServeConfig, is_loopback
 
+from .base import Page
+
+if TYPE_CHECKING:
+    from workbench.app import Workbench
+
+DEFAULTS = ServeConfig()
 POLL_MS = 500
 LOG_ROWS = 200
 LOG_COLUMNS = ("time", "client", "route", "model", "status", "prompt", "completion", "TTFT", "tok/s", "finish")
@@ -42,18 +47,18 @@ WARNING = ("⚠ Bound beyond loopback: other machines on the network can reach t
            "API key; keep it secret, and prefer 127.0.0.1 unless you really serve others.")
 
 
-def _start_endpoint(wb, config):
+def _start_endpoint(wb: Workbench, config):
     """Worker side: build the app (the first time imports FastAPI/uvicorn) and bind; the running server."""
     from workbench.serve.server import EndpointServer
 
     return EndpointServer(wb, config).start()
 
 
-class ServerPage(QWidget):
+class ServerPage(Page):
+    name = "Server"
+
     def __init__(self, window):
-        super().__init__()
-        self.window_ = window
-        self.wb = window.wb
+        super().__init__(window)
         self.server = None  # the running EndpointServer
         self.task = None
         self._shown_log: tuple | None = None
@@ -74,9 +79,9 @@ class ServerPage(QWidget):
         box = QGroupBox("Endpoint")
         form = QFormLayout(box)
         self.host = QComboBox(editable=True)
-        self.host.addItems(["127.0.0.1", "localhost", "0.0.0.0", "::1"])
+        self.host.addItems([DEFAULTS.host, "localhost", "0.0.0.0", "::1"])
         self.host.currentTextChanged.connect(self._update_warning)
-        self.port = QSpinBox(minimum=0, maximum=65535, value=11435, specialValueText="any free port")
+        self.port = QSpinBox(minimum=0, maximum=65535, value=DEFAULTS.port, specialValueText="any free port")
         self.api_key = QLineEdit(echoMode=QLineEdit.EchoMode.Password, placeholderText="none (loopback only)")
         generate = QPushButton("Generate", clicked=lambda: self.api_key.setText(secrets.token_urlsafe(24)))
         show = QCheckBox("show", toggled=lambda on: self.api_key.setEchoMode(
@@ -85,7 +90,8 @@ class ServerPage(QWidget):
         for widget in (self.api_key, generate, show):
             key_row.addWidget(widget)
         self.cors = QLineEdit(placeholderText="exact origins, comma-separated (e.g. http://localhost:3000)")
-        self.parallel = QSpinBox(minimum=0, maximum=64, value=0, specialValueText="settings default")
+        self.parallel = QSpinBox(minimum=0, maximum=MAX_PARALLEL, value=DEFAULTS.parallel or 0,
+                                 specialValueText="settings default")
         self.reproducible = QCheckBox("Reproducible output (shares the chat's loaded model)")
         self.reproducible.setChecked(self.wb.settings.reproducible)
         form.addRow("Host", self.host)
@@ -129,8 +135,6 @@ class ServerPage(QWidget):
     # -- configuration -----------------------------------------------------------------------------------
     def config(self):
         """The ServeConfig in the fields, validated (InvalidParameter names the bad field)."""
-        from workbench.serve.config import ServeConfig
-
         origins = tuple(o.strip() for o in self.cors.text().split(",") if o.strip())
         return ServeConfig(host=self.host.currentText().strip(), port=self.port.value(),
                            api_key=self.api_key.text() or None, cors_origins=origins,
@@ -138,8 +142,6 @@ class ServerPage(QWidget):
                            reproducible=self.reproducible.isChecked()).validate()
 
     def _update_warning(self) -> None:
-        from workbench.serve.config import is_loopback
-
         self.warning.setVisible(not is_loopback(self.host.currentText().strip()))
 
     # -- start / stop ------------------------------------------------------------------------------------

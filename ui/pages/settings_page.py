@@ -1,9 +1,8 @@
-"""Settings page: folders, threads, GPU layers, context, keep-alive, offline mode, strict audit, theme; below
-them the read-only audit trail (audit_panel.py).
+"""Settings page: folders, threads, GPU layers, context, keep-alive, offline mode, strict audit, theme, and the
+read-only audit trail (ui/widgets/audit_panel.py).
 
-Saving writes the settings file through `Workbench.update_settings` and tells the window, which re-applies the
-theme and lets pages react (the Hub page greys out in offline mode). The theme also previews live as soon as
-it is picked. Engine settings apply to models loaded after the save.
+Saving goes through `Workbench.update_settings` and tells the window (theme, the Hub page's offline state); the
+theme previews live as soon as it is picked. Engine settings apply to models loaded after the save.
 """
 
 from __future__ import annotations
@@ -28,13 +27,14 @@ from PySide6.QtWidgets import (
 from ..theme import THEMES, apply_theme
 from ..widgets.audit_panel import AuditPanel
 from ..widgets.layout import hrow
+from .base import Page
 
 
-class SettingsPage(QWidget):
+class SettingsPage(Page):
+    name = "Settings"
+
     def __init__(self, window):
-        super().__init__()
-        self.window_ = window
-        self.wb = window.wb
+        super().__init__(window)
         self._build_fields(self.wb.settings)
         save = QPushButton("Save settings")
         save.clicked.connect(self.save)

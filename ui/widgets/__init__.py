@@ -1,1 +1,3 @@
-"""Widgets shared by pages: the downloads panel, the Modelfile editor, the diff view."""
+"""Widgets the pages are built from: the chat transcript, settings panel and streaming buffer, compare panes, the
+Modelfile editor, diff view, downloads panel, audit panel, bundle dialog and layout helpers.
+"""

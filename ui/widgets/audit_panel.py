@@ -7,19 +7,23 @@ on Refresh / Enter in the kind filter), newest first. Verify recomputes the hash
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtWidgets import QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidgetItem, QVBoxLayout, QWidget
 
 from workbench.audit import details_line
 
-from ..pages.hub_page import _table
-from .layout import hrow
+from .layout import hrow, list_table
+
+if TYPE_CHECKING:
+    from workbench.app import Workbench
 
 HEADERS = ["ID", "Time (UTC)", "Actor", "Kind", "Subject", "Details"]
 SHOWN = 200
 
 
 class AuditPanel(QWidget):
-    def __init__(self, wb, runner):
+    def __init__(self, wb: Workbench, runner):
         super().__init__()
         self.wb, self.runner = wb, runner
         self.task = None  # the running (or last) verification
@@ -30,7 +34,7 @@ class AuditPanel(QWidget):
         self.verify_button = QPushButton("Verify")
         self.verify_button.setToolTip("Recompute the hash chain over every event")
         self.verify_button.clicked.connect(self.verify)
-        self.table = _table(HEADERS)
+        self.table = list_table(HEADERS)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(len(HEADERS) - 1, QHeaderView.ResizeMode.Stretch)

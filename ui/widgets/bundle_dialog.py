@@ -1,12 +1,13 @@
 """The Library page's "Export bundle…" dialog: tick the models and presets to carry, see the size, pick the file.
 
-A preset brings the model its FROM resolves to (workbench/bundle.py), so the size shown counts that model too
+A preset brings the model its FROM resolves to (workbench/bundle/service.py), so the size shown counts that model too
 — the figure comes from `plan_bundle`, the same plan the export writes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -24,6 +25,9 @@ from workbench.errors import WorkbenchError
 from workbench.units import human_size
 
 from .layout import hrow, vcolumn
+
+if TYPE_CHECKING:
+    from workbench.app import Workbench
 
 BUNDLE_FILTER = "Workbench bundles (*.wbundle);;All files (*)"
 
@@ -46,7 +50,7 @@ def _ticked(widget: QListWidget) -> list[str]:
 class BundleExportDialog(QDialog):
     """`models()` / `presets()` are the ticked names; OK is enabled only for a bundle that can be planned."""
 
-    def __init__(self, parent, wb, *, selected_model: str | None = None):
+    def __init__(self, parent, wb: Workbench, *, selected_model: str | None = None):
         super().__init__(parent)
         self.wb = wb
         self.setWindowTitle("Export an air-gap bundle")
@@ -85,7 +89,7 @@ class BundleExportDialog(QDialog):
         ok.setEnabled(True)
 
 
-def ask_export(parent, wb, selected_model: str | None) -> tuple[Path, list[str], list[str]] | None:
+def ask_export(parent, wb: Workbench, selected_model: str | None) -> tuple[Path, list[str], list[str]] | None:
     """The dialog, then the save-file dialog: (path, models, presets), or None when cancelled."""
     dialog = BundleExportDialog(parent, wb, selected_model=selected_model)
     if dialog.exec() != QDialog.DialogCode.Accepted:

@@ -34,7 +34,6 @@ class ComparePaneView(QFrame):
         super().__init__(parent)
         self.index = index
         self.result: PaneResult | None = None
-        self.highlight_start: int | None = None
         self.quality = None  # workbench.measure.quality.TargetQuality of `quality_target`
         self.quality_target = ""
         self.quality_line = ""
@@ -61,7 +60,6 @@ class ComparePaneView(QFrame):
 
     def reset(self) -> None:
         self.result = None
-        self.highlight_start = None
         self.text.clear()
         if self.quality_target != self.target.currentText():
             self.quality, self.quality_line = None, ""
@@ -97,7 +95,6 @@ class ComparePaneView(QFrame):
             self.highlight_from(pane.diverge_char)
 
     def highlight_from(self, start: int) -> None:
-        self.highlight_start = start
         cursor = self.text.textCursor()
         cursor.setPosition(min(start, len(self.text.toPlainText())))
         cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)

@@ -1,14 +1,8 @@
 """One message of a chat transcript: Markdown body, sibling arrows, actions, stats and a provenance popover.
 
-The body is Markdown rendered to Qt rich text (fenced code blocks highlighted by Pygments with inline styles,
-tables). Raw HTML in a message is escaped, never interpreted: model output is untrusted text. A message
-widget does not talk to the core; it emits signals the chat page handles (switch sibling, regenerate, edit).
-
-Streaming stays cheap however long the answer grows: re-rendering and re-laying-out the whole text on every
-flush made one 6,000-character answer cost ~50 ms per update here (QLabel relayout dominates; Markdown itself
-is ~1 ms per KB). So while streaming, the text is split at the last blank line outside a code fence: what is
-before it is rendered once and appended to the document, only the unfinished tail is re-rendered each time,
-and QTextDocument's layout is incremental per block. When the answer ends the page renders it whole.
+Markdown is rendered to Qt rich text (code highlighted by Pygments); raw HTML in a message is escaped, never
+interpreted. While streaming only the unfinished tail is re-rendered (docs/design.md §3). The widget emits
+signals the chat page handles; it never talks to the core.
 """
 
 from __future__ import annotations
@@ -90,7 +84,7 @@ class MarkdownView(QTextBrowser):
         self._stable = self._tail_at = 0
 
     def stream_markdown(self, text: str) -> None:
-        """The streamed text so far: render only what changed since the last call (see the module docstring)."""
+        """The streamed text so far: render only what changed since the last call (docs/design.md §3)."""
         if self._stable == 0 and self._tail_at == 0:
             self.clear()
         cut = stable_cut(text, self._stable)
@@ -115,23 +109,23 @@ class MarkdownView(QTextBrowser):
 
 def stats_text(message: Message) -> str:
     """The per-answer line under an assistant message: tokens, TTFT, tok/s and status."""
-    p = message.provenance or {}
+    p = message.provenance_record
     parts = []
-    if p.get("completion_tokens") is not None:
-        parts.append(f"{p['completion_tokens']} tokens")
-    if p.get("ttft_seconds") is not None:
-        parts.append(f"TTFT {p['ttft_seconds']:.2f} s")
-    if p.get("tokens_per_second") is not None:
-        parts.append(f"{p['tokens_per_second']:.1f} tok/s")
+    if p.completion_tokens is not None:
+        parts.append(f"{p.completion_tokens} tokens")
+    if p.ttft_seconds is not None:
+        parts.append(f"TTFT {p.ttft_seconds:.2f} s")
+    if p.tokens_per_second is not None:
+        parts.append(f"{p.tokens_per_second:.1f} tok/s")
     if message.status != "complete":
-        parts.append(message.status + (f": {p['error']}" if p.get("error") else ""))
+        parts.append(message.status + (f": {p.error}" if p.error else ""))
     return " · ".join(parts)
 
 
 def provenance_lines(message: Message) -> list[str]:
     """Every recorded provenance field, one "key: value" line each (nested values as compact JSON)."""
     lines = [f"status: {message.status}", f"message id: {message.id}"]
-    for key, value in sorted((message.provenance or {}).items()):
+    for key, value in sorted(message.provenance_record.as_dict().items()) if message.provenance else ():
         shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
         lines.append(f"{key}: {shown}")
     return lines

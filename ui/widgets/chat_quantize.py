@@ -1,9 +1,8 @@
 """A "make another quantization" row for the Compare page, so two quantizations can be compared from the window.
 
-Runs the same service as `workbench quantize` (workbench.engine.quantize.quantize: a child process, progress,
-cancel, the result registered in the library linked to its parent) on the TaskRunner. An already-quantized
-source (the bundled Q4_K_M model) can only be requantized: the checkbox says so, and the new model is labelled
-requantized in the library.
+Runs `wb.library.quantize` (what `workbench quantize` runs: a child process with progress and cancel, the result
+registered with its parent) on the TaskRunner. An already-quantized source (the bundled Q4_K_M model) can only be
+requantized: the checkbox says so, and the new model is labelled requantized in the library.
 """
 
 from __future__ import annotations
@@ -44,15 +43,13 @@ class QuantizeRow(QWidget):
             self.source.setCurrentText(current)
 
     def start(self):
-        from workbench.engine.quantize import quantize
-
         if self.task is not None or not self.source.currentText():
             return None
         self.button.setEnabled(False)
         self.status.setText("quantizing…")
         self.task = self.window_.runner.submit(
-            "Quantize", quantize, self.window_.wb, self.source.currentText(), self.qtype.currentText(),
-            allow_requantize=self.requantize.isChecked())
+            "Quantize", self.window_.wb.library.quantize, self.source.currentText(), self.qtype.currentText(),
+            allow_requantize=self.requantize.isChecked(), threads=self.window_.wb.settings.threads)
         self.task.progress.connect(lambda p: self.status.setText(f"{p.task}: {p.message.split(':')[0]}"))
         self.task.finished.connect(self._created)
         self.task.failed.connect(lambda message, _details: self.status.setText(message))

@@ -1,10 +1,7 @@
 """Token streaming into the GUI without flooding it: worker threads append, a GUI timer drains in batches.
 
-A signal per token would queue one event per token on the GUI thread (hundreds per second with several
-streams) and make every piece trigger a re-render. Instead the worker appends pieces to a `PieceBuffer`
-under a lock, and a QTimer on the GUI thread takes everything gathered every FLUSH_MS (≈ two frames at 60 Hz)
-and emits one `flushed` signal with the text per key (a chat answer, a compare pane). The event loop never
-holds more than one pending flush, whatever the token rate.
+Workers append pieces to a `PieceBuffer` under a lock; a QTimer takes everything every FLUSH_MS and emits one
+`flushed` signal per batch, so the event loop never holds more than one pending flush (docs/design.md §3).
 """
 
 from __future__ import annotations

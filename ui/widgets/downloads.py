@@ -1,14 +1,14 @@
 """The Hub page's downloads panel: one row per pull with a progress bar, rate, ETA and cancel / resume.
 
-A pull runs `wb.hub.pull` on the TaskRunner; Cancel sets its CancelToken directly. A cancelled pull keeps its
-partial file (the `downloads` table remembers it), so the row turns into "paused" with a Resume button, and
-`Hub.pull` continues it with a Range request. Downloads stopped by a quit or a crash are listed again from
-`wb.hub.pending_downloads()` when the panel opens, with Resume and Discard.
+A pull runs `wb.hub.pull` on the TaskRunner; Cancel sets its CancelToken directly and the row turns "paused" with
+Resume (the partial file stays, §5.4 of docs/design.md). Downloads stopped by a quit or a crash are listed again
+from `wb.hub.pending_downloads()` when the panel opens, with Resume and Discard.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -22,9 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.hub.types import DownloadState, HubRef
+from workbench.hub.types import HubRef
+from workbench.records import DownloadState
 from workbench.tasks import Progress
 from workbench.units import human_size
+
+if TYPE_CHECKING:
+    from workbench.app import Workbench
 
 STOPPED = {"paused": "paused", "failed": "failed", "active": "interrupted (the app quit or crashed)"}
 
@@ -57,7 +61,7 @@ def describe_progress(p: Progress) -> str:
     return f"{p.message} · {text}" if p.message else text
 
 
-def _pending_downloads(wb) -> list[DownloadState]:
+def _pending_downloads(wb: Workbench) -> list[DownloadState]:
     return wb.hub.pending_downloads()  # `wb.hub` itself is the slow import, so it is touched here, on the worker
 
 
@@ -93,8 +97,8 @@ class DownloadRow(QFrame):
         task.progress.connect(self.show_progress)
 
     def show_progress(self, p: Progress) -> None:
-        if p.total:
-            self.bar.setValue(int(1000 * min(p.completed, p.total) / p.total))
+        if p.fraction is not None:
+            self.bar.setValue(int(1000 * p.fraction))
         self.detail.setText(describe_progress(p))
 
     def stopped(self, status: str, detail: str) -> None:

@@ -1,8 +1,18 @@
-"""Small layout builders: a margin-less column or row of widgets and layouts, with optional stretch factors."""
+"""Small layout builders: a margin-less column or row of widgets and layouts, with optional stretch factors, and
+the read-only list table the pages share."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QBoxLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLayout,
+    QTableWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 def _fill(layout: QBoxLayout, items) -> QBoxLayout:
@@ -26,3 +36,19 @@ def vcolumn(*items) -> QWidget:
 def hrow(*items) -> QHBoxLayout:
     """A horizontal layout of `items` (same forms as `vcolumn`)."""
     return _fill(QHBoxLayout(), items)
+
+
+def list_table(headers: list[str]) -> QTableWidget:
+    """A read-only table of whole-row single selection; the first column stretches, the others fit their text."""
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().setVisible(False)
+    table.setWordWrap(False)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    for column in range(1, len(headers)):
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+    return table

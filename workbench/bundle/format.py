@@ -1,15 +1,8 @@
 """The air-gap bundle file format: its manifest (dataclasses, JSON, validation) and its tar members.
 
-A bundle is an uncompressed POSIX (pax) tar — GGUF weights do not compress, and an uncompressed tar can be
-read member by member with seeks, so inspecting a multi-GB bundle reads only its first block:
-
-    manifest.json                     always the FIRST member: format "workbench-bundle", format_version 1
-    models/<sha256>.gguf              one per distinct file (a split model has one per shard)
-
-Everything read from a bundle is untrusted: `parse_manifest` checks every type, every name against the
-library's and the presets' own rules, and derives each member name from its sha256 instead of trusting it;
-`open_members` refuses a tar holding anything but exactly the members the manifest names, as regular files
-(no links, devices, absolute paths or `..`). Members are only ever read by name, never extracted.
+An uncompressed pax tar: `manifest.json` first, then `models/<sha256>.gguf`. Everything read is untrusted: the
+manifest is validated field by field, member names are derived from sha256s, and only the listed regular files
+are read, by name, never extracted (docs/design.md §5.6).
 """
 
 from __future__ import annotations

@@ -1,27 +1,8 @@
-"""Air-gap bundles: carry models and presets to a machine with no network in ONE file (`docker save`/`load`).
+"""Air-gap bundles: carry models and presets to a machine with no network in one file (like `docker save`/`load`).
 
-- `export_bundle(wb, path, models=..., presets=...)` writes an uncompressed tar (see `bundle_format`): the
-  manifest first, then each model's bytes, streamed, hashed while written and checked against the sha256 the
-  library recorded (a file changed on disk since import fails loudly). A preset brings the model its FROM
-  resolves to. The bundle is written to `<path>.partial` and renamed at the end, so a cancel, an error or a
-  full disk leaves no file at all.
-- `inspect_bundle(path)` reads only the manifest (the first member): instant even for a GB bundle.
-- `import_bundle(wb, path)` validates the manifest and every member name before copying anything, streams each
-  model the library lacks into the data dir while hashing it (ChecksumMismatch deletes the copy and registers
-  nothing for that model), and registers it through `Library.add_verified_file` with its Hub provenance, so a
-  preset's `FROM hf.co/...` still resolves offline. Nothing touches the network. A cancel or a failure part-way
-  keeps the models finished before it (complete and verified) and writes no preset; importing again finishes.
-
-Presets: a missing one is created with every version replayed in order (texts, messages and their original times)
-and its tags; one whose latest text is the bundle's is left alone; one that differs gets the bundle's latest text
-as a new version "imported from bundle <file>", so nothing saved is lost (local tags stay where they are). A FROM
-that is a file path on the exporting machine means nothing here: the imported preset then gets one more version
-whose FROM names the library model instead.
-
-Name clashes: a bundle model whose name this library already uses for *different* bytes is refused before
-anything is copied (a preset saying `FROM that-name` must keep meaning the same weights); remove or re-import
-the local model under another name first. The same bytes under another local name get the bundle's name too.
-Re-importing a bundle changes nothing and says so (`ImportReport.changed` is False).
+`export_bundle` streams and re-hashes models into `<path>.partial`, then renames; `inspect_bundle` reads only
+the manifest; `import_bundle` validates everything before copying, hashes while copying and registers models
+with their Hub source. How presets merge and name clashes are refused: docs/design.md §5.6.
 """
 
 from __future__ import annotations
@@ -35,10 +16,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..errors import AlreadyExists, ChecksumMismatch, DiskFull, NotFound, WorkbenchError
-from ..files import CHUNK, fsync_dir, remove_tree_or_file, temp_path
+from ..files import CHUNK, atomic_writer, remove_tree_or_file, temp_path, utc_naive_now, utc_text
 from ..modelfile import parser as mf
 from ..presets import content_hash
 from ..records import LocalModel, ModelSource, PresetVersion
@@ -57,6 +39,9 @@ from .format import (
     open_tar,
     read_manifest,
 )
+
+if TYPE_CHECKING:
+    from ..app import Workbench
 
 __all__ = ["BundleManifest", "ImportReport", "InvalidBundle", "export_bundle", "import_bundle", "inspect_bundle"]
 
@@ -96,7 +81,7 @@ def _bundle_model(model: LocalModel) -> BundleModel:
         parent_sha256=model.parent_sha256, requantized=model.requantized, added_at=model.added_at.isoformat())
 
 
-def _bundle_preset(wb, name: str) -> tuple[BundlePreset, LocalModel]:
+def _bundle_preset(wb: Workbench, name: str) -> tuple[BundlePreset, LocalModel]:
     history = list(reversed(wb.presets.history(name)))  # oldest first
     versions = tuple(BundleVersion(
         number=v.number, text=v.content, created_at=v.created_at.isoformat(), message=v.message,
@@ -104,7 +89,7 @@ def _bundle_preset(wb, name: str) -> tuple[BundlePreset, LocalModel]:
     return BundlePreset(name, versions), wb.presets.resolve(history[-1]).model
 
 
-def plan_bundle(wb, models=(), presets=()) -> tuple[BundleManifest, dict[str, Path]]:
+def plan_bundle(wb: Workbench, models=(), presets=()) -> tuple[BundleManifest, dict[str, Path]]:
     """The manifest of a bundle of these models and presets, and the file behind each member."""
     chosen = {m.name: m for m in (wb.library.get(n) for n in models)}
     bundled_presets = []
@@ -115,7 +100,7 @@ def plan_bundle(wb, models=(), presets=()) -> tuple[BundleManifest, dict[str, Pa
     if not chosen and not bundled_presets:
         raise WorkbenchError("a bundle needs at least one model or preset: name them with --model / --preset")
     manifest = BundleManifest(
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"), workbench_version=__version__,
+        created_at=utc_text(), workbench_version=__version__,
         models=tuple(_bundle_model(m) for m in chosen.values()), presets=tuple(bundled_presets))
     sources = {}
     for model in chosen.values():
@@ -143,8 +128,9 @@ def _add_model_file(tar: tarfile.TarFile, entry: BundleFile, source: Path, meter
             f"recorded {entry.sha256[:12]}…): `workbench verify` it, then import the file again")
 
 
-def export_bundle(wb, path: str | os.PathLike, *, models=(), presets=(), on_progress: ProgressCallback = no_progress,
-                  cancel: CancelToken | None = None, overwrite: bool = False) -> BundleManifest:
+def export_bundle(wb: Workbench, path: str | os.PathLike, *, models=(), presets=(),
+                  on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
+                  overwrite: bool = False) -> BundleManifest:
     """Write a bundle of library models (by name) and presets (by name, with the model each FROM resolves to)."""
     path = Path(path).expanduser().absolute()
     if path.exists() and not overwrite:
@@ -153,20 +139,16 @@ def export_bundle(wb, path: str | os.PathLike, *, models=(), presets=(), on_prog
     partial = path.with_name(path.name + ".partial")
     meter = ProgressMeter(f"bundling {path.name}", manifest.total_size, on_progress)
     try:
-        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK) as tar:
+        with (atomic_writer(path, temp=partial) as out,
+              tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK) as tar):
             _add_bytes(tar, MANIFEST, manifest.to_json())
             for entry in manifest.files:
                 _add_model_file(tar, entry, sources[entry.member], meter, cancel)
                 check(cancel, "bundle export")
-        _fsync(partial)
-        check(cancel, "bundle export")
-        os.replace(partial, path)
-        fsync_dir(path.parent)
-    except BaseException as exc:
-        remove_tree_or_file(partial)
-        if isinstance(exc, OSError) and not isinstance(exc, WorkbenchError):
-            raise _write_error(exc, partial) from None
-        raise
+    except OSError as exc:
+        if isinstance(exc, WorkbenchError):
+            raise
+        raise _write_error(exc, partial) from None
     meter.finish("done")
     wb.audit.record("bundle.exported", path.name, {"path": str(path), **_audit_contents(manifest)})
     return manifest
@@ -178,11 +160,6 @@ def _audit_contents(manifest: BundleManifest) -> dict:
             "presets": [{"name": p.name, "versions": len(p.versions)} for p in manifest.presets],
             "bytes": manifest.total_size, "created_at": manifest.created_at,
             "workbench_version": manifest.workbench_version}
-
-
-def _fsync(path: Path) -> None:
-    with path.open("rb+") as f:
-        os.fsync(f.fileno())
 
 
 def _write_error(exc: OSError, path: Path) -> WorkbenchError:
@@ -205,11 +182,11 @@ def inspect_bundle(path: str | os.PathLike) -> BundleManifest:
 
 
 # ---- import ------------------------------------------------------------------------------------------------
-def _local_by_name(wb) -> dict[str, LocalModel]:
+def _local_by_name(wb: Workbench) -> dict[str, LocalModel]:
     return {m.name: m for m in wb.library.list()}
 
 
-def _preflight(wb, manifest: BundleManifest) -> None:
+def _preflight(wb: Workbench, manifest: BundleManifest) -> None:
     """Refuse name clashes and unparsable preset texts before a single byte is copied."""
     local = _local_by_name(wb)
     for model in manifest.models:
@@ -228,7 +205,7 @@ def _preflight(wb, manifest: BundleManifest) -> None:
                                     f"Modelfile ({exc}); nothing was changed") from None
 
 
-def _copy_member(wb, tar: tarfile.TarFile, info: tarfile.TarInfo, entry: BundleFile, meter: ProgressMeter,
+def _copy_member(wb: Workbench, tar: tarfile.TarFile, info: tarfile.TarInfo, entry: BundleFile, meter: ProgressMeter,
                  cancel: CancelToken | None, bundle: Path) -> Path:
     """Stream one member into a temp file in the data dir's downloads folder, verifying size and sha256."""
     temp = temp_path(wb.paths.downloads)
@@ -255,7 +232,7 @@ def _copy_member(wb, tar: tarfile.TarFile, info: tarfile.TarInfo, entry: BundleF
     return temp
 
 
-def _import_model(wb, tar, members, model: BundleModel, meter, cancel, bundle: Path) -> bool:
+def _import_model(wb: Workbench, tar, members, model: BundleModel, meter, cancel, bundle: Path) -> bool:
     """Register one bundle model; True when its name is new here. Bytes the library holds are not copied."""
     known = _local_by_name(wb).get(model.name)
     if wb.library.find_present(model.sha256, name=model.name) is not None:  # an alias when only the name is new
@@ -276,7 +253,7 @@ def _import_model(wb, tar, members, model: BundleModel, meter, cancel, bundle: P
     return True
 
 
-def _bytes_needed(wb, manifest: BundleManifest) -> int:
+def _bytes_needed(wb: Workbench, manifest: BundleManifest) -> int:
     """Bytes to copy: each distinct file once, none the library holds already."""
     present = {sha for m in wb.library.list() if all(p.is_file() for p in m.files)
                for sha in (m.sha256, *m.split_sha256)}
@@ -293,10 +270,10 @@ def _rewrite_from(text: str, new_from: str) -> str | None:
     return None
 
 
-def _effective_latest(wb, preset: BundlePreset, manifest: BundleManifest) -> tuple[str, str]:
+def _effective_latest(wb: Workbench, preset: BundlePreset, manifest: BundleManifest) -> tuple[str, str]:
     """The text the preset's newest version should have here, and the sha256 of the model it resolves to."""
     text = preset.latest.text
-    probe = PresetVersion(preset.name, preset.latest.number, text, content_hash(text), datetime.now())
+    probe = PresetVersion(preset.name, preset.latest.number, text, content_hash(text), utc_naive_now())
     try:
         here = wb.presets.resolve(probe).model.sha256
     except WorkbenchError as exc:
@@ -312,7 +289,7 @@ def _effective_latest(wb, preset: BundlePreset, manifest: BundleManifest) -> tup
     return text, here
 
 
-def _save(wb, name: str, text: str, message: str | None, model_sha256: str | None, create=False,
+def _save(wb: Workbench, name: str, text: str, message: str | None, model_sha256: str | None, create=False,
           created_at: str | None = None) -> int:
     # The repository directly: Presets.save would re-resolve FROM, pulling or importing for old versions
     version, _ = wb.store.presets.save(name, text, content_hash(text), message=message,
@@ -331,7 +308,7 @@ def _utc(text: str | None) -> datetime | None:
     return moment
 
 
-def _replay(wb, preset: BundlePreset, text: str, model_sha256: str, bundle_name: str) -> None:
+def _replay(wb: Workbench, preset: BundlePreset, text: str, model_sha256: str, bundle_name: str) -> None:
     numbers = {}
     for i, v in enumerate(preset.versions):
         numbers[v.number] = _save(wb, preset.name, v.text, v.message, v.model_sha256, create=i == 0,
@@ -344,7 +321,7 @@ def _replay(wb, preset: BundlePreset, text: str, model_sha256: str, bundle_name:
             wb.presets.tag(preset.name, tag, numbers[v.number])
 
 
-def _import_presets(wb, manifest: BundleManifest, bundle_name: str) -> dict[str, list[str]]:
+def _import_presets(wb: Workbench, manifest: BundleManifest, bundle_name: str) -> dict[str, list[str]]:
     outcome: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
     plans = [(p, *_effective_latest(wb, p, manifest)) for p in manifest.presets]  # all checked before writing
     for preset, text, model_sha256 in plans:
@@ -359,7 +336,7 @@ def _import_presets(wb, manifest: BundleManifest, bundle_name: str) -> dict[str,
     return outcome
 
 
-def import_bundle(wb, path: str | os.PathLike, *, on_progress: ProgressCallback = no_progress,
+def import_bundle(wb: Workbench, path: str | os.PathLike, *, on_progress: ProgressCallback = no_progress,
                   cancel: CancelToken | None = None) -> ImportReport:
     """Add a bundle's models and presets to this Workbench; offline, verified, and a no-op the second time.
 
@@ -375,7 +352,7 @@ def import_bundle(wb, path: str | os.PathLike, *, on_progress: ProgressCallback 
         raise
 
 
-def _import(wb, path: Path, on_progress: ProgressCallback, cancel: CancelToken | None) -> ImportReport:
+def _import(wb: Workbench, path: Path, on_progress: ProgressCallback, cancel: CancelToken | None) -> ImportReport:
     added, present = [], []
     with open_tar(path) as tar:
         manifest = read_manifest(tar, path)

@@ -1,20 +1,8 @@
 """Chat preparation: a target (preset or library model) + messages + overrides → what the engine runs.
 
-The one place that decides how a conversation becomes a prompt, so a session in the app, `workbench run` and an
-HTTP request with the same preset, messages and parameters produce the same prompt and the same sampling:
-
-- the target is a preset reference (`name`, `name:tag`, `name@3`) or a library model name; a preset wins when
-  both exist (like Ollama, where a Modelfile-made model shadows its base);
-- parameters layer as preset PARAMETERs < session overrides < request overrides, all in Ollama's names,
-  validated by `parameters.split_parameters` (an Ollama-only name is kept and reported, not fatal);
-- the system prompt is the request's own system message if it has one, else the override, else the preset's
-  SYSTEM; the preset's MESSAGE few-shots come right after it;
-- the template is the preset's TEMPLATE (Jinja, or Ollama Go translated) or the GGUF's own chat template; a
-  model with neither (gemma-3-270m is a base model) is a clear TemplateError, not a guessed format.
-
-`prepare_chat`/`prepare_completion` load the model (through the Runtime, so it is shared) because the template
-needs the tokenizer's BOS/EOS text and the prompt's token count; the returned `PreparedChat` carries the request,
-the load options and the provenance facts (template and rendered-prompt hashes, effective parameters).
+The one place that decides how a conversation becomes a prompt, for every caller: parameter layers (preset <
+session < request), the system prompt, few-shots and the template (docs/design.md §6.3). `prepare_chat` and
+`prepare_completion` return a `PreparedChat`: the request, the load options and the provenance facts.
 """
 
 from __future__ import annotations
@@ -22,11 +10,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidName, NotFound, TemplateError
+from ..errors import NotFound, TemplateError
 from ..modelfile.parameters import split_parameters
 from ..records import LocalModel, PresetVersion
+from ..resolve import HubReference, ModelMatch, NoMatch, PresetMatch, resolve
+
+if TYPE_CHECKING:
+    from ..app import Workbench
+    from ..engine import Generation, GenerationRequest, LoadedModel, LoadOptions, Runtime, SamplingParams
+    from ..engine.generation import Sink
+    from ..modelfile.parser import Modelfile
 
 _LOAD_FIELDS = {"n_ctx", "n_batch", "gpu_layers", "n_threads"}  # LoadOptions fields a PARAMETER may set
 
@@ -37,7 +32,7 @@ class ChatTarget:
 
     model: LocalModel
     preset: PresetVersion | None = None
-    modelfile: Any = None  # modelfile.Modelfile of the preset
+    modelfile: Modelfile | None = None  # the preset's, parsed
 
     @property
     def name(self) -> str:
@@ -52,74 +47,39 @@ class PreparedChat:
     """Everything one generation needs, plus what its provenance records."""
 
     target: ChatTarget
-    load: Any  # engine.LoadOptions
-    request: Any  # engine.GenerationRequest
+    load: LoadOptions
+    request: GenerationRequest
     prompt: str
     prompt_sha256: str
     template_sha256: str | None
     parameters: dict[str, Any]  # the effective parameters, Ollama names (what the answer ran with)
     ignored: dict[str, Any] = field(default_factory=dict)  # Ollama-only parameters that had no effect
 
-    def generate(self, runtime, sink=None):
+    def generate(self, runtime: Runtime, sink: Sink | None = None) -> Generation:
         """Queue on the runtime (acquire + submit atomically); returns the engine Generation (sink: the engine's
         alternative to iterating it, see engine/generation.py)."""
         return runtime.generate(self.target.model, self.request, self.load, sink)
 
 
-def resolve_target(wb, name: str) -> ChatTarget:
-    """A preset reference or a library model name → ChatTarget. NotFound names both places looked in."""
-    from ..presets import parse_ref
-
-    try:
-        preset_name, _ = parse_ref(name)
-    except InvalidName:  # "hf.co/org/repo:Q4_K_M" and the like cannot name a preset
-        preset_name = None
-    if preset_name and wb.presets.exists(preset_name):
+def resolve_target(wb: Workbench, name: str) -> ChatTarget:
+    """A preset reference or a library model name (resolve.py decides which) → ChatTarget; NotFound otherwise."""
+    found = resolve(wb, name)
+    if isinstance(found, PresetMatch):
         try:
-            resolved = wb.presets.resolve(name)
-            return ChatTarget(resolved.model, resolved.version, resolved.modelfile)
-        except NotFound:  # "gemma-3-270m:Q4_K_M" reads as a preset tag too: then it may be the model
-            if not _is_model(wb, name):
+            bound = wb.presets.resolve(found.version)
+            return ChatTarget(bound.model, bound.version, bound.modelfile)
+        except NotFound:  # the preset's FROM model is gone: a library model of the same name may be meant
+            found_model = resolve(wb, name, scope="models")
+            if not isinstance(found_model, ModelMatch):
                 raise
-    model = find_model(wb, name)
-    if model is None:
-        raise NotFound(f"{name!r} is neither a preset (`workbench presets`) nor a library model "
-                       "(`workbench list`)")
-    return ChatTarget(model)
-
-
-def find_model(wb, name: str) -> LocalModel | None:
-    """A library model by name (library.get's rules), or by the `hf.co/…` reference it was pulled from —
-    the name Ollama's clients keep using after `pull` (looked up locally, no network)."""
-    model = wb.library.find(name)
-    if model is not None:
-        return model
-    try:
-        return wb.hub.find_local(name)
-    except InvalidName:  # not a Hub reference
-        return None
-
-
-def _is_model(wb, name: str) -> bool:
-    return find_model(wb, name) is not None
-
-
-# OpenAI request fields → Ollama PARAMETER names; the endpoint passes its requests through this, so a preset's
-# PARAMETERs and an OpenAI body meet in one vocabulary (max_completion_tokens is OpenAI's newer max_tokens)
-OPENAI_PARAMETERS = {"max_tokens": "num_predict", "max_completion_tokens": "num_predict", "temperature": "temperature",
-                     "top_p": "top_p", "top_k": "top_k", "min_p": "min_p", "seed": "seed", "stop": "stop",
-                     "presence_penalty": "presence_penalty", "frequency_penalty": "frequency_penalty",
-                     "repeat_penalty": "repeat_penalty"}
-
-
-def openai_parameters(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """OpenAI-named request fields (None = not sent) → Ollama names; max_completion_tokens wins over max_tokens."""
-    out: dict[str, Any] = {}
-    for name, ollama in OPENAI_PARAMETERS.items():
-        value = fields.get(name)
-        if value is not None and not (name == "max_tokens" and fields.get("max_completion_tokens") is not None):
-            out[ollama] = list(value) if name == "stop" and not isinstance(value, str) else value
-    return out
+            found = found_model
+    if isinstance(found, ModelMatch):
+        return ChatTarget(found.model)
+    if isinstance(found, NoMatch):
+        raise found.error()
+    hint = f"`workbench pull {name}`" if isinstance(found, HubReference) else f"`workbench import {name}`"
+    raise NotFound(f"{name!r} is neither a preset (`workbench presets`) nor a library model (`workbench list`): "
+                   f"{hint} adds it first")
 
 
 def template_supports_tools(source: str) -> bool:
@@ -139,8 +99,8 @@ def merge_parameters(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
-def build_options(parameters: Mapping[str, Any], *, reproducible: bool | None = None,
-                  n_parallel: int | None = None):
+def build_options(parameters: Mapping[str, Any], *, reproducible: bool | None = None, n_parallel: int | None = None,
+                  ) -> tuple[SamplingParams, int | None, tuple[str, ...], LoadOptions, dict[str, Any]]:
     """Ollama-named parameters → (SamplingParams, max_tokens, stop, LoadOptions, ignored).
 
     n_parallel (slots per loaded model) is the caller's choice, not a PARAMETER: the endpoint sets it.
@@ -180,7 +140,7 @@ def conversation(target: ChatTarget, messages: Sequence[Mapping[str, Any]],
     return [*head, *messages]
 
 
-def template_source(target: ChatTarget, loaded) -> tuple[str, str]:
+def template_source(target: ChatTarget, loaded: LoadedModel) -> tuple[str, str]:
     """(Jinja source, what it came from) of the template to use; TemplateError when the model has none."""
     mf = target.modelfile
     if mf is not None and mf.template:
@@ -193,7 +153,7 @@ def template_source(target: ChatTarget, loaded) -> tuple[str, str]:
         "(TEMPLATE in a Modelfile), or send a raw prompt (completions) instead")
 
 
-def prepare_chat(wb, target: ChatTarget | str, messages: Sequence[Mapping[str, Any]], *,
+def prepare_chat(wb: Workbench, target: ChatTarget | str, messages: Sequence[Mapping[str, Any]], *,
                  system: str | None = None, session_parameters: Mapping[str, Any] | None = None,
                  parameters: Mapping[str, Any] | None = None, tools: list | None = None,
                  json_schema: dict | None = None, grammar: str | None = None,
@@ -226,7 +186,7 @@ def prepare_chat(wb, target: ChatTarget | str, messages: Sequence[Mapping[str, A
                      logprobs=logprobs)
 
 
-def prepare_completion(wb, target: ChatTarget | str, prompt: str | Sequence[int], *,
+def prepare_completion(wb: Workbench, target: ChatTarget | str, prompt: str | Sequence[int], *,
                        parameters: Mapping[str, Any] | None = None, json_schema: dict | None = None,
                        grammar: str | None = None, reproducible: bool | None = None,
                        n_parallel: int | None = None, logit_bias: Mapping[int, float] | None = None,

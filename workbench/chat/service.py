@@ -1,22 +1,8 @@
-"""Answers streamed into a session with full provenance: the chat service behind `wb.chat`.
+"""Answers streamed into sessions with full provenance: the chat service behind `wb.chat`.
 
-The GUI's chat page, `workbench run` and the tests all talk to a session through this module, so an answer
-is stored the same way whichever face asked for it:
-
-    stream = wb.chat.send(session_id, "Hi")      # user message under the current leaf + an answer to it
-    for piece in stream: ...                     # text pieces as they are generated
-    message = stream.result                      # the stored assistant Message (status, provenance)
-
-`send`, `regenerate`, `edit` and `rerun` write what they can at once — the user message, and the assistant
-message with status `streaming` (so `assistant_id` is known before the model is even loaded) — and return an
-`AnswerStream`. Loading, rendering and generating happen when the stream is first iterated, on whatever
-thread iterates it (the GUI's worker, the CLI's main thread). While it runs, the answer's text is saved every
-SAVE_INTERVAL seconds, not per token: a killed process keeps all but the last moments of a half answer, which
-the next start marks `interrupted` (Sessions.recover_interrupted). The end writes the status — complete,
-stopped (cancel()) or failed (the error is stored, then raised) — and the provenance (see `_provenance`).
-
-`rerun` replays an answer with its recorded parameters and seed in the recorded mode; in reproducible mode
-(the app's default, settings.reproducible) that gives the identical text.
+`stream = wb.chat.send(session_id, "Hi")` stores the user message and a `streaming` answer at once; iterating
+`stream` loads, renders and generates, saving the text as it goes; `stream.result` is the stored Message.
+`regenerate`, `edit` and `rerun` work the same way (docs/design.md §6.4).
 """
 
 from __future__ import annotations
@@ -26,14 +12,19 @@ import os
 import socket
 import threading
 import time
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from ..errors import EngineError, InvalidParameter, WorkbenchError
-from ..records import ChatSession, Message
+from ..files import utc_text
+from ..records import ChatSession, Message, Provenance
 from .prepare import ChatTarget, PreparedChat, merge_parameters, prepare_chat, prepare_completion
+
+if TYPE_CHECKING:
+    from ..app import Workbench
+    from ..engine import FinalEvent
 
 SAVE_INTERVAL = 0.5  # seconds between saves of a streaming answer's text
 _STATUS = {"stop": "complete", "length": "complete", "cancelled": "stopped", "error": "failed"}
@@ -60,14 +51,10 @@ def writer_alive(writer: dict[str, Any] | None) -> bool:
         return True
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class Chat:
     """Streams answers into sessions. One per Workbench (`wb.chat`); safe to use from several threads."""
 
-    def __init__(self, workbench):
+    def __init__(self, workbench: Workbench):
         self._wb = workbench
         self._engine_facts: dict[str, Any] | None = None
 
@@ -102,8 +89,8 @@ class Chat:
     def rerun(self, assistant_message_id: int) -> AnswerStream:
         """A sibling answer generated with the recorded parameters and seed (identical in reproducible mode)."""
         answer = self._message(assistant_message_id, "assistant")
-        recorded = answer.provenance or {}
-        if recorded.get("seed") is None or "parameters" not in recorded:
+        recorded = answer.provenance_record
+        if recorded.seed is None or recorded.parameters is None:
             raise InvalidParameter(f"message {answer.id} has no recorded seed and parameters to re-run "
                                    f"(its status is {answer.status}): regenerate it instead")
         session = self._wb.sessions.get(answer.session_id)
@@ -124,11 +111,12 @@ class Chat:
             raise InvalidParameter(f"message {answer.id} does not answer a user message")
         return question
 
-    def _answer(self, session: ChatSession, user: Message, *, replay: dict | None = None,
+    def _answer(self, session: ChatSession, user: Message, *, replay: Provenance | None = None,
                 rerun_of: int | None = None) -> AnswerStream:
+        started = Provenance(started_at=utc_text(timespec="milliseconds", zulu=True), rerun_of=rerun_of,
+                             writer=writer_identity())
         placeholder = self._wb.sessions.add_message(session.id, user.id, "assistant", "", status="streaming",
-                                                    provenance={"started_at": _now(), "rerun_of": rerun_of,
-                                                                "writer": writer_identity()})
+                                                    provenance=started.as_dict())
         return AnswerStream(self, session, user, placeholder, replay=replay)
 
     def target(self, session: ChatSession) -> ChatTarget:
@@ -142,18 +130,18 @@ class Chat:
                                "(its preset was deleted): start a new session")
 
     def prepare(self, session: ChatSession, user: Message, target: ChatTarget,
-                replay: dict | None = None) -> PreparedChat:
+                replay: Provenance | None = None) -> PreparedChat:
         """The prompt and request for an answer to `user`: the session's overrides, or a recorded replay."""
         system, session_parameters, parameters, reproducible = (
             session.system_override, session.parameter_overrides, None, None)
         if replay is not None:
-            if replay.get("model_sha256") not in (None, target.model.sha256):
+            if replay.model_sha256 not in (None, target.model.sha256):
                 raise InvalidParameter(
-                    f"the answer ran on model sha256 {replay['model_sha256'][:12]} but session {session.id} now "
+                    f"the answer ran on model sha256 {replay.model_sha256[:12]} but session {session.id} now "
                     f"resolves to {target.model.sha256[:12]}: re-import that model to re-run it")
-            system, session_parameters = replay.get("system_override"), None
-            parameters = {**replay["parameters"], "seed": replay["seed"]}
-            reproducible = replay.get("reproducible")
+            system, session_parameters = replay.system_override, None
+            parameters = {**(replay.parameters or {}), "seed": replay.seed}
+            reproducible = replay.reproducible
         if session.kind == "prompt":  # a raw prompt continued by the model, no template
             return prepare_completion(self._wb, target, user.content,
                                       parameters=merge_parameters(session_parameters, parameters),
@@ -166,7 +154,7 @@ class Chat:
     def session_modelfile(self, session_id: int) -> str:
         """The session as a Modelfile (like Ollama's `/save`): its preset (or FROM its model) with the session's
         system and parameter overrides applied and the conversation on screen as MESSAGE lines — edited into
-        the preset's own text, so its comments and layout stay (modelfile_edit.py)."""
+        the preset's own text, so its comments and layout stay (modelfile/edit.py)."""
         import dataclasses
 
         from ..modelfile import parser as mf
@@ -197,7 +185,7 @@ class Chat:
         return self._engine_facts
 
     @property
-    def workbench(self):
+    def workbench(self) -> Workbench:
         return self._wb
 
 
@@ -212,7 +200,7 @@ class AnswerStream:
     """
 
     def __init__(self, chat: Chat, session: ChatSession, user_message: Message, placeholder: Message, *,
-                 replay: dict | None = None):
+                 replay: Provenance | None = None):
         self._chat = chat
         self._sessions = chat.workbench.sessions
         self.session_id = session.id
@@ -224,7 +212,7 @@ class AnswerStream:
         self._cancelled = False
         self._generation = None
         self._parts: list[str] = []
-        self._base: dict[str, Any] = dict(placeholder.provenance or {})
+        self._record = placeholder.provenance_record  # filled in as the answer goes, stored at its end
         self._saved_at = time.monotonic()
         self.result: Message | None = None
         self.error: WorkbenchError | None = None
@@ -256,7 +244,7 @@ class AnswerStream:
             raise
         except BaseException:  # Ctrl-C without a handler, or a bug: end it stopped, never left `streaming`
             self._generation.cancel()
-            self._store("stopped", {**self._base, "finish_reason": "cancelled"})
+            self._store("stopped", replace(self._record, finish_reason="cancelled"))
             raise
         if hasattr(event, "finish_reason"):
             self._finish(event)
@@ -298,7 +286,7 @@ class AnswerStream:
             if unstarted:
                 self._state = "done"
         if unstarted:
-            self._store("stopped", {**self._base, "finish_reason": "cancelled"})
+            self._store("stopped", replace(self._record, finish_reason="cancelled"))
         elif generation is not None:
             generation.cancel()
 
@@ -307,11 +295,11 @@ class AnswerStream:
         chat = self._chat
         try:
             target = chat.target(self._session)
-            self._base.update(_target_facts(target))
+            self._record = _with_target(self._record, target)
             prepared = chat.prepare(self._session, self.user_message, target, self._replay)
-            self._base.update(_prepared_facts(prepared, self._session, self._replay))
+            self._record = _with_prompt(self._record, prepared, self._session, self._replay)
             generation = prepared.generate(chat.workbench.runtime)
-            self._base.update(_load_facts(chat, prepared), engine=chat.engine_facts())
+            self._record = _with_load(self._record, chat, prepared)
         except WorkbenchError as exc:
             self._fail(exc)
             raise
@@ -332,59 +320,55 @@ class AnswerStream:
 
     def _finish(self, final) -> None:
         status = _STATUS[final.finish_reason]
-        provenance = {**self._base, **_final_facts(final)}
-        self._store(status, provenance)
+        self._store(status, _with_outcome(self._record, final))
         if status == "failed":
             self.error = EngineError(f"the answer failed while generating: {final.error}")
             raise self.error
 
     def _fail(self, exc: BaseException) -> None:
         if isinstance(exc, KeyboardInterrupt):  # Ctrl-C while loading: the user stopped it
-            self._store("stopped", {**self._base, "finish_reason": "cancelled"})
+            self._store("stopped", replace(self._record, finish_reason="cancelled"))
             return
         self.error = exc if isinstance(exc, WorkbenchError) else None
-        self._store("failed", {**self._base, "finish_reason": "error", "error": str(exc) or type(exc).__name__,
-                               "error_type": type(exc).__name__})
+        self._store("failed", replace(self._record, finish_reason="error", error=str(exc) or type(exc).__name__,
+                                      error_type=type(exc).__name__))
 
-    def _store(self, status: str, provenance: dict[str, Any]) -> None:
-        provenance["finished_at"] = _now()
-        provenance.pop("writer", None)  # only recovery needs it; an exported session should not carry host names
+    def _store(self, status: str, record: Provenance) -> None:
+        # the writer goes: only recovery needs it, and an exported session should not carry host names
+        record = replace(record, finished_at=utc_text(timespec="milliseconds", zulu=True), writer=None)
         with self._lock:
             self._state = "done"
         self.result = self._sessions.update_message(self.assistant_id, content=self.text, status=status,
-                                                    provenance=provenance)
+                                                    provenance=record.as_dict())
 
 
 # -- provenance --------------------------------------------------------------------------------------------
-def _target_facts(target: ChatTarget) -> dict[str, Any]:
+def _with_target(record: Provenance, target: ChatTarget) -> Provenance:
     preset = target.preset
-    return {
-        "model": target.model.name, "model_sha256": target.model.sha256,
-        "preset": preset.preset_name if preset else None, "preset_version": preset.number if preset else None,
-        "preset_sha256": preset.content_sha256 if preset else None, "preset_version_id": preset.id if preset else None,
-    }
+    return replace(record, model=target.model.name, model_sha256=target.model.sha256,
+                   preset=preset.preset_name if preset else None, preset_version=preset.number if preset else None,
+                   preset_sha256=preset.content_sha256 if preset else None,
+                   preset_version_id=preset.id if preset else None)
 
 
-def _prepared_facts(prepared: PreparedChat, session: ChatSession, replay: dict | None) -> dict[str, Any]:
-    system = replay.get("system_override") if replay is not None else session.system_override
-    overrides = replay.get("parameter_overrides", {}) if replay is not None else session.parameter_overrides
-    return {
-        "prompt_sha256": prepared.prompt_sha256, "template_sha256": prepared.template_sha256,
-        "parameters": prepared.parameters, "ignored_parameters": prepared.ignored,
-        "system_override": system, "parameter_overrides": overrides,
-    }
+def _with_prompt(record: Provenance, prepared: PreparedChat, session: ChatSession,
+                 replay: Provenance | None) -> Provenance:
+    system = replay.system_override if replay is not None else session.system_override
+    overrides = (replay.parameter_overrides or {}) if replay is not None else session.parameter_overrides
+    return replace(record, prompt_sha256=prepared.prompt_sha256, template_sha256=prepared.template_sha256,
+                   parameters=prepared.parameters, ignored_parameters=prepared.ignored, system_override=system,
+                   parameter_overrides=overrides)
 
 
-def _load_facts(chat: Chat, prepared: PreparedChat) -> dict[str, Any]:
+def _with_load(record: Provenance, chat: Chat, prepared: PreparedChat) -> Provenance:
     """How the model was really loaded (defaults resolved): the mode decides whether a re-run is identical."""
     options = chat.workbench.runtime.acquire(prepared.target.model, prepared.load).options
-    return {"reproducible": bool(options.reproducible), "n_ctx": options.n_ctx}
+    return replace(record, reproducible=bool(options.reproducible), n_ctx=options.n_ctx, engine=chat.engine_facts())
 
 
-def _final_facts(final) -> dict[str, Any]:
-    return {
-        "seed": final.seed, "prompt_tokens": final.prompt_tokens, "cached_tokens": final.cached_tokens,
-        "completion_tokens": final.completion_tokens, "ttft_seconds": final.ttft_seconds,
-        "tokens_per_second": final.decode_tokens_per_second, "finish_reason": final.finish_reason,
-        "stop_sequence": final.stop_sequence, "error": final.error,
-    }
+def _with_outcome(record: Provenance, final: FinalEvent) -> Provenance:
+    return replace(record, seed=final.seed, prompt_tokens=final.prompt_tokens, cached_tokens=final.cached_tokens,
+                   completion_tokens=final.completion_tokens, ttft_seconds=final.ttft_seconds,
+                   tokens_per_second=final.decode_tokens_per_second, finish_reason=final.finish_reason,
+                   stop_sequence=final.stop_sequence, error=final.error,
+                   batch_sequences=final.max_batch_sequences)  # > 1: decoded beside other requests

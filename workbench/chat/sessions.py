@@ -1,45 +1,44 @@
-"""Sessions: conversation trees that remember exactly what produced every answer.
+"""Sessions (`wb.sessions`): conversation trees that remember exactly what produced every answer.
 
-A session pins a preset version (or, for a quick chat, a bare library model). Its messages form a tree through
-`parent_id`: regenerating adds a sibling answer, editing a user message adds a sibling user message (a branch).
-`current_leaf_id` is the branch on screen; `path()` walks from it to the root.
-
-Messages are committed as they complete; an answer being streamed is written first with status `streaming`
-and its text is saved periodically, so killing the process loses nothing already answered (the next start's
-`recover_interrupted` marks such answers `interrupted`). Export is Markdown (for people) or JSON with
-provenance (for machines, and `import_json` reads it back).
+A session pins a preset version or a library model; its messages form a tree through `parent_id` (regenerate and
+edit make siblings) and `current_leaf_id` is the branch on screen. Answers a killed process left streaming are
+recovered at start-up; export is Markdown or JSON with provenance (docs/design.md §6.4).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidParameter, NotFound
 from ..records import ChatSession, Message, SearchHit
+
+if TYPE_CHECKING:
+    from ..app import Workbench
 
 EXPORT_FORMAT = "workbench.session/1"
 
 
 class Sessions:
-    def __init__(self, workbench):
+    def __init__(self, workbench: Workbench):
         self._wb = workbench
         self._repo = workbench.store.sessions
 
     def recover_interrupted(self, *, force: bool = False) -> int:
         """Mark answers left `streaming` by a killed process as `interrupted` (their text so far is kept).
 
-        An answer records the process writing it (answers.writer_identity: host, pid, process start time), so
-        only answers whose writer is gone are marked: any face may call this at start-up, even while the app
+        An answer records the process writing it (chat.service.writer_identity: host, pid, process start time), so
+        only answers whose writer is gone are marked: any caller may call this at start-up, even while the app
         or another `workbench run` streams into the same data dir. One written from another host (a shared
         folder: its processes cannot be seen from here) is left alone unless force=True, which marks every
-        `streaming` answer — for a face that knows nothing else writes.
+        `streaming` answer — for a caller that knows nothing else writes.
         """
         from .service import writer_alive
 
         if force:
             return self._repo.mark_interrupted()
-        gone = [m.id for m in self._repo.streaming() if not writer_alive((m.provenance or {}).get("writer"))]
+        gone = [m.id for m in self._repo.streaming() if not writer_alive(m.provenance_record.writer)]
         return self._repo.mark_interrupted(gone) if gone else 0
 
     # -- sessions ----------------------------------------------------------------------------------------
@@ -162,11 +161,11 @@ class Sessions:
         for m in self.path(session_id):
             lines += ["", f"## {m.role.capitalize()}", "", m.content]
             if m.role == "assistant" and m.provenance:
-                p = m.provenance
-                lines += ["", f"<sub>{p.get('completion_tokens', '?')} tokens · TTFT "
-                          f"{p.get('ttft_seconds') or 0:.2f} s · {p.get('tokens_per_second') or 0:.1f} tok/s · "
-                          f"seed {p.get('seed')} · model {str(p.get('model_sha256', ''))[:12]} · "
-                          f"{m.status}</sub>"]
+                p = m.provenance_record
+                tokens = "?" if p.completion_tokens is None else p.completion_tokens
+                lines += ["", f"<sub>{tokens} tokens · TTFT {p.ttft_seconds or 0:.2f} s · "
+                          f"{p.tokens_per_second or 0:.1f} tok/s · seed {p.seed} · "
+                          f"model {(p.model_sha256 or '')[:12]} · {m.status}</sub>"]
         return "\n".join(lines) + "\n"
 
     def import_json(self, data: dict | str | Path) -> ChatSession:

@@ -1,7 +1,7 @@
 """The `workbench` command: Ollama's verbs over the same services the app and endpoint use.
 
 Exit codes: 0 ok, 1 a user error (one line on stderr, no traceback), 2 bad usage, 130 Ctrl-C.
-Each command group lives in its own module and registers itself on `app` (see `_COMMAND_MODULES`).
+Each command group lives in its own module and registers itself on `app` when imported (`register_commands`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rich.markup import escape
 from ..errors import WorkbenchError
 from .common import app, console_err
 
-_COMMAND_MODULES = (
+COMMAND_MODULES = (  # in the order `workbench --help` lists their commands
     "library_cmds",
     "hub_cmds",
     "engine_cmds",
@@ -24,22 +24,20 @@ _COMMAND_MODULES = (
     "serve_cmds",
     "gui_cmds",
     "compare_cmds",
+    "eval_cmds",
     "audit_cmds",
     "bundle_cmds",
 )
 
 
-def _register_commands() -> None:
-    for name in _COMMAND_MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":  # a missing dependency inside the module is a real error
-                raise
+def register_commands() -> None:
+    """Import the command modules, whose decorators add their commands to `app`."""
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    _register_commands()
+    register_commands()
     try:
         result = app(args=argv, standalone_mode=False, prog_name="workbench")
         # typer (>= 0.20) turns Ctrl-C into Exit(130) and, with standalone_mode=False, *returns* an Exit's code

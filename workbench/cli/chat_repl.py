@@ -1,25 +1,25 @@
 """The interactive `workbench run NAME` session, like `ollama run`: a prompt loop with slash commands.
 
-Answers stream to stdout; Ctrl-C stops the answer (stored `stopped`), not the session; Ctrl-D or `/bye`
-ends it. Commands change the stored session (so the provenance of later answers records them):
-`/set parameter NAME VALUE…`, `/set system TEXT`, `/unset parameter NAME`, `/unset system`,
-`/show [info|parameters|system|modelfile|template]`, `/retry` (another answer to the last question),
-`/clear` (the next message starts a new branch from the top), `/save NAME` (the session as a preset),
-`/?`. A message may span lines between `\"\"\"` marks. On a terminal, readline gives line editing and a
-history kept in the cache dir; piped stdin is read line by line without prompts, so scripts can drive it.
+Answers stream to stdout; Ctrl-C stops the answer, not the session; Ctrl-D or `/bye` ends it. `/set`, `/unset`,
+`/show`, `/retry`, `/clear` and `/save NAME` change or show the stored session (`/?` lists them). On a terminal
+readline keeps a history in the cache dir; piped stdin is read line by line without prompts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
 from ..errors import WorkbenchError
 from ..modelfile.parameters import PARAMETERS, parse_parameter
+from .answer_output import print_stats, stream_answer, title_from
 from .common import console_err, say
-from .session_cmds import print_stats, stream_answer, title_from
+
+if TYPE_CHECKING:
+    from ..app import Workbench
 
 HELP = """Available commands:
   /set parameter NAME VALUE   set a parameter for this session (e.g. temperature 0.2; stop takes several)
@@ -36,13 +36,14 @@ Use \"\"\" to begin and end a multi-line message. Ctrl-C stops an answer."""
 
 
 class Repl:
-    def __init__(self, wb, session, *, verbose: bool = False):
+    def __init__(self, wb: Workbench, session, *, verbose: bool = False):
         self.wb = wb
         self.session = session
         self.verbose = verbose
         self.fresh_branch = False  # /clear: the next message starts a new root
         self.titled = bool(wb.sessions.messages(session.id))
         self.tty = sys.stdin.isatty()
+        self.history_file = None  # readline's history, on a terminal with readline
         if self.tty:
             self._setup_readline()
 
@@ -58,7 +59,7 @@ class Repl:
         readline.set_history_length(1000)
 
     def _save_history(self) -> None:
-        if self.tty and hasattr(self, "history_file"):
+        if self.history_file is not None:
             import readline
 
             with contextlib.suppress(OSError):

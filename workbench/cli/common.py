@@ -40,7 +40,7 @@ console_err = Console(stderr=True)
 
 
 def open_workbench() -> Workbench:
-    return Workbench.open(face="cli")
+    return Workbench.open(caller="cli")
 
 
 def say(markup: str) -> None:
@@ -65,7 +65,7 @@ def print_table(table: Table) -> None:
     out.print(table, emoji=False)
 
 
-def first_start(wb) -> None:
+def first_start(wb: Workbench) -> None:
     """Register the bundled default model on a fresh data dir; a failure here never breaks the command."""
     from ..errors import WorkbenchError
     from ..library.bundled import default_model_pending, ensure_default_model

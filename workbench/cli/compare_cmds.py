@@ -1,9 +1,5 @@
-"""`workbench compare PROMPT --model A --model B [--json]`: one prompt on 2–4 targets, seed and sampler locked;
-`workbench quality -m A -m B [--text FILE] [--json]`: perplexity, KL divergence and same top token over a text.
-
-Thin faces over `workbench.measure.compare.compare` (a table of the figures — tokens, TTFT, tok/s, memory, where the
-output first diverges from the first target — followed by each target's text) and `workbench.measure.quality.quality`
-(a table of tokens scored, perplexity, KL mean / p99 and same-top % against the first target), or JSON.
+"""`workbench compare` (one prompt on 2–4 targets, seed and sampler locked) and `workbench quality` (perplexity,
+KL divergence and same top token over a text): thin wrappers over workbench.measure, as tables or JSON.
 """
 
 from __future__ import annotations

@@ -29,8 +29,6 @@ def quantize(
     threads: int = typer.Option(None, "--threads", "-t", min=1, help="Threads to use (default: all cores)."),
 ) -> None:
     """Make another quantization of a local model and add it to the library, linked to its parent."""
-    from ..engine.quantize import quantize as run_quantize
-
     cancel = CancelToken()
     with open_workbench() as wb, progress_bar(f"quantizing {name} to {target_type.upper()}") as bar:
 
@@ -39,8 +37,9 @@ def quantize(
             bar(dataclasses.replace(p, message=f"{p.task}: {step}" if step else p.task))
 
         try:
-            model = run_quantize(wb, name, target_type, name=new_name, allow_requantize=allow_requantize,
-                                 threads=threads, on_progress=on_progress, cancel=cancel)
+            model = wb.library.quantize(name, target_type, name=new_name, allow_requantize=allow_requantize,
+                                        threads=threads or wb.settings.threads, on_progress=on_progress,
+                                        cancel=cancel)
         except KeyboardInterrupt:
             cancel.cancel("interrupted")  # the child process is gone and the partial file deleted by now
             raise

@@ -1,4 +1,4 @@
-"""`workbench gui`: start the desktop app (the only command that imports the Qt face, and only when run)."""
+"""`workbench gui`: start the desktop app (the only command that imports the Qt app, and only when run)."""
 
 from __future__ import annotations
 

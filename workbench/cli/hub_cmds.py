@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -10,6 +11,9 @@ from ..gguf.estimate import FitEstimate
 from ..hub.refs import is_hub_ref
 from ..tasks import CancelToken
 from .common import app, column_table, console, console_err, human_count, human_size, open_workbench, progress_bar
+
+if TYPE_CHECKING:
+    from ..app import Workbench
 
 _VERDICT_STYLE = {"fits": "green", "tight": "yellow", "won't fit": "red"}
 
@@ -92,8 +96,8 @@ def estimate(
     _print_estimate(ref, result)
 
 
-def _local_paths(wb, ref: str) -> list[Path]:
-    model = wb.library.find(ref) if hasattr(wb.library, "find") else None
+def _local_paths(wb: Workbench, ref: str) -> list[Path]:
+    model = wb.library.find(ref)
     if model is not None:
         return list(model.files)
     path = Path(ref).expanduser()

@@ -13,13 +13,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ChecksumMismatch, WorkbenchError
+from ..library import facts
 from ..records import LocalModel
 from .common import (
     app,
     column_table,
     console_err,
     first_start,
-    human_count,
     human_size,
     open_workbench,
     print_table,
@@ -56,21 +56,10 @@ def list_() -> None:
     if not models:
         console_err.print("no models yet: `workbench import FILE.gguf` or `workbench pull hf.co/OWNER/REPO`")
         return
-    table = column_table("NAME", "ARCH", "PARAMS", "QUANT", "SIZE", "CTX", "SOURCE", "ADDED", fold=True)
+    table = column_table(*(short for _, short in facts.SUMMARY_COLUMNS), fold=True)
     for m in models:
-        cells = (m.name, m.architecture or "-", human_count(m.parameter_count), m.quantization or "-",
-                 human_size(m.size_bytes), f"{m.context_length:,}" if m.context_length else "-",
-                 _source(m), f"{m.added_at:%Y-%m-%d}")
-        table.add_row(*(escape(c) for c in cells))
+        table.add_row(*(escape(c) for c in facts.summary_row(m)))
     print_table(table)
-
-
-def _source(m: LocalModel) -> str:
-    if m.source_repo:
-        return f"hf.co/{m.source_repo}"
-    if m.parent_sha256:
-        return f"quantized from {m.parent_sha256[:12]}"
-    return "in place" if m.in_place else "copied"
 
 
 @app.command()
@@ -94,33 +83,9 @@ def show(
     table = Table(box=None, show_header=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
-    for label, value in _facts(model):
+    for label, value in facts.detail_rows(model):
         table.add_row(label, escape(value))
     print_table(table)
-
-
-def _facts(m: LocalModel) -> list[tuple[str, str]]:
-    def n(value: int | None) -> str:
-        return "-" if value is None else f"{value:,}"
-
-    facts = [
-        ("name", m.name), ("sha256", m.sha256),
-        ("path", str(m.path)), *(("shard", str(p)) for p in m.split_paths),
-        ("stored", "in place (the file stays where it is)" if m.in_place else "copy in the library's store"),
-        ("size", human_size(m.size_bytes)), ("architecture", m.architecture or "-"),
-        ("parameters", f"{human_count(m.parameter_count)} ({n(m.parameter_count)})"),
-        ("quantization", m.quantization or "-"), ("context length", n(m.context_length)),
-        ("embedding length", n(m.embedding_length)), ("layers", n(m.block_count)),
-        ("attention heads", f"{n(m.head_count)} (KV {n(m.head_count_kv)})"),
-        ("tokenizer", m.tokenizer_model or "-"),
-        ("chat template", f"yes (sha256 {m.chat_template_sha256[:12]})" if m.chat_template_sha256 else "none"),
-        ("license", m.license or "-"), ("general.name", m.general_name or "-"), ("tensors", n(m.tensor_count)),
-        ("source", _source(m) + (f" {m.source_file} @ {(m.source_revision or '')[:12]}" if m.source_repo else "")),
-        ("added", f"{m.added_at:%Y-%m-%d %H:%M} UTC"),
-    ]
-    if m.parent_sha256:
-        facts.append(("parent", m.parent_sha256 + (" (requantized)" if m.requantized else "")))
-    return facts
 
 
 def model_json(m: LocalModel) -> dict:

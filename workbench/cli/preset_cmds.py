@@ -1,9 +1,7 @@
-"""Preset commands: `create NAME -f FILE` and the `presets` group — thin wrappers over `Workbench.presets`.
+"""Preset commands: `create NAME -f FILE` and the `presets` group — thin wrappers over `wb.presets`.
 
-`create` makes version 1 of a new preset, or saves the file as the next version of an existing one (unchanged
-content is a no-op, said so). `presets` alone lists them; its subcommands show history, diff two versions,
-roll back, tag, export the Modelfile text and delete. Modelfile text is user text: it goes to stdout as-is,
-never through rich markup.
+`create` makes version 1 or saves the next version (unchanged content is a no-op, said so); `presets` lists,
+shows history, diffs, rolls back, tags, exports and deletes. Modelfile text goes to stdout as-is, never as markup.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 `serve` runs in the foreground until Ctrl-C; the safe defaults live in serve/config.py (loopback only, a key
 for anything else, no CORS unless origins are given). `ps` asks a running endpoint (its /api/ps), because the
-models live in that process. `bench` sweeps concurrency against any OpenAI-compatible URL (workbench/bench.py).
+models live in that process. `bench` sweeps concurrency against any OpenAI-compatible URL (workbench/measure/bench.py).
 """
 
 from __future__ import annotations
@@ -15,28 +15,32 @@ import typer
 from rich.table import Table
 
 from ..errors import WorkbenchError
+from ..serve.config import MAX_PARALLEL, ServeConfig
 from .common import app, console, console_err, human_size, open_workbench
 
-DEFAULT_URL = "http://127.0.0.1:11435"
+DEFAULTS = ServeConfig()
+DEFAULT_URL = f"http://{DEFAULTS.host}:{DEFAULTS.port}"
 
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (anything but loopback needs a key)."),
-    port: int = typer.Option(11435, "--port", "-p", help="TCP port (0 = any free port)."),
+    host: str = typer.Option(DEFAULTS.host, "--host", help="Address to bind (anything but loopback needs a key)."),
+    port: int = typer.Option(DEFAULTS.port, "--port", "-p", help="TCP port (0 = any free port)."),
     api_key: str = typer.Option(None, "--api-key", envvar="WORKBENCH_API_KEY", show_envvar=True,
                                 help="Bearer key clients must send (≥ 16 characters)."),
     cors_origin: list[str] = typer.Option([], "--cors-origin", help="Allow this browser origin (repeatable)."),
     allowed_host: list[str] = typer.Option([], "--allowed-host",
                                            help="Also accept this Host header, e.g. a LAN name (repeatable)."),
-    parallel: int = typer.Option(None, "--parallel", min=1, max=64, help="Slots per model (default: settings)."),
-    queue_size: int = typer.Option(64, "--queue-size", min=0, help="Waiting requests per model before 503."),
-    max_tokens_cap: int = typer.Option(32768, "--max-tokens-cap", min=1, help="Largest max_tokens accepted."),
-    reproducible: bool = typer.Option(False, "--reproducible/--throughput",
+    parallel: int = typer.Option(DEFAULTS.parallel, "--parallel", min=1, max=MAX_PARALLEL,
+                                 help="Slots per model (default: settings)."),
+    queue_size: int = typer.Option(DEFAULTS.queue_size, "--queue-size", min=0,
+                                   help="Waiting requests per model before 503."),
+    max_tokens_cap: int = typer.Option(DEFAULTS.max_tokens_cap, "--max-tokens-cap", min=1,
+                                       help="Largest max_tokens accepted."),
+    reproducible: bool = typer.Option(DEFAULTS.reproducible, "--reproducible/--throughput",
                                       help="Output independent of concurrent load, or the faster mode."),
 ) -> None:
     """Serve the OpenAI (/v1) and Ollama (/api) compatible endpoint until Ctrl-C."""
-    from ..serve.config import ServeConfig
     from ..serve.server import EndpointServer
 
     config = ServeConfig(host=host, port=port, api_key=api_key, cors_origins=tuple(cors_origin),

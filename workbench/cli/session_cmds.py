@@ -1,19 +1,16 @@
 """Session commands: `run NAME [PROMPT]` and the `sessions` group — thin wrappers over `wb.chat`/`wb.sessions`.
 
-`run` with a prompt streams one answer to stdout (nothing else goes there, so it pipes cleanly); without one
-it opens an interactive session like `ollama run` (cli/chat_repl.py). Either way the conversation is stored
-as a session with full provenance. Ctrl-C stops the answer being streamed (stored as `stopped`), not the
-session. Message text is user (or model) text: it is printed as-is, never read as rich markup.
+`run` with a prompt streams one answer to stdout (nothing else, so it pipes); without one it opens the
+interactive session (chat_repl.py). Ctrl-C stops the answer, stored `stopped`, not the session. Message text is
+printed as-is, never read as rich markup.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -21,8 +18,13 @@ from rich.table import Table
 from rich.tree import Tree
 
 from ..errors import InvalidParameter
-from ..records import ChatSession, Message
+from ..records import ChatSession, Message, Provenance
+from .answer_output import print_stats, stream_answer, title_from
+from .chat_repl import Repl
 from .common import app, column_table, console, console_err, first_start, open_workbench, print_table, say
+
+if TYPE_CHECKING:
+    from ..app import Workbench
 
 sessions_app = typer.Typer(help="Stored chat sessions. Alone: list them.", invoke_without_command=True,
                            no_args_is_help=False)
@@ -66,12 +68,10 @@ def run(
                 console_err.print("stopped", highlight=False)
                 raise typer.Exit(130)
             return
-        from .chat_repl import Repl
-
         Repl(wb, session, verbose=verbose).loop()
 
 
-def open_session(wb, name: str, session_id: int | None, kind: str = "chat") -> ChatSession:
+def open_session(wb: Workbench, name: str, session_id: int | None, kind: str = "chat") -> ChatSession:
     """The stored session to continue, or a new one of `kind` on NAME (a preset version is pinned)."""
     from ..chat.prepare import resolve_target
 
@@ -82,50 +82,6 @@ def open_session(wb, name: str, session_id: int | None, kind: str = "chat") -> C
     if target.preset is not None:
         return wb.sessions.create(preset_ref=target.preset.ref, kind=kind)
     return wb.sessions.create(model_name=target.model.name, kind=kind)
-
-
-def title_from(text: str, limit: int = 60) -> str:
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "untitled")
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-@contextlib.contextmanager
-def stop_on_ctrl_c(stream) -> Iterator[None]:
-    """While an answer streams, Ctrl-C cancels it (it ends `stopped`) instead of raising KeyboardInterrupt
-    somewhere inside the stream's bookkeeping."""
-    try:
-        previous = signal.signal(signal.SIGINT, lambda *_: stream.cancel())
-    except ValueError:  # not the main thread: no signal handling there
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def stream_answer(stream) -> Message:
-    """Write the pieces to stdout as they come; the stored message (raises the answer's error)."""
-    ended_with_newline = True
-    with stream, stop_on_ctrl_c(stream):  # leaving early (a closed pipe) still stores the answer, stopped
-        for piece in stream:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-            ended_with_newline = piece.endswith("\n")
-    if not ended_with_newline or not stream.text:
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-    assert stream.result is not None
-    return stream.result
-
-
-def print_stats(message: Message) -> None:
-    p = message.provenance or {}
-    console_err.print(
-        f"{p.get('completion_tokens', 0)} tokens · prompt {p.get('prompt_tokens', 0)} "
-        f"({p.get('cached_tokens', 0)} cached) · TTFT {p.get('ttft_seconds') or 0:.2f} s · "
-        f"{p.get('tokens_per_second') or 0:.1f} tok/s · seed {p.get('seed')} · {p.get('finish_reason')} · "
-        f"session {message.session_id} message {message.id}", highlight=False, emoji=False, soft_wrap=True)
 
 
 # -- sessions ----------------------------------------------------------------------------------------------
@@ -172,7 +128,7 @@ def show_session(
         say(f"\n[bold]{m.role}[/bold] #{m.id}{status}")
         console.print(m.content, markup=False, highlight=False, emoji=False, soft_wrap=True)
         if provenance and m.provenance:
-            _print_provenance(m.provenance)
+            _print_provenance(m.provenance_record)
 
 
 def _print_tree(messages: list[Message], on_path: set[int]) -> None:
@@ -192,11 +148,11 @@ def _print_tree(messages: list[Message], on_path: set[int]) -> None:
     console.print(root, highlight=False, emoji=False)
 
 
-def _print_provenance(p: dict) -> None:
+def _print_provenance(p: Provenance) -> None:
     table = Table(box=None, show_header=False, padding=(0, 2))
     table.add_column(style="dim", no_wrap=True)
     table.add_column(overflow="fold")
-    for key, value in p.items():
+    for key, value in p.as_dict().items():
         shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
         table.add_row(escape(key), escape(shown))
     print_table(table)

@@ -1,25 +1,7 @@
-"""Pooled, L2-normalised text embeddings from a loaded model, on an embedding context of their own.
+"""Pooled, L2-normalised text embeddings: `LoadedModel.embed(texts)` over an `Embedder` on a context of its own.
 
-API: `LoadedModel.embed(texts, truncate=True) -> EmbeddingResult` for a model the Runtime loaded (what
-/v1/embeddings calls; engine/model.py); `Embedder(llama_model_ptr, ...)` with `.embed(texts) ->
-list[list[float]]` and `.encode(texts) -> EmbeddingResult` (vectors + per-text token counts for usage) underneath.
-
-An `Embedder` borrows an already loaded `llama_model` (the one the runtime generates with: a model can back
-several contexts, so the weights — including CPU-repacked copies, which are private memory and not shared by
-mmap — exist once) and creates its own `llama_context` with `embeddings = True` and a pooling type: the GGUF's
-`<arch>.pooling_type` when it names one (mean, CLS, last), else mean pooling, which suits causal LMs too.
-
-Measured facts that shape this (llama-cpp-python 0.3.36, CPU):
-- a pooled sequence must fit one ubatch (a 200-token text through 64-token ubatches pools only the last chunk),
-  so `n_ubatch = n_batch = n_ctx = context_length`, the per-text limit;
-- a causal LM still computes logits for every token in embedding mode, so the compute buffer grows by
-  n_vocab × 4 bytes per ubatch token (gemma-3: 1 MiB/token); the default context is capped to keep that under
-  `LOGITS_BUDGET_BYTES`;
-- packing texts as sequences of one decode (unified KV) changes the numbers: llama.cpp's matmul kernels round
-  differently with the ubatch's size, so a text's vector moves by up to ~1e-2 (gemma) / 4e-5 (tiny F32) when
-  other texts share its decode. Reproducible mode (the default) therefore decodes each text alone — its vector
-  never depends on the rest of the request — and throughput mode packs short texts into one decode (measured
-  1.85× faster for 16 eight-token texts on gemma; for long texts packing is slower, attention spans the batch).
+The Embedder borrows the loaded `llama_model` (the weights exist once) and pools as the GGUF says, else by the
+mean. Why one ubatch per text, the logits budget, and packing texts only in throughput mode: docs/design.md §4.7.
 """
 
 from __future__ import annotations

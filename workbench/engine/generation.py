@@ -1,13 +1,7 @@
 """`Generation`: the caller's handle on one running request — an iterator of events, cancellable.
 
-The scheduler thread pushes `TextEvent`s and one `FinalEvent` into a queue; iterating blocks on that queue.
-A caller that has its own way to receive them (the endpoint's event loop) passes a `sink` instead: the
-scheduler thread then calls `sink(event)` for each one, and the Generation is only a handle for cancelling —
-no thread has to sit blocked on a queue per request. A sink must be quick and must not block (it runs between
-two decodes); returning False means nobody will read the rest, and the request is cancelled.
-`cancel()`, `close()` and garbage collection all cancel: the scheduler notices at its next step, finishes the
-request with finish_reason "cancelled" and frees the slot. The scheduler keeps only the internal `Job`, never
-the `Generation`, so dropping the last reference to a Generation really does collect it (and cancel).
+Events arrive through a queue the iterator blocks on, or through a `sink` the scheduler thread calls; `cancel()`,
+`close()` and garbage collection all cancel at the next step (docs/design.md §4.6).
 """
 
 from __future__ import annotations
@@ -44,9 +38,10 @@ class Job:
     last_token_at: float | None = None
     cached_tokens: int = 0
     completion_tokens: int = 0
+    max_batch_sequences: int = 0  # most sequences in one llama_decode this job took part in (set by the scheduler)
     tokens: list[int] = field(default_factory=list)
     done: bool = False
-    sink: Sink | None = None  # called with each event instead of queueing it (see the module docstring)
+    sink: Sink | None = None  # called with each event instead of queueing it (docs/design.md §4.6)
     emitted_chars: int = 0
     # (characters decoded before the token, its TokenLogprob) of tokens not yet attached to a TextEvent
     logprob_queue: list = field(default_factory=list)
@@ -104,6 +99,7 @@ class Job:
             prompt_tokens=len(self.prompt),
             cached_tokens=self.cached_tokens,
             completion_tokens=self.completion_tokens,
+            max_batch_sequences=self.max_batch_sequences,
             ttft_seconds=None if self.first_token_at is None else self.first_token_at - self.submitted_at,
             decode_tokens_per_second=self._decode_rate(),
             seed=self.seed,

@@ -1,9 +1,7 @@
 """`LoadedModel`: one model in memory with its context and scheduler — tokenize, facts, `generate()`.
 
-Created by the Runtime (which resolves LoadOptions against the settings); callers get it from
-`Runtime.acquire()` and never build one themselves. `generate()` validates and tokenizes on the caller's
-thread, so a bad request (prompt over the context, a grammar that does not parse, a logit bias outside the
-vocabulary) raises right there, before anything is decoded; the scheduler thread does the rest.
+Created by the Runtime, never by callers. `generate()` validates and tokenizes on the caller's thread, so a bad
+request raises right there, before anything is decoded; the scheduler thread does the rest.
 """
 
 from __future__ import annotations
@@ -108,14 +106,6 @@ class LoadedModel:
     @property
     def bos_token_id(self) -> int | None:
         return self.vocab.bos if self.vocab.bos >= 0 else None
-
-    @property
-    def eos_token_id(self) -> int | None:
-        return self.vocab.eos if self.vocab.eos >= 0 else None
-
-    @property
-    def eot_token_id(self) -> int | None:
-        return self.vocab.eot if self.vocab.eot >= 0 else None
 
     @property
     def bos_token(self) -> str:
@@ -261,7 +251,7 @@ class LoadedModel:
         return prompt_logprobs(self, tokens, top_n)
 
     @contextmanager
-    def _borrowed(self):
+    def borrow_native(self):
         """(llama_model, LoRA adapter, its scale, threads) for a context of the engine's own (scoring.py), held
         under the lock `close()` takes, so an unload waits until that context is gone."""
         with self._lock:

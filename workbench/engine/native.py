@@ -1,12 +1,8 @@
 """The thin layer over llama-cpp-python's low-level ctypes API: the only place that touches raw pointers.
 
-What lives here: backend initialisation (once per process), llama.cpp's log routed into Python `logging` (and
-captured per thread, so a load failure can say *why*), model/context creation from plain arguments with typed
-errors, a reusable `Batch`, tokenize / detokenize / token pieces with reused buffers, and the backend report.
-
-Why the low-level API and not `llama_cpp.Llama`: see DESIGN §4 — Llama serves one sequence, copies full-vocab
-logits into numpy per token and re-detokenizes quadratically. ctypes releases the GIL in every call into
-libllama (it loads the library with CDLL, not PyDLL), so a long `llama_decode` leaves other threads live.
+Backend initialisation, llama.cpp's log routed into `logging` (captured per thread, so a load failure can say
+why), model and context creation with typed errors, a reusable `Batch`, tokenize/detokenize, the backend report.
+Why the low-level API and not `llama_cpp.Llama`: docs/design.md §4.1.
 """
 
 from __future__ import annotations
@@ -60,7 +56,7 @@ def ensure_backend() -> None:
         _initialized = True
 
 
-class _Capture:
+class LogCapture:
     """Collects llama.cpp warnings/errors logged on this thread while the block runs (for error messages)."""
 
     def __enter__(self) -> list[str]:
@@ -72,7 +68,8 @@ class _Capture:
         _tls.capture = None
 
 
-def _reason(lines: list[str]) -> str:
+def failure_reason(lines: list[str]) -> str:
+    """The last line llama.cpp logged while a call failed: its own words for why."""
     errors = [line.strip() for line in lines if line.strip()]
     return errors[-1] if errors else "llama.cpp gave no reason (see the log)"
 
@@ -104,10 +101,10 @@ def load_model(path: Path, *, gpu_layers: int, use_extra_bufts: bool):
     params.use_extra_bufts = use_extra_bufts and not amx_compiled()
     if not Path(path).is_file():
         raise ModelLoadError(f"cannot load {path}: the file does not exist")
-    with _Capture() as lines:
+    with LogCapture() as lines:
         model = llama_cpp.llama_model_load_from_file(os.fsencode(path), params)
     if not model:
-        raise ModelLoadError(f"llama.cpp could not load {path}: {_reason(lines)}")
+        raise ModelLoadError(f"llama.cpp could not load {path}: {failure_reason(lines)}")
     return model
 
 
@@ -151,10 +148,10 @@ def new_context(model, cfg: ContextConfig, path: Path):
     params.swa_full = cfg.swa_full
     params.embeddings = cfg.embeddings
     params.no_perf = True
-    with _Capture() as lines:
+    with LogCapture() as lines:
         ctx = llama_cpp.llama_init_from_model(model, params)
     if not ctx:
-        raise ModelLoadError(f"llama.cpp could not create a context for {path}: {_reason(lines)}")
+        raise ModelLoadError(f"llama.cpp could not create a context for {path}: {failure_reason(lines)}")
     return ctx
 
 
@@ -164,10 +161,10 @@ def free_context(ctx) -> None:
 
 
 def attach_lora(model, ctx, lora_path: Path, scale: float, path: Path):
-    with _Capture() as lines:
+    with LogCapture() as lines:
         adapter = llama_cpp.llama_adapter_lora_init(model, os.fsencode(lora_path))
     if not adapter:
-        raise ModelLoadError(f"could not load the LoRA adapter {lora_path} for {path}: {_reason(lines)}")
+        raise ModelLoadError(f"could not load the LoRA adapter {lora_path} for {path}: {failure_reason(lines)}")
     adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
     scales = (ctypes.c_float * 1)(scale)
     if llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, scales) != 0:
@@ -179,10 +176,6 @@ def attach_lora(model, ctx, lora_path: Path, scale: float, path: Path):
 def free_lora(adapter) -> None:
     if adapter:
         llama_cpp.llama_adapter_lora_free(adapter)
-
-
-def supported_cache_types() -> tuple[str, ...]:
-    return tuple(_CACHE_TYPES)
 
 
 # ---------------------------------------------------------------------------------------------- decode
@@ -251,7 +244,6 @@ class Vocab:
         self.n_tokens = llama_cpp.llama_vocab_n_tokens(self.ptr)
         self.bos = llama_cpp.llama_vocab_bos(self.ptr)
         self.eos = llama_cpp.llama_vocab_eos(self.ptr)
-        self.eot = llama_cpp.llama_vocab_eot(self.ptr)
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.ptr))
         self._piece = ctypes.create_string_buffer(256)
         self._piece_cache: dict[int, bytes] = {}

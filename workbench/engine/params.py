@@ -34,7 +34,7 @@ class LoadOptions:
 
     n_ctx is the context of ONE request (like Ollama's num_ctx); the KV cache holds n_ctx for each of the
     n_parallel slots. reproducible=True makes every request's output independent of what else runs
-    (see scheduler.py) at some cost in throughput; None = settings.reproducible.
+    (docs/design.md §4.5) at some cost in throughput; None = settings.reproducible.
     """
 
     n_ctx: int | None = None
@@ -203,6 +203,8 @@ class FinalEvent:
     ttft_seconds: float | None
     decode_tokens_per_second: float | None
     seed: int | None
+    # the most sequences (requests) in one llama_decode this request took part in: > 1 = it shared a batch
+    max_batch_sequences: int = 0
     error: str | None = None
     stop_sequence: str | None = None  # which stop string (or None for an end-of-generation token)
     tokens: tuple[int, ...] = field(default=(), repr=False)  # the completion's token ids (EOG excluded)

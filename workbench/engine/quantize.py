@@ -1,21 +1,13 @@
-"""Make another quantization of a local model with llama.cpp's `llama_model_quantize`, with progress and cancel.
+"""Make another quantization of a GGUF with llama.cpp's `llama_model_quantize`, with progress and cancel.
 
-llama.cpp's C API gives quantization no progress callback and no way to stop it, and a native assert inside it
-would abort the whole process. So the work runs in a child process (multiprocessing "spawn": safe in a threaded
-GUI or server, and it works in a frozen app) that talks back over a pipe:
-- first a `dry_run` pass (metadata only, well under a second) whose log states the final tensor-data size, from
-  which the parent estimates the final file size (the source's metadata size + the new tensor data);
-- then the real pass; the child's llama.cpp log callback turns each "[ i/ n] tensor" line into a message.
-The parent reports progress as the output file's growing size against that estimate (llama.cpp writes the file
-front to back), checks the CancelToken between pipe polls, and on cancel, error or Ctrl-C terminates the child
-and deletes the partial file. The pure parts (type table, name rules, log parsing) import no llama_cpp, so the
-CLI can list types without loading the native library.
+The work runs in a child process that reports back over a pipe; progress is the output file's size against a
+dry-run estimate, and cancel terminates the child and deletes the partial file (why: docs/design.md §4.10).
+The pure parts (type table, name rules, log parsing) import no llama_cpp.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import queue
@@ -25,14 +17,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import AlreadyExists, Cancelled, DiskFull, EngineError, InvalidModelFile, InvalidParameter
-from ..library.names import validate_name
-from ..records import LocalModel
-from ..tasks import CancelToken, Progress, ProgressCallback, ProgressMeter, no_progress
+from ..errors import Cancelled, DiskFull, EngineError, InvalidModelFile, InvalidParameter
+from ..tasks import CancelToken, ProgressCallback, ProgressMeter, no_progress
 
 POLL_SECONDS = 0.1
 DISK_RESERVE = 256 * 1024 * 1024  # never fill the disk to the last byte
@@ -103,48 +92,6 @@ def quant_type(name: str) -> QuantType:
             f"unknown quantization type {name!r}: choose one of {', '.join(QUANT_TYPES)}"
         )
     return found
-
-
-def source_quantization(model: LocalModel) -> str | None:
-    """The source's quantization label when it is quantized, None when it is F32/F16/BF16 or unknown.
-
-    GGUF's `general.file_type` decides; without it, the library's label (the file type, else the dominant tensor
-    type such as "Q4_K") does.
-    """
-    raw = (model.metadata or {}).get("general.file_type")
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        ftype = raw & ~1024  # LLAMA_FTYPE_GUESSED may be or-ed in by old converters
-        if ftype in FLOAT_FTYPES:
-            return None
-        return FTYPE_NAMES.get(ftype) or model.quantization or f"file type {ftype}"
-    label = (model.quantization or "").strip().upper()
-    if not label or label in {"F32", "F16", "BF16"}:
-        return None  # an unknown type is left to llama.cpp, which refuses quantized tensors unless allowed
-    return label
-
-
-def check_allowed(model: LocalModel, target: QuantType, *, allow_requantize: bool) -> bool:
-    """Whether this is a requantization; raises InvalidParameter when it is not allowed."""
-    source_label = source_quantization(model)
-    if source_label is None:
-        return False
-    if target.is_float:
-        raise InvalidParameter(
-            f"{model.name} is already quantized ({source_label}); converting it to {target.name} makes a bigger "
-            "file without restoring any quality: quantize from an F32/F16/BF16 original instead"
-        )
-    if not allow_requantize:
-        raise InvalidParameter(
-            f"{model.name} is already quantized ({source_label}); requantizing loses quality — "
-            "pass --allow-requantize to do it anyway"
-        )
-    return True
-
-
-def default_name(source_name: str, target: QuantType) -> str:
-    """`gemma-3-270m:Q4_K_M` + Q8_0 → `gemma-3-270m:Q8_0` (the tag after ':' names the quantization)."""
-    base = source_name.rsplit(":", 1)[0] if ":" in source_name else source_name
-    return f"{base}:{target.name}"
 
 
 # --- log parsing (pure, shared by the child and the tests) ---------------------------------------------------
@@ -352,40 +299,6 @@ def _raise_failure(run: _Run, source: Path, returncode: int | None, stderr: str)
 
 # --- the service --------------------------------------------------------------------------------------------
 
-
-def _library_of(workbench_or_library):
-    return getattr(workbench_or_library, "library", workbench_or_library)
-
-
-def quantize(workbench_or_library, source_name: str, target_type: str, *, name: str | None = None,
-             allow_requantize: bool = False, threads: int | None = None,
-             on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> LocalModel:
-    """Quantize library model `source_name` to `target_type` and register the result with its parent.
-
-    The new model is named `name` or `<base>:<TYPE>` and stored in the blob store (written to a hidden temp
-    file beside the blobs, then moved to its content address by the library). A requantized model (from an
-    already-quantized source, only with `allow_requantize`) is recorded with requantized=True.
-    """
-    library = _library_of(workbench_or_library)
-    if threads is None:
-        threads = getattr(getattr(workbench_or_library, "settings", None), "threads", None)
-    target = quant_type(target_type)
-    source = library.get(source_name)
-    new_name = validate_name(name or default_name(source.name, target))
-    if library.find(new_name) is not None:
-        raise AlreadyExists(f"a model named {new_name!r} already exists: pick another --name")
-    requantized = check_allowed(source, target, allow_requantize=allow_requantize)
-    scratch = library.paths.blobs / f".quantize-{uuid.uuid4().hex}.partial"
-    try:
-        quantize_file(source.path, scratch, target, allow_requantize=requantized, threads=threads,
-                      on_progress=on_progress, cancel=cancel, source_bytes=source.size_bytes)
-        def registering(p: Progress) -> None:  # the library names its task after the hidden temp file
-            on_progress(dataclasses.replace(p, task=f"registering {new_name}", message=p.message or "hashing"))
-
-        return library.import_file(scratch, name=new_name, on_progress=registering, cancel=cancel,
-                                   parent_sha256=source.sha256, requantized=requantized)
-    finally:
-        scratch.unlink(missing_ok=True)  # gone already when the library moved it to its content address
 
 if __name__ == "__main__" and sys.argv[1:2] == [_CHILD_FLAG]:
     sys.exit(_child_main(*json.loads(sys.argv[2])))

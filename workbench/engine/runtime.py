@@ -1,11 +1,7 @@
 """`Runtime`: the set of loaded models, keyed by (model, resolved load options), with Ollama's keep-alive.
 
-`acquire(model, options)` returns the LoadedModel, loading it first if needed (two callers asking for the same
-key at once share one load). `generate(model, request, options)` acquires and queues under the runtime lock,
-so a keep-alive unload can never slip between the two. A model unloads once idle for
-settings.keep_alive_seconds (0 = as soon as its last request ends; negative = never) — or for as long as
-`set_keep_alive` last asked for that model (Ollama's per-request keep_alive); a reaper thread does the unloading,
-never the scheduler thread that reports idleness.
+`acquire` loads once per key (concurrent callers share the load); `generate` acquires and queues under one lock,
+so a keep-alive unload cannot slip between; a reaper thread unloads idle models (docs/design.md §4.2).
 """
 
 from __future__ import annotations

@@ -1,23 +1,7 @@
 """Per-request sampling: a `SamplingParams` becomes one llama.cpp sampler chain owned by one slot.
 
-Chain order (first to last), and why:
-  logit_bias → top_k → penalties → typical_p → top_p → min_p → temperature → dist(seed)
-  (greedy: logit_bias → top_k → penalties → greedy; mirostat: logit_bias → penalties → temperature → mirostat)
-
-* top_k BEFORE penalties. llama.cpp's penalties sampler does a hash lookup for every candidate it is handed;
-  on a 262k-token vocabulary (gemma) that is ~1 ms per token when it sees the full vocabulary first, which is
-  llama.cpp's own default order. Cutting to the top k first makes it k lookups. The result differs from
-  penalties-first only when a penalised token would drop out of the top k and the (k+1)-th unpenalised token
-  would have taken its place — with k = 40 a negligible change, and the order llama.cpp's server and Ollama
-  expose as configurable. With top_k = 0 (off) penalties necessarily see the full vocabulary.
-* Penalties are left out entirely when neutral (repeat 1.0, presence/frequency 0), so the default chain never
-  pays for them needlessly; they see the prompt's last `repeat_last_n` tokens, like llama-server.
-* Grammars (GBNF, or JSON schema converted by llama-cpp-python's converter) are applied the way llama.cpp's
-  common sampler does: sample without the grammar, check the one chosen token against it, and only when it is
-  rejected apply the grammar to the whole vocabulary and sample again. Checking a grammar against 262k token
-  pieces every step would cost more than the forward pass. That path fills a candidate array with numpy; the
-  ordinary path never copies logits (llama_sampler_sample reads them in C).
-* temperature 0 = greedy (argmax), as in Ollama. The seed drives `dist`/mirostat only.
+The chain's order (top_k before penalties), penalties left out when neutral, and grammars checked on the drawn
+token first, as llama.cpp's common sampler does: docs/design.md §4.4.
 """
 
 from __future__ import annotations
@@ -124,10 +108,10 @@ class Sampler:
 
     @staticmethod
     def _make_grammar(vocab: native.Vocab, text: str):
-        with native._Capture() as lines:
+        with native.LogCapture() as lines:
             grammar = llama_cpp.llama_sampler_init_grammar(vocab.ptr, text.encode("utf-8"), b"root")
         if not grammar:
-            raise InvalidParameter(f"the grammar does not parse: {native._reason(lines)}")
+            raise InvalidParameter(f"the grammar does not parse: {native.failure_reason(lines)}")
         return grammar
 
     def _init_candidates(self, n_vocab: int) -> None:

@@ -1,43 +1,8 @@
 """Continuous batching: one thread owns a llama_context with N slots and decodes them together.
 
-Each step: one token for every generating slot, then prompt chunks of admitted requests (arrival order) up
-to `n_batch` tokens in total, ONE `llama_decode` (the GIL is released inside it), then every slot that has
-an output row samples it with its own sampler chain. Requests beyond the slots wait in a bounded FIFO
-(QueueFull past the bound). A new request takes the free slot whose cached tokens share the longest prefix
-with its prompt; only the rest is prefilled (`llama_memory_seq_rm` from the divergence point). When the
-cache cannot be trimmed there — recurrent/hybrid memory refuses, or a sliding-window cache no longer holds
-the window before the divergence point (the llama-server rule on `llama_memory_seq_pos_min`) — the slot is
-cleared and the whole prompt is prefilled.
-
-Reproducible mode (output independent of what else runs). What breaks batch invariance on the CPU backend —
-found by reading ggml-cpu and measured on gemma-3-270m (logits of one sequence alone vs beside k others,
-greedy/seeded runs alone vs among 7 mid-flight others; tests/test_engine_invariance.py):
-1. Repacked weights (`use_extra_bufts`): GEMV for one row, a differently-accumulating GEMM for several.
-   Fixed: load with use_extra_bufts=False.
-2. ggml-cpu's tiled K-quant matmul runs only for >= 8 rows (measured: logits identical beside 1-6 others,
-   0.86 apart beside 7+). Fixed: GGML_CPU_TILED_MM=0 (native.ensure_backend), one vec_dot per element.
-   Q5_0/Q8_0 weights go through llamafile's tinyBLAS for >= 2 rows and vec_dot for 1 — measured identical.
-3. Attention matmuls (F16 K/V): llamafile's tinyBLAS for >= 2 query rows of a stream, vec_dot_f16 for one,
-   with different accumulation. A decode token is always 1 row; a prompt token must then always be in a
-   chunk of >= 2 rows. So: decode tokens and prompt chunks go to separate llama_decode calls (a mixed batch
-   is split by llama.cpp into ubatches with 1 row per stream first), one prompt chunk per call, never a
-   1-token piece; and prefix reuse keeps only tokens computed as *prompt* (generated tokens were 1-row
-   decodes, a fresh prefill would compute them as >= 2 rows) and prefills >= 2 tokens.
-4. KV cell layout in a unified cache: softmax sums exp() in 16-wide SIMD blocks and V·softmax accumulates by
-   cell index, so a sequence interleaved with others rounds differently. Fixed: a per-sequence
-   (non-unified) cache — each slot's own stream, token `pos` in cell `pos`; trimming drops only a tail.
-   Padding of n_kv only adds exact zeros. Each slot's context is thus a fixed share: n_ctx × n_parallel cells.
-5. Flash attention: ggml-cpu has three kernels chosen by shape (KV-split for one query row over >= 512 cells,
-   tiled for >= 64 rows, one-row otherwise) — measured up to 3.8 logits apart for a chunked prompt. Fixed:
-   flash_attn off (a quantized V cache needs it, so it is refused in this mode).
-6. Sampling: each request has its own chain and seeded RNG; thread count does not matter (every output
-   element is computed by one thread).
-Throughput mode keeps repacking, a unified KV cache, flash attention auto and mixed decode/prompt batches.
-
-Logprobs (GenerationRequest.logprobs): for a job that asks, the drawn token's logits row is read right after
-sampling, before the next decode overwrites it, and log-softmaxed in numpy (scoring.logprob_entries: the raw
-distribution, before the sampler chain); the entry goes with the text through Job.add_logprob. Jobs that do
-not ask pay one attribute check per token (tests/benchmarks/bench_logprobs.py measures the cost of asking).
+Each step decodes one token per generating slot plus prompt chunks up to `n_batch`, then samples every output
+row with its slot's own chain; a new request takes the free slot with the longest shared prefix. Scheduling,
+prefix reuse (docs/design.md §4.3), reproducible mode (§4.5) and logprobs (§4.6) are explained there.
 """
 
 from __future__ import annotations
@@ -258,9 +223,12 @@ class Scheduler:
         except native.DecodeError as exc:
             self._fail_slots(generating + chunked, str(exc))
             return
+        shared = len(generating) + len(chunked)  # sequences in this decode: one per slot
         for slot in generating:
             slot.cache.append(slot.next_token)
+            slot.job.max_batch_sequences = max(slot.job.max_batch_sequences, shared)
         for slot in chunked:
+            slot.job.max_batch_sequences = max(slot.job.max_batch_sequences, shared)
             start = len(slot.cache)
             slot.cache.extend(slot.job.prompt[start : start + slot.pending_chunk])
             slot.pending_chunk = 0

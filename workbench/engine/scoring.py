@@ -1,32 +1,8 @@
-"""Quality figures over a fixed token sequence: perplexity, and KL divergence / same-top-token against a reference.
+"""Quality figures over a fixed token sequence: perplexity, and KL divergence / same top token against a reference.
 
-API: `LoadedModel.score(tokens, window=512) -> ModelScore` for one model the Runtime loaded, and
-`score_models(reference, candidates, tokens, window=512) -> ScoreComparison` for a reference and 1–3 candidates
-with the same vocabulary (quantizations of one model), decoded in lockstep. What llama.cpp's
-`llama-perplexity --kl-divergence` reports, computed the same way:
-
-- the tokens are cut into windows of `window` tokens (the tail that does not fill one is dropped; a text
-  shorter than one window is one window), each window's first token is replaced by BOS when the model adds
-  one, and only the second half of each window is scored — every scored token then sees at least window/2
-  tokens of context, so the figure measures the model, not the lack of context at a window's start;
-- per scored position: a log-softmax of the logits (float32 values, float64 sums), the negative log-likelihood
-  of the actual next token; perplexity = exp(mean NLL). Against the reference: KL(ref ‖ cand) of the two
-  next-token distributions, and whether both put the same token on top.
-
-Like embeddings.py, each model is scored on a context of its own created from the loaded `llama_model` (the
-weights exist once), inside the LoadedModel's lock so an unload waits; the generation scheduler's context is
-never touched, and generation keeps running meanwhile (ctypes releases the GIL in `llama_decode`).
-
-Memory: logits of B outputs take B × n_vocab × 4 bytes (gemma-3's 262,144 tokens: 1 MiB per output), in
-llama.cpp's output buffer and again in its compute buffer. Windows are therefore decoded in batches of B
-tokens with B chosen to keep that under `LOGITS_BUDGET_BYTES` (n_batch = n_ubatch = B, n_ctx = window), and
-at most one batch of full distributions per model is held at any time; only per-position figures are kept.
-The batch size is fixed by the vocabulary alone, so the figures do not depend on anything else (llama.cpp's
-kernels round differently with the ubatch size: gemma's perplexity moved in the 4th digit between B = 16 and 64).
-
-Measured (tests/benchmarks/bench_quality.py, gemma-3-270m, 2 threads): scoring runs at 0.41–0.45× the
-scheduler's prompt-processing rate; 84% of the time is llama_decode (each scored position pays the 262k-row
-output projection a prefill computes once) and 15% numpy. B = 16 was 11% slower than B = 64, B = 256 21% slower.
+`LoadedModel.score(tokens, window)` for one model, `score_models(reference, candidates, tokens, window)` for a
+reference and 1–3 candidates in lockstep: computed as `llama-perplexity --kl-divergence` does, on contexts of
+their own with batch sizes fixed by the vocabulary (docs/design.md §4.8).
 """
 
 from __future__ import annotations
@@ -91,10 +67,6 @@ class Plan:
     @property
     def first(self) -> int:
         return self.window // 2
-
-    @property
-    def per_window(self) -> int:
-        return self.window - 1 - self.first
 
 
 def plan(n_tokens: int, window: int, n_ctx_train: int, n_vocab: int) -> Plan:
@@ -226,7 +198,7 @@ def score_models(reference, candidates: Sequence = (), tokens: Sequence[int] = (
         # each distinct model's lock once (the same model may be reference and candidate), in one global order
         # so two scorings of the same pair in opposite roles cannot deadlock
         distinct = sorted({id(m): m for m in models}.values(), key=id)
-        handles = {id(m): stack.enter_context(m._borrowed()) for m in distinct}
+        handles = {id(m): stack.enter_context(m.borrow_native()) for m in distinct}
         contexts = [stack.enter_context(closing(_Context(*handles[id(m)], cut))) for m in models]
         tallies = _run(contexts, tokens, cut, bos, on_progress, cancel)
     return ScoreComparison(reference=tallies[0].model_score(),
@@ -317,7 +289,7 @@ def prompt_logprobs(model, tokens: Sequence[int], top_n: int) -> list[TokenLogpr
                batch=max(1, min(len(tokens), LOGITS_BUDGET_BYTES // (4 * model.n_vocab))))
     outputs = range(len(tokens) - 1)  # row p predicts token p + 1; the last token predicts nothing here
     entries = [TokenLogprob(token=tokens[0], bytes=model.vocab.piece(tokens[0]), logprob=None)]
-    with model._borrowed() as handle, closing(_Context(*handle, cut)) as context:
+    with model.borrow_native() as handle, closing(_Context(*handle, cut)) as context:
         for start in range(0, len(tokens), cut.batch):
             logits = context.decode(tokens[start:start + cut.batch], start, outputs)
             if logits is not None:

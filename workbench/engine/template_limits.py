@@ -1,23 +1,8 @@
 """Time and size caps for rendering an untrusted chat template (pure Python; templates.py wires it into Jinja).
 
-A chat template comes from a downloaded GGUF or a user's Modelfile, so it may loop for ever or build a
-gigabyte string. Rendering runs on the caller's thread (no watchdog thread that could be left spinning), so
-the render must stop itself: templates.py calls into one `Budget` from every place Jinja code can spend time
-or memory — each `for` iteration, every call/attribute/item access, every `+ * ** %`, every `~`, every list,
-tuple or dict literal, every filter and every piece of output. The budget then:
-
-- checks the deadline on each of those steps (a nested loop with an empty body still iterates through a
-  checked iterator, so it cannot dodge the clock);
-- bounds the *weight* of every value the template creates (characters of strings plus elements of
-  containers, counted through nesting: `[x, x]` weighs twice x). No created value may outweigh
-  `max_output_chars`, so `{% set x = x ~ x %}` doubling or `[l, l]` nesting fails at the step that crosses
-  the line, never after allocating it;
-- estimates the result of the few operations that multiply sizes *before* running them: `str * n`,
-  `list * n`, big-integer `**`/`*`, `%` and `.format` with wide fields, `center/ljust/rjust/zfill`,
-  `replace`, `join`, `expandtabs`.
-
-Weights of containers are memoised by identity for the duration of one render (the sandbox makes lists and
-dicts immutable), so checking a value costs about its top-level length, not its full size.
+One `Budget` per render is called from every place Jinja code can spend time or memory: it checks the deadline,
+bounds the weight of every value created and checks size-multiplying operations before they run
+(docs/design.md §4.9).
 """
 
 from __future__ import annotations

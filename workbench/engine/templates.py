@@ -1,21 +1,8 @@
 """Chat templates: render a conversation into a prompt with a model's Jinja template, safely.
 
-The template text comes from a GGUF someone uploaded or a Modelfile someone shared, so it is untrusted code.
-It is rendered the way Hugging Face `transformers` renders `tokenizer.chat_template` (same environment
-options and helpers, so outputs match byte for byte) but inside `jinja2.sandbox.ImmutableSandboxedEnvironment`
-(no attribute starting with `_`, no mutation of lists/dicts, no unsafe callables — the fix for
-CVE-2024-34359), with two additions:
-
-- any attempt to reach an unsafe attribute raises `TemplateSecurityError` at once, instead of Jinja's default
-  of handing back an Undefined that only fails when used;
-- a time and size cap (template_limits.py): the generated Python is instrumented through Jinja's own
-  extension points (`code_generator_class`, the sandbox's call/getattr/getitem/binop hooks, `finalize`,
-  `concat`, wrapped filters) so every loop iteration, call, operator, literal and output chunk is checked
-  against one per-render Budget on the calling thread. A runaway template raises `TemplateError` within about
-  `max_seconds`, and no thread is left behind.
-
-The constant-folding optimiser is switched off so nothing in a template runs at compile time.
-This module is the only user of jinja2 for templates.
+Rendered as `transformers` renders `tokenizer.chat_template` (outputs match byte for byte), but in Jinja's
+ImmutableSandboxedEnvironment, unsafe access raising at once, with a time and size cap on every render
+(template_limits.py; docs/design.md §4.9). This module is the only user of jinja2 for templates.
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""Turning token bytes into text events: incremental UTF-8 and stop strings.
+"""Turning token bytes into text events: incremental UTF-8, and stop strings searched only in the tail.
 
-A token is a handful of bytes that may end in the middle of a UTF-8 character (byte-level BPE vocabularies
-split "é" or an emoji across tokens). The stdlib's incremental decoder keeps the incomplete tail until the
-next bytes arrive, so an emitted piece never carries a broken character. Stop strings are searched only in
-the tail (held-back text + the new piece), never in the whole output (that would be quadratic), and any suffix
-that could still grow into a stop string is held back until it either completes (→ stop, not emitted) or
-cannot (→ emitted). Written by hand because no library does streaming stop-string matching.
+Written by hand because no library does streaming stop-string matching (docs/design.md §4.6).
 """
 
 from __future__ import annotations

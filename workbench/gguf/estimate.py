@@ -1,28 +1,8 @@
 """Will this model fit? A memory estimate from GGUF metadata alone, before a single weight is downloaded.
 
-    total = weights + KV cache + compute buffer + runtime overhead
-
-- weights: the tensor data bytes (mmap'd; every page is touched by the first decode);
-- KV cache: per layer, cells × KV heads × (key dim + value dim) × bytes per element of the cache type. Layers
-  hold `context` cells (padded to 256, as llama.cpp does). Sliding-window layers (gemma2/3, cohere2, gpt-oss, ...)
-  hold as many only with `swa_full=True` — llama.cpp's context default, which keeps old tokens so a prefix can be
-  reused; with `swa_full=False` (llama-server's default) they hold `window × parallel + n_ubatch` cells;
-- compute buffer: the activations of one micro-batch, n_ubatch × (6·n_embd + 3·n_ff) × 4 bytes, plus the logits
-  buffer (n_vocab × parallel × 4). llama.cpp *reserves* a worst-case buffer (logits for every token of a
-  micro-batch: 514 MiB for gemma-3-270m's 262k vocabulary) but on the CPU only the pages a decode touches become
-  resident, so counting the reservation would overstate real use several times;
-- runtime overhead: ~8 MiB of fixed state plus the vocabulary's in-memory tables (~160 B per token).
-
-Calibrated against llama.cpp (llama-cpp-python 0.3.36, CPU) by measuring RSS growth after load plus one full
-512-token decode: gemma-3-270m Q4_K_M with swa_full=False at 4096 context measured 345.5 MB, this formula gives
-346.7 MB (weights 246.6 + KV 28.3 + compute 21.5 + overhead 50.3); at 32768 context 435.1 vs 434.8 MB.
-With llama.cpp's defaults (swa_full=True, CPU weight repacking on): 389.8 MiB measured vs 375.7 estimated at 4096,
-907.7 vs 879.7 at 32768 (the ~13 MiB gap is repacked Q4_K copies). `tests/test_estimate.py` holds all of these
-to ±25% in a subprocess. Assumes flash attention (llama.cpp's default "auto" on CPU); without it, the
-attention scores add n_head × context × n_ubatch × 4 bytes of compute buffer.
-
-Verdict against available memory (psutil's `available`, and VRAM when a GPU backend reports it): ≤ 80% fits,
-≤ 100% tight (it runs, other programs may get pushed to swap), above that it won't fit.
+total = weights + KV cache (sliding-window aware) + compute buffer + runtime overhead, calibrated against
+llama.cpp's measured memory (`tests/test_estimate.py` holds it to ±25%); the verdict against available memory
+is fits / tight / won't fit. The formula and its calibration: docs/design.md §5.2.
 """
 
 from __future__ import annotations
@@ -92,7 +72,7 @@ class ModelShape:
 
     @classmethod
     def from_info(cls, info, weights_bytes: int | None = None) -> ModelShape:
-        """From a `gguf_info.GGUFInfo` (complete file or header only); `weights_bytes` overrides its tensor
+        """From a `gguf.info.GGUFInfo` (complete file or header only); `weights_bytes` overrides its tensor
         bytes (a split model's weights span every shard)."""
         kv = dict(info.metadata)
         kv.setdefault("general.architecture", info.architecture or "llama")
@@ -123,10 +103,6 @@ class FitEstimate:
     @property
     def total_bytes(self) -> int:
         return self.weights_bytes + self.kv_cache_bytes + self.compute_bytes + self.overhead_bytes
-
-    @property
-    def fits(self) -> bool:
-        return self.verdict != "won't fit"
 
     def summary(self) -> str:
         parts = (f"weights {human_size(self.weights_bytes)} + KV cache {human_size(self.kv_cache_bytes)} "

@@ -1,11 +1,8 @@
 """What a GGUF file is: architecture, size, quantization, context, template — the only module importing `gguf`.
 
-`read_gguf_info(path)` reads a complete model file; `read_gguf_header(path, total_size=...)` reads the first
-megabytes of a remote file (the hub fetches them with an HTTP Range request) to estimate memory before a download.
-Both run the bounded validating parser in `gguf_parse` — never `gguf.GGUFReader`, which hangs on hostile files
-and takes seconds on large vocabularies (see that module) — and raise one `InvalidModelFile` that names the file
-and the exact problem. The `gguf` package supplies what it is the reference for: the ggml type table (block and
-byte sizes), the file-type names (`LlamaFileType`: Q4_K_M, ...) and the standard key names.
+`read_gguf_info(path)` reads a complete file, `read_gguf_header(path, total_size=...)` the first megabytes of a
+remote one; both run parse.py's bounded parser (never `gguf.GGUFReader`: docs/design.md §5.1) and raise one
+`InvalidModelFile` naming the file and the problem.
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """A bounded, validating parser of the GGUF header (key/values and tensor infos), by hand with `struct`.
 
-Why not `gguf.GGUFReader`: gguf 0.19.0 loops forever on a 43-byte file that declares an array of 2^63 elements,
-trusts `n_dims` and tensor offsets, raises IndexError/UnicodeDecodeError on truncation, needs every tensor's data
-present (so it cannot read the first megabytes of a remote file), and builds one numpy array per vocabulary string:
-9.5 s to open gemma-3-270m here, against ~0.1 s for this parser. So this module walks the header itself with hard
-caps, and every count or length is bounded by the bytes that can follow it before anything is allocated.
-
-It reads the file with plain `read()` into a growing buffer rather than mmap: a file truncated while mapped
-raises SIGBUS, which kills the process (the GUI with it); a read can only come up short. Only the header is read,
-never the tensor data, so memory stays at the header's size (a few MB even for large vocabularies).
-
-The ggml type table (block size, bytes per block) comes from the caller (`gguf_info`, the only importer of `gguf`)
-so this module has no third-party dependency. Errors are `GGUFFormatError`, which `gguf_info` turns into one
-`InvalidModelFile` naming the file.
+Every count or length is bounded by the bytes that can follow it before anything is allocated; only the header
+is read, with `read()`, never mmap (why not `gguf.GGUFReader`: docs/design.md §5.1). The ggml type table comes
+from info.py, so this module has no third-party dependency; its errors are `GGUFFormatError`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
-"""The Hugging Face Hub: search, list GGUF files, resolve references, pull — the only package importing
-`huggingface_hub`.
+"""The Hugging Face Hub — the only package importing `huggingface_hub` (docs/design.md §5.4).
 
-`service.Hub` is what callers use (`Workbench.hub`); `refs.py` parses references and file names (pure), `http.py`
-holds the configured HTTP session, `download.py` the resumable sha256-verified transfer, `types.py` its records.
-`Hub` is loaded on first use so that importing the light modules here (refs, types) never loads huggingface_hub.
+`service.Hub` is what callers use (`wb.hub`); `refs.py` parses references (pure), `http.py` is the configured
+HTTP session, `download.py` the resumable sha256-verified transfer, `types.py` the records. `Hub` loads on first
+use, so importing refs or types never loads huggingface_hub.
 """
 
 from typing import TYPE_CHECKING

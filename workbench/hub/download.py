@@ -1,20 +1,8 @@
-"""Resumable, sha256-verified download of one file into `paths.downloads` (the transport is supplied by hub.py).
+"""Resumable, sha256-verified download of one file into `paths.downloads`, over the Hub's configured session.
 
-Why not `huggingface_hub.hf_hub_download`: in huggingface_hub 2.x it downloads into a *process-unique*
-`<etag>.<random>.incomplete` file and deletes it on any failure (huggingface_hub PR #4228), so nothing survives a
-kill -9 or a Ctrl-C and the next call starts from byte 0; it checks only the size, never the content; and it
-writes into its own cache layout, not ours. So we stream ourselves, over huggingface_hub's own configured HTTP
-client (`get_session()`: proxies, CA bundle, headers, offline hook) — see `Hub._open_stream` — and keep here:
-
-- the partial file `<key>.part` (key = the LFS sha256 the Hub publishes) plus a row in the `downloads` table
-  (expected sha256, size, etag, commit). After a kill the partial's size on disk is the truth; the next pull
-  re-hashes that prefix (a hash state cannot be saved) and asks for the rest with `Range: bytes=N-`;
-- the sha256, computed while streaming and compared with the LFS sha256: a mismatch deletes the file;
-- a free-space check before, and ENOSPC while writing removes the partial and says so (DiskFull);
-- cancel between chunks keeps the partial for a later resume; a transient network error resumes in place.
-
-Callers hold `download_lock(key)` around a pull so two pulls of the same bytes (threads or processes) never
-write the same partial file; the second one waits, then finds the model already in the library.
+The partial `<key>.part` and its `downloads` row survive a kill: the next pull re-hashes the prefix and asks for
+the rest with a Range request. Callers hold `download_lock(key)`, so two pulls of the same bytes never write one
+partial. Why not `hf_hub_download`, and the full-disk and cancel rules: docs/design.md §5.4.
 """
 
 from __future__ import annotations
@@ -27,16 +15,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from filelock import FileLock, Timeout
 
 from ..errors import Cancelled, ChecksumMismatch, DiskFull, HubError
+from ..files import utc_naive_now
+from ..paths import safe_child
+from ..records import DownloadState
 from ..tasks import CancelToken, ProgressCallback, ProgressMeter, check, no_progress
 from ..units import human_size
-from .types import DownloadState
 
 CHUNK = 1 << 20
 DISK_RESERVE = 64 * 1024 * 1024  # keep this much free beyond the file itself: a full disk breaks everything else
@@ -92,7 +81,12 @@ class StateStore(Protocol):
 
 
 def partial_path(downloads: Path, key: str) -> Path:
-    return downloads / f"{key}.part"
+    return _in_downloads(downloads, key, ".part")
+
+
+def _in_downloads(downloads: Path, key: str, suffix: str) -> Path:
+    """downloads/<key><suffix>: the key is the sha256 the Hub publishes, so a hostile Hub must not make it a path."""
+    return safe_child(downloads, f"{key}{suffix}")
 
 
 def free_bytes(folder: Path) -> int:
@@ -109,7 +103,7 @@ def download_lock(downloads: Path, key: str, cancel: CancelToken | None = None,
                   on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """An inter-process lock per file key. Waits (cancellably) while another pull of the same bytes runs."""
     downloads.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(downloads / f"{key}.lock"))
+    lock = FileLock(str(_in_downloads(downloads, key, ".lock")))
     waited = False
     while True:
         try:
@@ -134,7 +128,7 @@ def fetch_file(target: FileTarget, open_stream: OpenStream, *, downloads: Path, 
     library. Raises Cancelled (partial kept), DiskFull, ChecksumMismatch (file deleted) or HubError.
     """
     part = partial_path(downloads, target.key)
-    done = downloads / f"{target.key}.gguf"
+    done = _in_downloads(downloads, target.key, ".gguf")
     if done.exists():  # verified by an earlier pull that stopped before the library took it: check again
         part.unlink(missing_ok=True)
         os.replace(done, part)
@@ -152,7 +146,7 @@ def fetch_file(target: FileTarget, open_stream: OpenStream, *, downloads: Path, 
 
 
 def _record_start(target: FileTarget, part: Path, states: StateStore) -> None:
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_naive_now()
     previous = states.get(target.key)
     states.upsert(DownloadState(
         key=target.key, repo=target.repo, revision=target.revision, filename=target.filename, url=target.url,

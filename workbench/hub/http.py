@@ -1,19 +1,8 @@
-"""The Hub transport: huggingface_hub's own HTTP client, its error types mapped onto ours.
+"""The Hub transport: huggingface_hub's own HTTP session (`get_session()`), its error types mapped onto ours.
 
-Everything that talks to the network goes through `huggingface_hub.get_session()` — the one httpx client the
-library configures (its request hook, headers, user agent) — so the standard environment applies to every
-request we make, including our own streamed downloads. Verified against huggingface_hub 2.4.0, which uses
-`httpx2` (a maintained httpx fork) with `trust_env=True`:
-
-- `HF_ENDPOINT`: the Hub (or a mirror / local test server). Read at *call* time here: huggingface_hub reads it
-  once at import, so we pass `endpoint=` explicitly.
-- `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` (either case): proxies, via urllib's getproxies().
-- `SSL_CERT_FILE` / `SSL_CERT_DIR`: a custom CA bundle or directory (corporate TLS inspection). Note that
-  `REQUESTS_CA_BUNDLE` and `CURL_CA_BUNDLE` are NOT read (requests is no longer used); without SSL_CERT_*,
-  Linux uses the system store, Windows/macOS the OS trust store (truststore).
-- `HF_TOKEN` (or `hf auth login`'s stored token): used when no token is set in Workbench's settings.
-- `HF_HUB_DOWNLOAD_TIMEOUT` (default 10 s): how long a download may stall before it is retried in place.
-- `HF_HUB_OFFLINE=1`: huggingface_hub refuses every request; Workbench refuses even earlier (no socket).
+Every request, our streamed downloads included, goes through it, so the standard environment applies:
+HF_ENDPOINT (read at call time), proxies, SSL_CERT_FILE / SSL_CERT_DIR, HF_TOKEN, HF_HUB_DOWNLOAD_TIMEOUT and
+HF_HUB_OFFLINE (docs/design.md §5.4; the README's "Networks, proxies and certificates").
 """
 
 from __future__ import annotations

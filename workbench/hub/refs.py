@@ -1,15 +1,8 @@
 """Model references and GGUF file names: the pure parsing half of the Hub service (no network, no I/O).
 
-Accepted references (Ollama's syntax plus what people paste from a browser):
-    hf.co/{owner}/{repo}                   default quantization (Q4_K_M)
-    hf.co/{owner}/{repo}:{quant}           quantization matched case-insensitively against the repo's files
-    hf.co/{owner}/{repo}/{path}.gguf       one exact file (or the first shard of a split model)
-    huggingface.co/..., https://..., and `.../blob|resolve/{rev}/{path}.gguf` browser URLs
-    any of these + `@{revision}`           a branch, tag or commit sha (default: main)
-
-Quantization names come from the file name (`...-Q4_K_M.gguf`, `...Q4_K_M-00001-of-00003.gguf`,
-`Q4_K_M/....gguf`, `...-UD-Q4_K_XL.gguf`); the library confirms them from the GGUF header once the file is local.
-Split models (`-00001-of-00003.gguf`, llama.cpp's gguf-split naming) are grouped into one entry.
+Accepts `hf.co/{owner}/{repo}[:{quant}]`, `hf.co/{owner}/{repo}/{path}.gguf`, huggingface.co and browser URLs,
+each with an optional `@{revision}`; reads quantization names from file names and groups the shards of split
+models into one entry (docs/design.md §5.4).
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
-"""The Hugging Face Hub service: search GGUF repos, list their files, resolve references, estimate, pull.
+"""The Hugging Face Hub service (`wb.hub`): search GGUF repos, list their files, resolve references, estimate, pull.
 
-`Hub` is what the CLI, the GUI and the endpoint call (`Workbench.hub`). All Hub access goes through
-`huggingface_hub` — the API calls here (`HfApi.list_models`, `HfApi.model_info(files_metadata=True)`) and the
-byte streams through its configured HTTP session in `hub_http.py` (which documents the proxy / CA / endpoint
-environment). The resumable, sha256-verified download itself is `hub_download.py`, reference parsing
-`hub_refs.py`, the memory estimate `estimate.py`.
-
-Offline mode (the setting, WORKBENCH_OFFLINE=1 or HF_HUB_OFFLINE=1) makes search, files, pull and remote
-estimates raise OfflineError before anything touches the network; local models keep working.
+API calls go through `HfApi`, byte streams through the session in http.py, the transfer through download.py.
+Offline mode (the setting, WORKBENCH_OFFLINE=1 or HF_HUB_OFFLINE=1) refuses search, files, pull and remote
+estimates before anything touches the network; local models keep working (docs/design.md §5.4).
 """
 
 from __future__ import annotations
@@ -16,13 +11,15 @@ import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from huggingface_hub import hf_hub_url
 
 from ..errors import AlreadyExists, DiskFull, HubError, InvalidParameter, OfflineError
+from ..files import atomic_writer
 from ..gguf.estimate import FitEstimate, ModelShape, estimate_fit
 from ..library.names import validate_name
-from ..records import LocalModel, ModelSource
+from ..records import DownloadState, LocalModel, ModelSource
 from ..tasks import CancelToken, Progress, ProgressCallback, check, no_progress
 from ..units import human_size
 from .download import (
@@ -43,7 +40,10 @@ from .refs import (
     split_complete,
     validate_repo,
 )
-from .types import DownloadState, GGUFEntry, HubModel, HubRef, RemoteFile, RepoListing
+from .types import GGUFEntry, HubModel, HubRef, RemoteFile, RepoListing
+
+if TYPE_CHECKING:
+    from ..app import Workbench
 
 SORTS = {"downloads": "downloads", "likes": "likes", "updated": "last_modified", "modified": "last_modified",
          "last_modified": "last_modified", "trending": "trending_score", "created": "created_at"}
@@ -66,7 +66,7 @@ class Resolution:
 
 
 class Hub:
-    def __init__(self, workbench):
+    def __init__(self, workbench: Workbench):
         self._wb = workbench
 
     # ---- queries ---------------------------------------------------------------------------------------------
@@ -254,14 +254,12 @@ def _open(client: HubClient, target: FileTarget, start: int):
 
 
 def _fetch_prefix(client: HubClient, target: FileTarget, path: Path, length: int) -> None:
-    tmp = path.with_suffix(".tmp")
     with client.stream(target.url, 0, length - 1, what=f"reading the header of {target.filename}",
-                       repo=target.repo, filename=target.filename) as stream, tmp.open("wb") as fh:
+                       repo=target.repo, filename=target.filename) as stream, atomic_writer(path) as fh:
         for chunk in stream.chunks:
             fh.write(chunk)
             if fh.tell() >= length:
                 break
-    os.replace(tmp, path)
 
 
 def _hub_model(m) -> HubModel:

@@ -1,8 +1,8 @@
 """Plain frozen records of the Hub service: search hits, repo files, references, download state.
 
-They cross from `hub.py` (the only importer of `huggingface_hub`) to the faces and to `store/`, so they hold
-only standard types. `HubRef` is what a user types (`hf.co/owner/repo:Q4_K_M`); `RemoteFile` is one GGUF file as
-the Hub lists it; `GGUFEntry` groups the shards of a split model into the one thing a user picks.
+They cross from hub/ (the only package importing `huggingface_hub`) to the callers and to `store/`, so they
+hold only standard types. `HubRef` is what a user types; `RemoteFile` one GGUF file as the Hub lists it;
+`GGUFEntry` the shards of a split model grouped into the one thing a user picks.
 """
 
 from __future__ import annotations
@@ -77,28 +77,3 @@ class RepoListing:
     revision: str | None  # the commit sha the listing was taken at
     gated: bool
     entries: tuple[GGUFEntry, ...]
-
-    @property
-    def quants(self) -> tuple[str, ...]:
-        return tuple(e.quant for e in self.entries if e.quant)
-
-
-@dataclass(frozen=True)
-class DownloadState:
-    """Resumable state of one file download (the `downloads` table). `key` names the partial file."""
-
-    key: str
-    repo: str
-    revision: str
-    filename: str
-    url: str
-    expected_sha256: str | None
-    etag: str | None
-    size_bytes: int | None
-    partial_path: str
-    bytes_done: int
-    status: str  # active | paused | failed | done
-    started_at: datetime
-    updated_at: datetime
-    error: str | None = None
-    id: int | None = None

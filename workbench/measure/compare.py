@@ -1,28 +1,8 @@
 """Compare: one prompt on 2–4 targets (presets or library models) with the seed and sampler locked.
 
-The question it answers is "what does this quantization (or preset) change?": the same prompt goes to every
-target with the same seed and the same sampler values, in reproducible mode (so the output cannot depend on
-what else the shared runtime is serving), and each target reports its text, TTFT, decode tok/s, token counts,
-the memory its loaded model takes, and where its output first diverges from the first target's (a character
-index, and a token index when both share a vocabulary, as quantizations of one model do).
-
-Targets run one after another, not concurrently. On a CPU laptop the targets would otherwise share the same
-cores and memory bandwidth, so each one's TTFT and tok/s would measure the contention as much as the model,
-and comparing quantizations' speed is half the point; sequential runs also keep the order (and so the
-figures) stable from run to run. Each target still streams (`on_text`), so a face shows the panes filling
-one after another; loaded models stay loaded (the runtime's keep-alive), so memory figures are comparable.
-
-Each target gets a short warm-up generation first (a 16-token prompt unrelated to the real one, 4 greedy
-tokens). Measured here without it, the first generation in a process on gemma-3-270m took 3.7-7.5 s to its
-first token whichever model went first, the next ones 0.06-0.1 s: one-time costs (threads, weight pages, caches)
-charged to whichever target happened to run first. With it the first target's TTFT was 0.2-0.9 s; decode rates
-on a busy 2-core machine still varied about 2x between runs, so judge speed over a few runs. A prompt a slot
-still holds from an earlier run is reused (the runtime is shared with chats and the endpoint): `cached_tokens`
-says how much of the prompt was not prefilled again.
-
-"Sampler locked": every sampling parameter is the same for every target — the caller's `parameters` win,
-then the first target's preset values, so a second preset's own temperature cannot sneak in. Stop strings
-and load options (num_ctx…) stay per target: they belong to the template and the model, not the sampler.
+Each target reports its text, TTFT, tok/s, tokens, memory and where it first diverges from the first target.
+Targets run one after another in reproducible mode, each after a short warm-up; why, and what "sampler locked"
+covers: docs/design.md §8.
 """
 
 from __future__ import annotations
@@ -30,12 +10,15 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..chat.prepare import ChatTarget, merge_parameters, prepare_chat, prepare_completion, resolve_target
 from ..errors import Cancelled, InvalidParameter, WorkbenchError
 from ..modelfile.parameters import PARAMETERS
 from ..tasks import CancelToken, Progress, ProgressCallback, no_progress
+
+if TYPE_CHECKING:
+    from ..app import Workbench
 
 MIN_TARGETS, MAX_TARGETS = 2, 4
 DEFAULT_MAX_TOKENS = 256
@@ -118,11 +101,11 @@ def locked_parameters(targets: Sequence[ChatTarget], parameters: Mapping[str, An
     return locked
 
 
-def compare(wb, prompt: str, targets: Sequence[str], *, parameters: Mapping[str, Any] | None = None,
+def compare(wb: Workbench, prompt: str, targets: Sequence[str], *, parameters: Mapping[str, Any] | None = None,
             seed: int | None = None, raw: bool = False, on_text: TextCallback | None = None,
             on_pane: Callable[[int, PaneResult], None] | None = None,
             on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> CompareResult:
-    """Run `prompt` on each target in turn; see the module docstring for what is locked and why.
+    """Run `prompt` on each target in turn; docs/design.md §8 says what is locked and why.
 
     raw=True sends the prompt as-is (no chat template: base models); otherwise it is one user message.
     on_text(i, piece) streams pane i; on_pane(i, result) reports a finished pane; on_progress counts targets
@@ -150,7 +133,7 @@ def compare(wb, prompt: str, targets: Sequence[str], *, parameters: Mapping[str,
     return CompareResult(prompt=prompt, seed=seed, parameters=locked, panes=tuple(panes))
 
 
-def _run_one(wb, target: ChatTarget, prompt: str, locked: dict[str, Any], raw: bool, index: int,
+def _run_one(wb: Workbench, target: ChatTarget, prompt: str, locked: dict[str, Any], raw: bool, index: int,
              on_text: TextCallback | None, cancel: CancelToken | None) -> PaneResult:
     from ..engine import TextEvent
 
@@ -185,7 +168,7 @@ def _run_one(wb, target: ChatTarget, prompt: str, locked: dict[str, Any], raw: b
                     error=final.error)
 
 
-def _warm_up(wb, target: ChatTarget, prepared, loaded) -> None:
+def _warm_up(wb: Workbench, target: ChatTarget, prepared, loaded) -> None:
     """A few greedy tokens from a short prompt that shares no prefix with the real one (see the docstring):
     both a batched prefill and single-token decode steps run once before anything is measured."""
     from ..engine import GenerationRequest, SamplingParams

@@ -1,19 +1,8 @@
-"""Quality figures for Compare: each target's perplexity over a fixed text, and each quantization's KL divergence
-from the reference (the first target) and how often both put the same token on top.
+"""Quality figures for Compare: each target's perplexity over a fixed text and, against the first target, the KL
+divergence and how often both put the same token on top (what `llama-perplexity --kl-divergence` reports).
 
-What evaluators of quantizations read from llama.cpp's `llama-perplexity --kl-divergence`, computed the same way
-(engine/scoring.py): perplexity says how well a model predicts the text (lower is better, but only comparable
-between models with the same tokenizer); KL(ref ‖ target) in nats says how far the target's next-token
-distribution moves from the reference's at each position (0 = the same; its 99th percentile shows the worst
-places), and "same top %" how often greedy decoding would pick the same next token.
-
-The text is tokenized with the reference model's tokenizer. Targets whose tokenizer gives the same tokens (and
-whose vocabulary has the same size) are scored in lockstep with the reference; any other target still gets
-its perplexity over its own tokenization of the text, with no KL figures. Models load through the shared
-runtime in reproducible mode (as Compare's do), and each is scored on a context of its own with fixed batch
-sizes, so the figures do not depend on what else the runtime serves. The bundled text
-(`workbench/resources/quality_text.txt`) is chapter 1 of Jane Austen's *Pride and Prejudice* (1813, public
-domain), with plain quotes and without the printed editions' italics; pass any text of your own instead.
+Targets that tokenize the text as the reference does are scored in lockstep with it, others get perplexity only.
+The bundled text is chapter 1 of *Pride and Prejudice* (resources/quality_text.txt). See docs/design.md §8, §4.8.
 """
 
 from __future__ import annotations
@@ -24,12 +13,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..chat.prepare import ChatTarget, prepare_completion, resolve_target
 from ..errors import InvalidParameter, WorkbenchError
 from ..tasks import CancelToken, Progress, ProgressCallback, no_progress
 from .compare import MAX_TARGETS, MIN_TARGETS
+
+if TYPE_CHECKING:
+    from ..app import Workbench
 
 DEFAULT_WINDOW = 512
 
@@ -85,7 +77,7 @@ def figures_text(figures: TargetQuality, index: int) -> str:
     return " · ".join(parts)
 
 
-def quality(wb, targets: Sequence[str], *, text: str | None = None, window: int = DEFAULT_WINDOW,
+def quality(wb: Workbench, targets: Sequence[str], *, text: str | None = None, window: int = DEFAULT_WINDOW,
             on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> QualityResult:
     """Score `text` (default: the bundled one) on 2–4 targets; the first is the reference.
 
@@ -133,7 +125,7 @@ def _apart(target: ChatTarget, loaded, text: str, window: int, report: ProgressC
     return dataclasses.replace(_row(target, own), same_vocabulary=False)
 
 
-def _load(wb, target: ChatTarget, *, required: bool):
+def _load(wb: Workbench, target: ChatTarget, *, required: bool):
     """The target's loaded model (reproducible mode, the preset's load options), or the error text."""
     try:
         load = prepare_completion(wb, target, "-", reproducible=True).load

@@ -1,21 +1,18 @@
-"""A comparison kept as a file: the Compare page's (and any caller's) result and quality figures as JSON or
-Markdown, so an evaluator can attach what they saw to a report or diff it against a later run.
+"""A comparison kept as a file: Compare's result and quality figures as JSON or Markdown (`write_report`).
 
-`write_report(path, compare=..., quality=...)` picks the format from the suffix (`.md` Markdown, anything else
-JSON). Either part may be missing (only a comparison was run, or only quality was measured). The JSON is the
-two results' `as_dict()` plus the Workbench version and the time; the Markdown has one table per part and each
-target's text, quoted as code so no model output is read as Markdown.
+The suffix picks the format (`.md` Markdown, anything else JSON); either part may be missing. In Markdown each
+target's text is quoted as code, so no model output is read as Markdown.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import __version__
 from ..errors import InvalidParameter
+from ..files import atomic_write_text, utc_text
 from .compare import CompareResult, divergence_text
 from .quality import QualityResult, figures_text
 
@@ -23,7 +20,7 @@ from .quality import QualityResult, figures_text
 def report_dict(compare: CompareResult | None, quality: QualityResult | None) -> dict:
     if compare is None and quality is None:
         raise InvalidParameter("nothing to export yet: run a comparison or measure quality first")
-    return {"workbench_version": __version__, "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    return {"workbench_version": __version__, "exported_at": utc_text(),
             "compare": compare.as_dict() if compare else None, "quality": quality.as_dict() if quality else None}
 
 
@@ -58,9 +55,7 @@ def write_report(path: str | os.PathLike, *, compare: CompareResult | None = Non
         text = report_markdown(compare, quality)
     else:
         text = json.dumps(report_dict(compare, quality), indent=2, ensure_ascii=False, default=str) + "\n"
-    partial = path.with_name(path.name + ".partial")  # never a half-written report under the real name
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+    atomic_write_text(path, text)  # never a half-written report under the real name
     return path
 
 

@@ -1,12 +1,8 @@
-"""Edit a Modelfile's text in place, keeping its comments, order and layout: what `/save` in `workbench run`
-writes when a session changed a preset's SYSTEM or PARAMETERs and added messages.
+"""Edit a Modelfile's text in place, keeping its comments, order and layout (what `/save` in `workbench run` writes).
 
-`apply_changes(text, wanted)` returns text that parses to the Modelfile `wanted` (its FROM, TEMPLATE and the
-rest unchanged from `text`): the last SYSTEM is replaced (or one is added after FROM), each changed
-PARAMETER's lines are replaced where the first of them stood (new ones follow the last PARAMETER), and MESSAGE
-lines `wanted` has beyond the text's are appended at the end. The result is checked by parsing it; whenever it
-would not parse to `wanted` exactly (a change this editor does not handle), the canonical rendering is
-returned instead, so the saved preset is always right — only its comments may then be lost.
+`apply_changes(text, wanted)` returns text that parses to `wanted`: SYSTEM and changed PARAMETERs replaced where
+they stand, new ones after the last PARAMETER, new MESSAGEs appended; when an edit would not parse to `wanted`
+exactly, the canonical rendering is returned instead (docs/design.md §6.2).
 """
 
 from __future__ import annotations

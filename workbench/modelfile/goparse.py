@@ -1,9 +1,7 @@
 """A parser for the subset of Go's text/template that Ollama chat templates use (for gotemplate.py).
 
-Produces a small AST: Text, Action (print or `$x :=`/`$x =`), If, With, Range, Keyword (break/continue and
-the unsupported template/define/block), with expressions Field, Var, Lit and Call. Whitespace trimming
-(`{{- ` and ` -}}`) is applied while lexing, with Go's rule: trim every adjacent space, tab, CR and newline.
-Errors are TemplateError with a `.line` attribute (1-based, in the Go source).
+Produces a small AST (Text, Action, If, With, Range, Keyword; expressions Field, Var, Lit, Call); `{{-`/`-}}`
+trimming is applied while lexing, with Go's rule. Errors are TemplateError with a 1-based `.line`.
 """
 
 from __future__ import annotations

@@ -1,27 +1,8 @@
 """Ollama's Go-template chat templates, translated to Jinja so one sandbox renders every template.
 
-Real Modelfiles carry TEMPLATEs in Go's text/template syntax. Rather than interpret Go templates a second way,
-`translate(go_source)` parses the subset real Ollama templates use and emits equivalent Jinja source, which
-engine/templates.py's ChatTemplate then renders from a plain messages list — same sandbox, same time and size
-caps, same `render(messages)` call as a GGUF's own template. No library parses Go templates in Python, so
-this is written by hand; it mirrors Ollama's template/template.go:
-
-- The *messages form* (the template mentions `.Messages`): `.System` is every system message joined with a
-  blank line, `.Messages` the conversation with consecutive same-role messages merged (Ollama's `collate`),
-  `.Tools` the request's tools, `.Response` empty.
-- The *legacy form* (`.System`/`.Prompt`/`.Response` only): the template is rendered once per
-  system/user/assistant turn, and the last turn with everything after `{{ .Response }}` cut off, so the prompt
-  ends where the model should continue. A template naming neither `.Messages` nor `.Response` gets
-  `{{ .Response }}` appended, as Ollama does.
-
-Fields map to message keys in snake_case (`.Role` -> role, `.ToolCalls` -> tool_calls, `.Function.Arguments`
--> function.arguments). Printing a map or list writes compact JSON (as Ollama's api types print themselves).
-Supported: text with `{{- -}}` trimming (Go semantics: all adjacent spaces, tabs and newlines), comments,
-`if / else if / else / end`, `range` (with `$i, $x :=`, over lists and maps, with `else`), `with`,
-`break`/`continue`, `$var :=` and `$var =`, `$` and `$.Field`, pipelines with `|`, parentheses, string/number/
-bool/nil literals, and the functions eq ne lt le gt ge and or not len slice index json currentDate.
-Anything else raises TemplateError naming the construct and its line. `add_generation_prompt` has no
-equivalent in Go templates (they decide themselves) and is ignored by translated templates.
+`translate(go_source)` parses the subset real Ollama templates use (goparse.py) and emits equivalent Jinja,
+mirroring Ollama's template/template.go: the messages and legacy forms, if/range/with, variables, pipelines and
+the usual functions (docs/design.md §6.2). Anything else is a TemplateError naming the construct and its line.
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """Ollama's PARAMETER names: the one table of their types, ranges and where each goes in the engine.
 
-A Modelfile `PARAMETER temperature 0.7`, an Ollama API `options` object and a CLI `/set parameter` all go
-through `parse_parameter`, so the same value is accepted or refused everywhere with the same message. Each
-name has a kind:
-
-- "sampling": per-request sampling (engine `SamplingParams`, same names; `num_predict` -> `max_tokens`,
-  `stop` -> a list of stop strings),
-- "load": how the model is loaded (engine `LoadOptions`: num_ctx -> n_ctx, num_batch -> n_batch,
-  num_gpu -> gpu_layers, num_thread -> n_threads, use_mmap -> use_mmap),
-- "ignored": Ollama-only knobs with no meaning on this runtime. They are parsed (so a typo in the value is
-  still caught), kept, and reported back — never fatal, because real Modelfiles carry them.
-
-A name that is in none of these is an error, as in Ollama. Ranges follow the engine's own validation
-(workbench/engine/params.py) so a value that parses here also builds a SamplingParams/LoadOptions.
+A Modelfile PARAMETER, an Ollama `options` object and `/set parameter` all go through `parse_parameter`, so a
+value is accepted or refused everywhere with the same message. A name is "sampling", "load" or "ignored"
+(Ollama-only: parsed, kept, reported); any other name is an error (docs/design.md §6.2).
 """
 
 from __future__ import annotations

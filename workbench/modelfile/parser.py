@@ -1,23 +1,8 @@
 """Ollama Modelfiles: parse, validate (every problem, with its line) and render back.
 
-The grammar is Ollama's (parser/parser.go), instruction by instruction:
-
-    FROM <library name | path to a GGUF | hf.co/owner/repo[:quant]>     exactly once
-    PARAMETER <name> <value>      repeatable; `stop` many times; names and ranges from parameters.py
-    TEMPLATE <value>              a Jinja template or Ollama's Go-template subset (gotemplate.py)
-    SYSTEM <value>                ADAPTER <path> (repeatable)     LICENSE <value> (repeatable)
-    MESSAGE <system|user|assistant> <value>   (few-shot history)   REQUIRES <version>
-    DRAFT / RENDERER / PARSER     Ollama-only: kept verbatim, reported, otherwise ignored
-
-Instructions are case-insensitive and may come in any order; `#` starts a comment line. A value is the rest
-of the line, or `"…"` / `\"\"\"…\"\"\"` quoted, and a quoted value may run over many lines. As in Ollama there
-are no escape sequences: a quoted value ends on the first line whose text ends with the closing quote. Line
-endings are normalised to LF.
-
-`parse` raises the first error as InvalidModelfile(message, line); `validate` returns every error and warning
-as Diagnostics for live checking in an editor; `render` writes a Modelfile back so that
-`parse(render(m)) == m`. Pure functions: nothing here touches storage or loads a model (a TEMPLATE is compiled
-and test-rendered in the sandbox, which is pure too).
+Ollama's grammar (parser/parser.go): FROM once; PARAMETER, TEMPLATE, SYSTEM, ADAPTER, LICENSE, MESSAGE, REQUIRES;
+DRAFT/RENDERER/PARSER kept and reported. `parse` raises the first error as InvalidModelfile(message, line),
+`validate` returns every Diagnostic, `render` round-trips: `parse(render(m)) == m` (docs/design.md §6.2).
 """
 
 from __future__ import annotations
@@ -377,7 +362,7 @@ def parse(text: str, *, max_context: int | None = None) -> Modelfile:
 
 def instruction_spans(text: str) -> list[tuple[str, str, int, int]] | None:
     """(instruction, PARAMETER name or MESSAGE role, first line, last line) per instruction, 1-based; None when
-    the text has a syntax error (modelfile_edit.py edits a valid file line by line)."""
+    the text has a syntax error (edit.py edits a valid file line by line)."""
     spans = []
     for item in _commands(text):
         if isinstance(item, Diagnostic):

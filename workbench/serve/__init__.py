@@ -1,8 +1,6 @@
 """The local HTTP endpoint: OpenAI-compatible /v1 and Ollama-compatible /api over the same services.
 
-    EndpointServer(workbench, ServeConfig(...)).start() / .stop()   (serve/server.py; the GUI and `workbench serve`)
-    create_app(workbench, config) -> FastAPI                          (serve/app.py)
-    server.state.key_metrics() / .request_log(n) / .metrics           (serve/state.py, serve/metrics.py)
-
-Importing this package is light: FastAPI, uvicorn and llama.cpp load with the modules above.
+`EndpointServer(workbench, ServeConfig(...)).start()` / `.stop()` (server.py) runs `create_app(workbench,
+config)` (app.py). Importing this package is light: FastAPI, uvicorn and llama.cpp load with those modules
+(docs/design.md §7).
 """

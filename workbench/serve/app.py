@@ -1,13 +1,9 @@
 """The endpoint's FastAPI app factory: `create_app(workbench, config)`.
 
-Wires the OpenAI and Ollama routers over one `ServeState`, the safety middleware (Host allowlist, API key,
-body cap; CORS only for configured origins), /health and /metrics, and the error mapping every face shares:
-a WorkbenchError becomes its `http_status` with its message (OpenAI's error shape on /v1, Ollama's
-`{"error": "…"}` on /api), a body that fails validation is a 400 naming the field — never echoing the value —
-and anything else is a 500 that says only "internal error" (details go to the log, never prompt text).
-
-`app.state.serve` is the ServeState; `app.state.shutdown()` (EndpointServer.stop), `app.state.key_metrics()`
-and `app.state.request_log(n)` are what the desktop app's Server page calls.
+Wires the routers over one `ServeState`, the safety middleware (security.py; CORS only for configured origins),
+/health and /metrics, and the error mapping: a WorkbenchError becomes its status in the route family's shape, a
+bad body a 400 naming the field, anything else a bare 500 (docs/design.md §7.1). `app.state` carries what the
+app's Server page calls: `serve`, `shutdown()`, `key_metrics()`, `request_log(n)`.
 """
 
 from __future__ import annotations
@@ -15,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,11 +26,14 @@ from .metrics import RequestRecord
 from .security import BodyTooLarge, SecurityMiddleware
 from .state import ServeState
 
+if TYPE_CHECKING:
+    from ..app import Workbench
+
 _log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "1"
 
 
-def create_app(workbench, config: ServeConfig) -> FastAPI:
+def create_app(workbench: Workbench, config: ServeConfig) -> FastAPI:
     state = ServeState(workbench, config)
 
     @asynccontextmanager

@@ -1,6 +1,6 @@
 """Endpoint settings and the safety rules they must satisfy before a socket is opened.
 
-Defaults are the safe ones (DESIGN §6): loopback bind, no CORS, capped bodies and max_tokens. Binding anything
+Defaults are the safe ones (docs/design.md §10): loopback bind, no CORS, capped bodies and max_tokens. Binding anything
 but loopback without an API key is refused — the remedy for Ollama's CVE-2024-28224-style exposure is to make
 the unsafe configuration impossible to reach by accident, not to warn about it.
 """
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ..errors import InvalidParameter
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+MAX_PARALLEL = 64  # slots per model
 
 
 def is_loopback(host: str) -> bool:
@@ -26,6 +27,8 @@ def is_loopback(host: str) -> bool:
 
 @dataclass(frozen=True)
 class ServeConfig:
+    """The endpoint's settings; its defaults are the ones `workbench serve` and the Server page start with."""
+
     host: str = "127.0.0.1"
     port: int = 11435
     api_key: str | None = None
@@ -41,8 +44,8 @@ class ServeConfig:
     def validate(self) -> ServeConfig:
         if not 0 <= self.port < 65536:  # 0: any free port (tests, the GUI's "pick one")
             raise InvalidParameter(f"port {self.port} is not a TCP port (1-65535, or 0 for any free port)")
-        if self.parallel is not None and not 1 <= self.parallel <= 64:
-            raise InvalidParameter(f"parallel {self.parallel} must be between 1 and 64 slots")
+        if self.parallel is not None and not 1 <= self.parallel <= MAX_PARALLEL:
+            raise InvalidParameter(f"parallel {self.parallel} must be between 1 and {MAX_PARALLEL} slots")
         if self.queue_size < 0 or self.max_tokens_cap < 1 or self.max_body_bytes < 1024:
             raise InvalidParameter("queue size must be ≥ 0, the max_tokens cap ≥ 1 and the body cap ≥ 1024 bytes")
         if not is_loopback(self.host) and not self.api_key:

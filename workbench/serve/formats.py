@@ -1,12 +1,8 @@
-"""Translations shared by the OpenAI and Ollama routes: structured output, tools, logit bias, keep-alive.
+"""Translations shared by the OpenAI and Ollama routes: sampling fields, structured output, tools, logit bias,
+keep-alive (docs/design.md §7.3).
 
-- response_format / Ollama `format` → a JSON schema the engine turns into a grammar (json_object = any object);
-- tools: the tool list goes to the chat template (chat.py refuses a template that never reads `tools`);
-  tool_choice "required" or a named function constrains the output with a grammar to a call
-  `{"name": …, "arguments": {…}}`; "auto" lets the model answer or call, and calls are recognised in the
-  text afterwards (`<tool_call>…</tool_call>` blocks as Qwen/Hermes templates ask for, or a bare JSON call);
-- OpenAI's logit_bias has token-id *strings* as keys; the engine wants ints;
-- Ollama's keep_alive is seconds or a Go duration ("5m", "1h30m", "-1" = forever, 0 = unload now).
+OpenAI's sampling fields become Ollama PARAMETER names (chat/prepare.py merges them with a preset's), a
+`response_format` a JSON schema for a grammar, tools a grammar or calls recognised in the text afterwards.
 """
 
 from __future__ import annotations
@@ -14,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +19,28 @@ from ..errors import InvalidParameter
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _TOOL_CALL_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
+
+
+# OpenAI request fields → Ollama PARAMETER names (max_completion_tokens is OpenAI's newer max_tokens)
+OPENAI_PARAMETERS = {"max_tokens": "num_predict", "max_completion_tokens": "num_predict", "temperature": "temperature",
+                     "top_p": "top_p", "top_k": "top_k", "min_p": "min_p", "seed": "seed", "stop": "stop",
+                     "presence_penalty": "presence_penalty", "frequency_penalty": "frequency_penalty",
+                     "repeat_penalty": "repeat_penalty"}
+
+
+def openai_parameters(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI-named request fields (None = not sent) → Ollama names; max_completion_tokens wins over max_tokens."""
+    out: dict[str, Any] = {}
+    for name, ollama in OPENAI_PARAMETERS.items():
+        value = fields.get(name)
+        if value is not None and not (name == "max_tokens" and fields.get("max_completion_tokens") is not None):
+            out[ollama] = list(value) if name == "stop" and not isinstance(value, str) else value
+    return out
+
+
+def sampling_parameters(body) -> dict[str, Any]:
+    """A request's OpenAI sampling fields as Ollama parameters (chat, completions and responses share it)."""
+    return openai_parameters(body.model_dump(include=set(OPENAI_PARAMETERS)))
 
 
 def response_schema(response_format) -> dict | None:

@@ -1,22 +1,20 @@
 """Logprobs in OpenAI's two response shapes, built from the engine's `TokenLogprob` entries.
 
-- chat completions: `{"content": [{"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob",
-  "bytes"}]}], "refusal": None}`;
-- legacy completions: `{"tokens", "token_logprobs", "top_logprobs": [{token: logprob}], "text_offset"}`, with
-  `echo` the prompt's tokens first (the first one's logprob and alternatives null), then the generated ones —
-  what lm-evaluation-harness's `local-completions` reads for loglikelihood tasks.
-
-The figures are the model's raw distribution (before temperature, top-k/p, penalties and logit bias: vLLM's
-default). A token that is only part of a UTF-8 character is named in OpenAI's `bytes:\\xNN` form; its `bytes`
-are exact. text_offset counts characters of the choice's text, and runs on across the chunks of a stream.
+Chat completions' `content` list, and legacy completions' tokens / token_logprobs / top_logprobs / text_offset
+(with `echo`, the prompt's first: what lm-evaluation-harness's local-completions reads). The figures are the
+raw distribution, before any sampler (docs/design.md §7.3).
 """
 
 from __future__ import annotations
 
 import codecs
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
+
+if TYPE_CHECKING:
+    from ..app import Workbench
 
 
 def token_string(data: bytes) -> str:
@@ -60,7 +58,7 @@ def join(first: dict, second: dict) -> dict:
     return {key: first[key] + second[key] for key in first}
 
 
-async def prompt_entries(wb, prepared, top_n: int) -> list:
+async def prompt_entries(wb: Workbench, prepared, top_n: int) -> list:
     """The prompt's entries for `echo` (blocking work on the model's own scoring context: off the loop)."""
     def compute():
         loaded = wb.runtime.acquire(prepared.target.model, prepared.load)
@@ -69,7 +67,7 @@ async def prompt_entries(wb, prepared, top_n: int) -> list:
     return await run_in_threadpool(compute)
 
 
-async def prompt_text(wb, prepared) -> str:
+async def prompt_text(wb: Workbench, prepared) -> str:
     """The text of a prompt given as token ids (for echo)."""
     def decode():
         loaded = wb.runtime.acquire(prepared.target.model, prepared.load)

@@ -2,7 +2,7 @@
 
 Each app gets its own `CollectorRegistry` (no global state), so the GUI can start and stop the endpoint
 repeatedly and tests can run several apps in one process. The request log is a bounded in-memory ring
-(time, client, route, model, tokens, TTFT, rate, status) — never prompt or completion text.
+(time, client, route, model, tokens, TTFT, rate, status, batch) — never prompt or completion text.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class RequestRecord:
     ttft_seconds: float | None = None
     tokens_per_second: float | None = None
     finish_reason: str | None = None
+    batch_sequences: int = 0  # the most requests in one llama_decode this one took part in (0: none decoded)
 
 
 class Metrics:
@@ -42,6 +44,8 @@ class Metrics:
                               buckets=LATENCY_BUCKETS, registry=r)
         self.itl = Histogram("workbench_inter_token_latency_seconds", "Time between streamed tokens", ["model"],
                              buckets=LATENCY_BUCKETS, registry=r)
+        self.batch = Histogram("workbench_batch_sequences", "Most requests in one decode step, per request",
+                               ["model"], buckets=BATCH_BUCKETS, registry=r)
         self.busy_slots = Gauge("workbench_busy_slots", "Slots generating", ["model"], registry=r)
         self.queue_depth = Gauge("workbench_queue_depth", "Requests waiting for a slot", ["model"], registry=r)
         self._log: deque[RequestRecord] = deque(maxlen=log_size)
@@ -56,6 +60,8 @@ class Metrics:
             self.completion_tokens.labels(record.model).inc(record.completion_tokens)
         if record.ttft_seconds is not None:
             self.ttft.labels(record.model).observe(record.ttft_seconds)
+        if record.batch_sequences:
+            self.batch.labels(record.model).observe(record.batch_sequences)
         with self._lock:
             self._log.append(record)
             listeners = list(self._listeners)

@@ -1,16 +1,8 @@
 """Ollama's model-management routes: /api/pull, /api/delete, /api/copy, /api/create, /api/embeddings.
 
-What applications written for Ollama's client call to manage models, mapped onto the Workbench services:
-- pull: only Hugging Face GGUF references (`hf.co/ORG/REPO:QUANT`) — this endpoint never talks to
-  registry.ollama.ai. `wb.hub.pull` runs in a worker thread (it blocks on the network for minutes); its
-  Progress reports reach the event loop through an asyncio.Queue fed with `call_soon_threadsafe`, so the loop
-  never waits on the download. A client that goes away cancels the pull (the partial file stays resumable).
-- delete / copy: a preset (checked first, as chat.resolve_target does) or a library model; a model copy is an
-  alias sharing the same files (`library.find_present(sha, name=)`), a preset copy a new preset with the text.
-- create: Ollama's old form (a `modelfile` text) or the new structured one (`from`, `system`, `template`,
-  `parameters`, `messages`, `license`, rendered with modelfile.render) creates or versions a preset.
-- embeddings: the legacy single-prompt form of /api/embed, through the same ServeState.embed.
-The services audit what they change; successful requests go to the request log here, errors in app.py.
+pull takes only hf.co GGUF references and runs `wb.hub.pull` on a worker thread, its progress fed to the loop (a
+hang-up cancels; the partial resumes); delete and copy act on a preset first, else a model; create saves a preset
+version from a Modelfile or the structured fields (docs/design.md §7.3).
 """
 
 from __future__ import annotations
@@ -21,32 +13,35 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from ..chat.prepare import find_model
-from ..errors import InvalidModelfile, InvalidName, InvalidParameter, NotFound, WorkbenchError
+from ..errors import InvalidModelfile, InvalidParameter, NotFound, WorkbenchError
 from ..modelfile import parser as mf
 from ..modelfile.parameters import parse_parameter, spec
-from ..presets import check_preset_name, parse_ref
+from ..presets import check_preset_name
+from ..resolve import ModelMatch, NoMatch, PresetMatch, resolve
 from ..tasks import CancelToken, Progress
 from .metrics import RequestRecord
-from .ollama_routes import _line
-from .openai_routes import client_host
-from .schemas import OllamaMessage, _Lenient
+from .routes_common import client_host, ndjson_line
+from .schemas import Lenient, OllamaMessage
 from .state import ShuttingDown
 from .streaming import watch_disconnect
+
+if TYPE_CHECKING:
+    from ..app import Workbench
+    from ..hub import Resolution
 
 _log = logging.getLogger(__name__)
 router = APIRouter()
 NDJSON = "application/x-ndjson"
 
 
-class OllamaNameRequest(_Lenient):
+class OllamaNameRequest(Lenient):
     model: str | None = None
     name: str | None = None  # what older clients send
 
@@ -56,7 +51,7 @@ class OllamaPullRequest(OllamaNameRequest):
     stream: bool = True
 
 
-class OllamaCopyRequest(_Lenient):
+class OllamaCopyRequest(Lenient):
     source: str
     destination: str
 
@@ -77,7 +72,7 @@ class OllamaCreateRequest(OllamaNameRequest):
     stream: bool = True
 
 
-class OllamaEmbeddingsRequest(_Lenient):
+class OllamaEmbeddingsRequest(Lenient):
     model: str
     prompt: str = ""
     keep_alive: str | int | float | None = None
@@ -96,17 +91,6 @@ def _record(request: Request, model: str, status: int = 200) -> None:
                                                  route=request.url.path, model=model, status=status))
 
 
-def _preset_of(wb, name: str, *, any_version: bool = False) -> str | None:
-    """The preset `name` refers to (NAME or NAME:latest; any NAME:TAG / NAME@N with any_version), else None."""
-    try:
-        preset, selector = parse_ref(name)
-    except InvalidName:  # "hf.co/…" and other names that cannot be presets
-        return None
-    if (any_version or selector in (None, "latest")) and wb.presets.exists(preset):
-        return preset
-    return None
-
-
 # ---- pull ----------------------------------------------------------------------------------------------------
 def _check_pullable(name: str) -> None:
     try:
@@ -121,7 +105,7 @@ def _check_pullable(name: str) -> None:
 class _Pull:
     """One `wb.hub.pull` in a worker thread; its progress, result or error handed to the loop via a queue."""
 
-    def __init__(self, wb, resolution):
+    def __init__(self, wb: Workbench, resolution: Resolution):
         self.cancel = CancelToken()
         self._queue: asyncio.Queue = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
@@ -135,7 +119,7 @@ class _Pull:
         except RuntimeError:  # the loop closed (the endpoint stopped): nobody waits for this pull any more
             self.cancel.cancel("the endpoint stopped")
 
-    def _run(self, wb, resolution) -> None:
+    def _run(self, wb: Workbench, resolution: Resolution) -> None:
         try:  # the route's resolution: the Hub is not asked a second time
             model = wb.hub.pull(resolution, on_progress=self._post, cancel=self.cancel)
         except Exception as exc:  # handed to the route, which answers with it
@@ -194,15 +178,15 @@ async def _pull_lines(request: Request, name: str, job: _Pull):
     status = 499  # unless the pull ends one way or the other: the client went away
     try:
         async for line in job.statuses():
-            yield _line(line)
+            yield ndjson_line(line)
         status = 200
     except WorkbenchError as exc:
         status = exc.http_status
-        yield _line({"error": exc.message})
+        yield ndjson_line({"error": exc.message})
     except Exception as exc:
         _log.error("pull of %s failed: %s", name, type(exc).__name__, exc_info=exc)
         status = 500
-        yield _line({"error": "internal error (see the Workbench log)"})
+        yield ndjson_line({"error": "internal error (see the Workbench log)"})
     finally:
         watcher.cancel()
         job.cancel.cancel("the client went away")  # a no-op once the pull has finished
@@ -218,12 +202,12 @@ async def delete(body: OllamaNameRequest, request: Request):
     return Response(status_code=200)
 
 
-def _delete(wb, name: str) -> None:
-    preset = _preset_of(wb, name)
-    if preset is not None:
-        wb.presets.delete(preset)
-    elif (model := find_model(wb, name)) is not None:  # a library name, or the hf.co/… it was pulled by
-        wb.library.remove(model.name)
+def _delete(wb: Workbench, name: str) -> None:
+    found = resolve(wb, name, scope="latest")  # a preset by NAME or NAME:latest; a tag names a model
+    if isinstance(found, PresetMatch):
+        wb.presets.delete(found.version.preset_name)
+    elif isinstance(found, ModelMatch):  # a library name, or the hf.co/… it was pulled by
+        wb.library.remove(found.model.name)
     else:
         raise NotFound(f"model '{name}' not found")
 
@@ -236,18 +220,19 @@ async def copy(body: OllamaCopyRequest, request: Request):
     return Response(status_code=200)
 
 
-def _copy(wb, source: str, destination: str) -> None:
-    preset = _preset_of(wb, source, any_version=True)
-    model = None if preset is not None else find_model(wb, source)
-    if preset is None and model is None:
+def _copy(wb: Workbench, source: str, destination: str) -> None:
+    found = resolve(wb, source)
+    if isinstance(found, NoMatch) and found.preset is not None:  # the preset has no such tag or version
+        raise found.error()
+    if not isinstance(found, PresetMatch | ModelMatch):
         raise NotFound(f"model '{source}' not found")
-    if _preset_of(wb, destination) is not None or find_model(wb, destination) is not None:
+    if isinstance(resolve(wb, destination, scope="latest"), PresetMatch | ModelMatch):
         raise InvalidParameter(f"destination {destination!r} already exists: delete it first or pick another name")
-    if preset is not None:
+    if isinstance(found, PresetMatch):
         target = check_preset_name(destination.removesuffix(":latest"))
-        wb.presets.create(target, wb.presets.get(source).content, message=f"copied from {source}")
+        wb.presets.create(target, found.version.content, message=f"copied from {source}")
         return
-    wb.library.alias(model.name, destination)
+    wb.library.alias(found.model.name, destination)
 
 
 # ---- create --------------------------------------------------------------------------------------------------
@@ -265,23 +250,25 @@ async def create(body: OllamaCreateRequest, request: Request):
         return {"status": "success"}
     statuses = ["parsing modelfile", f"using existing layer sha256:{version.model_sha256}",
                 f"writing manifest (version {version.number})" if saved else "unchanged", "success"]
-    return StreamingResponse(iter([_line({"status": s}) for s in statuses]), media_type=NDJSON)
+    return StreamingResponse(iter([ndjson_line({"status": s}) for s in statuses]), media_type=NDJSON)
 
 
-def _save(wb, preset: str, body: OllamaCreateRequest):
+def _save(wb: Workbench, preset: str, body: OllamaCreateRequest):
     text = body.modelfile if body.modelfile is not None else _structured_text(wb, body)
     if wb.presets.exists(preset):
         return wb.presets.save(preset, text, message="saved through /api/create")
     return wb.presets.create(preset, text, message="created through /api/create"), True
 
 
-def _structured_text(wb, body: OllamaCreateRequest) -> str:
+def _structured_text(wb: Workbench, body: OllamaCreateRequest) -> str:
     """The Modelfile the new-style fields describe; FROM a preset starts from that preset's latest text."""
     if not body.from_:
         raise InvalidParameter("give \"from\" (a library model, preset, GGUF path or hf.co reference) or a "
                                "\"modelfile\"")
-    source = _preset_of(wb, body.from_, any_version=True)
-    base = mf.parse(wb.presets.get(body.from_).content) if source else mf.Modelfile(from_=body.from_)
+    source = resolve(wb, body.from_)
+    if isinstance(source, NoMatch) and source.preset is not None:  # the preset has no such tag or version
+        raise source.error()
+    base = mf.parse(source.version.content) if isinstance(source, PresetMatch) else mf.Modelfile(from_=body.from_)
     changes: dict[str, Any] = {}
     if body.template is not None:
         changes["template"] = body.template

@@ -1,10 +1,7 @@
 """Ollama-compatible routes: /api/tags, /api/show, /api/chat, /api/generate, /api/embed, /api/ps, /api/version.
 
-Ollama's `options` are already Ollama parameter names, so they go to workbench/chat.py as they are (an unknown
-name is a 400 naming it). Streaming is NDJSON: one JSON object per line, the last with `done: true` and the
-timings Ollama reports (nanoseconds). `keep_alive` sets how long the model stays loaded after this request
-(Runtime.set_keep_alive); an empty prompt/messages list just loads — or with keep_alive 0 unloads — the model,
-as `ollama run`/`ollama stop` do.
+`options` go to chat/prepare.py as the Ollama names they are; streams are NDJSON ending with `done: true` and
+Ollama's timings; `keep_alive` sets how long the model stays loaded (docs/design.md §7.3).
 """
 
 from __future__ import annotations
@@ -12,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -20,33 +18,25 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..engine import TextEvent
 from ..errors import InvalidParameter
+from ..files import utc_text
+from ..library import facts
 from ..modelfile.parser import render as render_modelfile
 from . import formats
-from .openai_routes import client_host, finish_reason
+from .routes_common import client_host, finish_reason, ndjson_line
 from .schemas import OllamaChatRequest, OllamaEmbedRequest, OllamaGenerateRequest, OllamaShowRequest
 from .streaming import collect_watching
+
+if TYPE_CHECKING:
+    from ..app import Workbench
 
 router = APIRouter()
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _line(payload: dict) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n"
-
-
 def _details(model) -> dict:
+    """Ollama's `details` block: the library's facts, "" where the model does not say."""
     return {"parent_model": "", "format": "gguf", "family": model.architecture or "",
             "families": [model.architecture] if model.architecture else None,
-            "parameter_size": _size_text(model.parameter_count), "quantization_level": model.quantization or ""}
-
-
-def _size_text(count: int | None) -> str:
-    if not count:
-        return ""
-    return f"{count / 1e9:.1f}B" if count >= 1e9 else f"{count / 1e6:.0f}M"
+            "parameter_size": facts.parameters(model) or "", "quantization_level": model.quantization or ""}
 
 
 @router.get("/api/version")
@@ -59,7 +49,7 @@ async def tags(request: Request):
     return {"models": await run_in_threadpool(_tag_rows, request.app.state.serve.wb)}
 
 
-def _tag_rows(wb) -> list[dict]:
+def _tag_rows(wb: Workbench) -> list[dict]:
     rows = [_tag(m.name, m, m.added_at) for m in wb.library.list()]
     for preset in wb.presets.list():
         try:
@@ -120,7 +110,8 @@ async def _keep_alive_only(state, target, keep_alive, body_model: str, chat_shap
         if keep_alive is not None:
             state.wb.runtime.set_keep_alive(loaded, keep_alive)
         reason = "load"
-    head = {"model": body_model, "created_at": _now(), "done": True, "done_reason": reason}
+    head = {"model": body_model, "created_at": utc_text(timespec="auto", zulu=True), "done": True,
+            "done_reason": reason}
     return {**head, "message": {"role": "assistant", "content": ""}} if chat_shape else {**head, "response": ""}
 
 
@@ -167,7 +158,7 @@ async def generate(body: OllamaGenerateRequest, request: Request):
 
 
 def _piece(body, text: str, chat_shape: bool) -> dict:
-    head = {"model": body.model, "created_at": _now()}
+    head = {"model": body.model, "created_at": utc_text(timespec="auto", zulu=True)}
     return {**head, "message": {"role": "assistant", "content": text}} if chat_shape else {**head, "response": text}
 
 
@@ -195,18 +186,18 @@ async def _respond(request: Request, body, stream, started: float, *, chat_shape
             text = rest
     done = _done(body, final, stream, started, chat_shape, text, calls)
     if body.stream:
-        return StreamingResponse(iter([_line(done)]), media_type="application/x-ndjson")
+        return StreamingResponse(iter([ndjson_line(done)]), media_type="application/x-ndjson")
     return done
 
 
 async def _ndjson(body, stream, started: float, chat_shape: bool):
     async for event in stream.events():
         if isinstance(event, TextEvent):
-            yield _line({**_piece(body, event.text, chat_shape), "done": False})
+            yield ndjson_line({**_piece(body, event.text, chat_shape), "done": False})
         elif event.finish_reason == "error":
-            yield _line({"error": event.error or "generation failed"})
+            yield ndjson_line({"error": event.error or "generation failed"})
         else:
-            yield _line(_done(body, event, stream, started, chat_shape))
+            yield ndjson_line(_done(body, event, stream, started, chat_shape))
 
 
 @router.post("/api/embed")

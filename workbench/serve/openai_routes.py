@@ -1,11 +1,8 @@
 """OpenAI-compatible routes: /v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings.
 
-Request fields map onto Ollama parameter names in workbench/chat.py (`openai_parameters`) and the prompt is
-built there too, so a preset used as the model applies its system prompt, messages and parameters and the
-request's fields override them. Streams are Server-Sent Events in OpenAI's chunk format, ending `[DONE]`;
-`stream_options.include_usage` adds the usage chunk. With tools, a stream is generated whole first and then
-sent as chunks, because whether the answer is a tool call is only known at the end. Logprobs (chat's
-`logprobs`/`top_logprobs`, completions' `logprobs`, with `echo` the prompt's too) are shaped in logprobs.py.
+Request fields map onto Ollama parameter names (formats.py) and chat/prepare.py builds the prompt, so a preset
+used as the model applies its SYSTEM, MESSAGEs and PARAMETERs. Streams are SSE chunks ending `[DONE]`; with tools
+a stream is generated whole first; logprobs are shaped in logprobs.py (docs/design.md §7.3).
 """
 
 from __future__ import annotations
@@ -14,18 +11,22 @@ import base64
 import json
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..chat import prepare as chat
 from ..engine import TextEvent
-from ..errors import EngineError, InvalidParameter
+from ..errors import InvalidParameter
 from . import formats, logprobs
+from .routes_common import client_host, finish_reason
 from .schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from .streaming import collect_watching
+
+if TYPE_CHECKING:
+    from ..app import Workbench
 
 router = APIRouter()
 
@@ -34,22 +35,10 @@ def _dumps(payload: dict) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
-def client_host(request: Request) -> str:
-    """The client's address for the request log (every route module uses it)."""
-    return request.client.host if request.client else "-"
-
-
 def _usage(final) -> dict:
     return {"prompt_tokens": final.prompt_tokens, "completion_tokens": final.completion_tokens,
             "total_tokens": final.prompt_tokens + final.completion_tokens,
             "prompt_tokens_details": {"cached_tokens": final.cached_tokens}}
-
-
-def finish_reason(final) -> str:
-    """The FinalEvent's finish reason; an engine failure raises (a 500 in the API's error shape)."""
-    if final.finish_reason == "error":
-        raise EngineError(final.error or "generation failed")
-    return final.finish_reason
 
 
 def _fingerprint(prepared) -> str:
@@ -72,7 +61,7 @@ async def get_model(name: str, request: Request):
     return {"id": name, "object": "model", "created": 0, "owned_by": "workbench"}
 
 
-def _model_rows(wb) -> list[dict]:
+def _model_rows(wb: Workbench) -> list[dict]:
     rows = [{"id": m.name, "object": "model", "created": int(m.added_at.timestamp()), "owned_by": "library"}
             for m in wb.library.list()]
     for preset in wb.presets.list():
@@ -81,11 +70,6 @@ def _model_rows(wb) -> list[dict]:
         rows += [{"id": f"{preset.name}:{tag}", "object": "model", "created": created, "owned_by": "preset"}
                  for tag in sorted(preset.tags) if tag != "latest"]
     return rows
-
-
-def sampling_parameters(body) -> dict:
-    """A request's OpenAI sampling fields as Ollama parameters (chat, completions and responses share it)."""
-    return chat.openai_parameters(body.model_dump(include=set(chat.OPENAI_PARAMETERS)))
 
 
 @router.post("/v1/chat/completions")
@@ -97,7 +81,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     plan = formats.plan_tools(body.tools, body.tool_choice)
     schema = formats.response_schema(body.response_format) or plan.schema
     prepared, stream = await state.start_chat(
-        target, formats.template_messages(body.messages), parameters=sampling_parameters(body),
+        target, formats.template_messages(body.messages), parameters=formats.sampling_parameters(body),
         route="/v1/chat/completions", client=client_host(request), started=started, tools=plan.tools,
         json_schema=schema, logit_bias=formats.logit_bias(body.logit_bias), ignore_eos=body.ignore_eos,
         logprobs=body.logprobs_n())
@@ -181,9 +165,9 @@ async def completions(body: CompletionRequest, request: Request):
     target = await run_in_threadpool(state.resolve, body.model)
     prompt = body.prompt  # the text or the token ids (schemas.CompletionRequest)
     prepared, stream = await state.start_completion(
-        target, prompt, parameters=sampling_parameters(body), route="/v1/completions", client=client_host(request),
-        started=started, logit_bias=formats.logit_bias(body.logit_bias), ignore_eos=body.ignore_eos,
-        logprobs=body.logprobs)
+        target, prompt, parameters=formats.sampling_parameters(body), route="/v1/completions",
+        client=client_host(request), started=started, logit_bias=formats.logit_bias(body.logit_bias),
+        ignore_eos=body.ignore_eos, logprobs=body.logprobs)
     meta = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model,
             "system_fingerprint": _fingerprint(prepared)}
     include_usage = bool(body.stream_options and body.stream_options.include_usage)

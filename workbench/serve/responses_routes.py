@@ -1,16 +1,8 @@
 """OpenAI's Responses API: POST /v1/responses (what `client.responses.create(...)` calls).
 
-The same preparation as chat completions: `input` (a string = one user message, or a list of messages) with
-`instructions` placed first as a system message goes through `ServeState.start_chat` → chat.prepare_chat, so a
-preset used as the model applies its SYSTEM/MESSAGEs/PARAMETERs and a greedy answer is the chat route's answer.
-`max_output_tokens`, `temperature` and `top_p` map as chat's fields do; `text.format` is chat's response_format
-(json_object / json_schema → a grammar). Streams are typed SSE events (`event:` + `data:` lines, no [DONE]):
-created, in_progress, output_item.added, content_part.added, output_text.delta…, output_text.done,
-content_part.done, output_item.done, then completed, incomplete (cut at max_output_tokens) or failed.
-
-Stateless: `store` is accepted but nothing is kept (as `store: false`), so `previous_response_id` is a 400
-(send the whole conversation as `input`), and so are tools (no function calling here yet). `metadata` and
-`user` are echoed, never used.
+The same preparation as chat completions (`input` as messages, `instructions` first as a system message,
+`text.format` as response_format); streams are typed SSE events. Stateless: `store` is accepted but nothing is
+kept, so `previous_response_id` and tools are a 400 (docs/design.md §7.3).
 """
 
 from __future__ import annotations
@@ -27,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from ..engine import TextEvent
 from ..errors import InvalidParameter
 from . import formats
-from .openai_routes import client_host, finish_reason, sampling_parameters
+from .routes_common import client_host, finish_reason
 from .schemas import ChatMessage, ResponsesRequest
 from .streaming import collect_watching
 
@@ -44,7 +36,7 @@ async def create_response(body: ResponsesRequest, request: Request):
     target = await run_in_threadpool(state.resolve, body.model)
     schema = formats.response_schema(body.text.format.response_format())
     prepared, stream = await state.start_chat(
-        target, _messages(body), parameters=sampling_parameters(body), route=ROUTE, client=client_host(request),
+        target, _messages(body), parameters=formats.sampling_parameters(body), route=ROUTE, client=client_host(request),
         started=started, json_schema=schema)
     reply = _Reply(body, prepared)
     if body.stream:

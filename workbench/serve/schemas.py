@@ -31,7 +31,9 @@ def _check_nested(value) -> None:
             _check_nested(item)
 
 
-class _Lenient(BaseModel):
+class Lenient(BaseModel):
+    """A request body's base: unknown fields are ignored, and no text in it may hold a lone surrogate."""
+
     model_config = ConfigDict(extra="ignore")
 
     @model_validator(mode="after")
@@ -44,25 +46,25 @@ class _Lenient(BaseModel):
         return self
 
 
-class ContentPart(_Lenient):
+class ContentPart(Lenient):
     type: str
     text: str | None = None
 
     _check = field_validator("text")(lambda cls, v: v if v is None else _no_surrogates(v))
 
 
-class ToolCallFunction(_Lenient):
+class ToolCallFunction(Lenient):
     name: str
     arguments: str | dict = "{}"
 
 
-class ToolCall(_Lenient):
+class ToolCall(Lenient):
     id: str | None = None
     type: str = "function"
     function: ToolCallFunction
 
 
-class ChatMessage(_Lenient):
+class ChatMessage(Lenient):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
@@ -80,16 +82,16 @@ class ChatMessage(_Lenient):
         return self.content or ""
 
 
-class StreamOptions(_Lenient):
+class StreamOptions(Lenient):
     include_usage: bool = False
 
 
-class ResponseFormat(_Lenient):
+class ResponseFormat(Lenient):
     type: Literal["text", "json_object", "json_schema"] = "text"
     json_schema: dict | None = None
 
 
-class SamplingFields(_Lenient):
+class SamplingFields(Lenient):
     """Sampling fields shared by chat and text completions (OpenAI names plus llama.cpp's common extras)."""
 
     max_tokens: int | None = Field(default=None, ge=0)  # 0 only for completions with echo (prompt logprobs)
@@ -108,11 +110,6 @@ class SamplingFields(_Lenient):
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None
-
-    def stop_list(self) -> tuple[str, ...]:
-        if self.stop is None:
-            return ()
-        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
 
 class ChatCompletionRequest(SamplingFields):
@@ -166,19 +163,19 @@ class CompletionRequest(SamplingFields):
         return _no_surrogates(value[0]) if isinstance(value[0], str) else value[0]
 
 
-class TokenizeRequest(_Lenient):
+class TokenizeRequest(Lenient):
     model: str
     content: str
     add_special: bool = False  # llama-server's default: no BOS
     with_pieces: bool = False
 
 
-class DetokenizeRequest(_Lenient):
+class DetokenizeRequest(Lenient):
     model: str
     tokens: list[int] = Field(max_length=1_000_000)
 
 
-class EmbeddingRequest(_Lenient):
+class EmbeddingRequest(Lenient):
     model: str
     input: str | list[str]
     encoding_format: Literal["float", "base64"] = "float"
@@ -189,7 +186,7 @@ class EmbeddingRequest(_Lenient):
 
 
 # -- OpenAI Responses API (/v1/responses) -----------------------------------------------------------------
-class ResponseContentPart(_Lenient):
+class ResponseContentPart(Lenient):
     """A text part of an input item: input_text (what the user wrote) or output_text (an earlier answer)."""
 
     type: str
@@ -213,7 +210,7 @@ def _text_or_list(item: type, tag: str):
                      Discriminator(lambda v: "text" if isinstance(v, str) else tag)]
 
 
-class ResponseInputItem(_Lenient):
+class ResponseInputItem(Lenient):
     """A message of `input`: `{"role", "content"}` or `{"type": "message", ...}`; no other item types."""
 
     type: Literal["message"] = "message"
@@ -236,7 +233,7 @@ class ResponseInputItem(_Lenient):
         return "".join(part.text or "" for part in self.content)
 
 
-class ResponseTextFormat(_Lenient):
+class ResponseTextFormat(Lenient):
     """`text.format`: text, json_object, or json_schema with the schema inline (not nested as in chat)."""
 
     type: Literal["text", "json_object", "json_schema"] = "text"
@@ -256,11 +253,11 @@ class ResponseTextFormat(_Lenient):
         return ResponseFormat(type=self.type, json_schema={"name": self.name, "schema": self.schema_})
 
 
-class ResponseTextOptions(_Lenient):
+class ResponseTextOptions(Lenient):
     format: ResponseTextFormat = Field(default_factory=ResponseTextFormat)
 
 
-class ResponsesRequest(_Lenient):
+class ResponsesRequest(Lenient):
     """POST /v1/responses. `max_output_tokens` is stored as max_tokens so the chat routes' mapping reads it."""
 
     model: str
@@ -289,7 +286,7 @@ class ResponsesRequest(_Lenient):
 
 
 # -- Ollama ---------------------------------------------------------------------------------------------
-class OllamaMessage(_Lenient):
+class OllamaMessage(Lenient):
     role: Literal["system", "user", "assistant", "tool"]
     content: str = ""
     images: list[str] | None = None
@@ -298,7 +295,7 @@ class OllamaMessage(_Lenient):
     _check = field_validator("content")(lambda cls, v: _no_surrogates(v))
 
 
-class OllamaBase(_Lenient):
+class OllamaBase(Lenient):
     model: str
     options: dict[str, Any] | None = None
     keep_alive: str | int | float | None = None
@@ -321,13 +318,13 @@ class OllamaGenerateRequest(OllamaBase):
     _check = field_validator("prompt")(lambda cls, v: _no_surrogates(v))
 
 
-class OllamaEmbedRequest(_Lenient):
+class OllamaEmbedRequest(Lenient):
     model: str
     input: str | list[str]
     keep_alive: str | int | float | None = None
     truncate: bool = True
 
 
-class OllamaShowRequest(_Lenient):
+class OllamaShowRequest(Lenient):
     model: str | None = None
     name: str | None = None

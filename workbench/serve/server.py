@@ -1,24 +1,26 @@
-"""Run the endpoint: in the foreground for `workbench serve`, or in a background thread for the GUI.
+"""Run the endpoint: in the foreground for `workbench serve`, or in a background thread for the app.
 
-uvicorn drives the FastAPI app. `EndpointServer.start()` returns once the socket is listening (or raises the
-bind error), `stop()` cancels in-flight generations (their streams end with finish reason `cancelled`), asks
-uvicorn to exit and waits for the thread. Each start builds a fresh app and uvicorn server (a uvicorn.Server
-is single-use), so the GUI can start and stop the endpoint repeatedly; `app` is the current (or last) one.
+`EndpointServer.start()` returns once the socket listens (or raises the bind error); `stop()` cancels in-flight
+generations and waits for uvicorn. Each start builds a fresh app and uvicorn server, so it can start again.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from ..errors import WorkbenchError
 from .config import ServeConfig
 
+if TYPE_CHECKING:
+    from ..app import Workbench
+
 
 class EndpointServer:
-    def __init__(self, workbench, config: ServeConfig):
+    def __init__(self, workbench: Workbench, config: ServeConfig):
         self.config = config.validate()
         self.workbench = workbench
         self._thread: threading.Thread | None = None

@@ -1,10 +1,8 @@
 """What one endpoint instance shares between its routes: the Workbench services, config, metrics, live streams.
 
-Routes call `prepare_chat`/`prepare_completion` from workbench/chat.py (the one prompt builder) through
-`ServeState.start_chat`/`start_completion`, which run the blocking part (a first request loads the model) in a
-worker thread, queue the generation and return a `Stream`. The state counts what is in flight per model (for
-the busy-slot and queue-depth gauges and the GUI's "key metrics now"), records every finished request in the
-metrics' request log (never prompt text) and, on `shutdown()`, cancels the streams still running.
+`start_chat`/`start_completion` prepare through chat/prepare.py on a worker thread (a first request loads the
+model) and return a `Stream`; the state counts requests in flight per model, logs finished ones (never text)
+and cancels running streams on `shutdown()` (docs/design.md §7).
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ import dataclasses
 import threading
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
@@ -21,6 +20,9 @@ from ..errors import InvalidParameter, WorkbenchError
 from .config import ServeConfig
 from .metrics import Metrics, RequestRecord
 from .streaming import Stream
+
+if TYPE_CHECKING:
+    from ..app import Workbench
 
 RATE_WINDOW_SECONDS = 10.0
 
@@ -43,7 +45,7 @@ class KeyMetrics:
 
 
 class ServeState:
-    def __init__(self, workbench, config: ServeConfig):
+    def __init__(self, workbench: Workbench, config: ServeConfig):
         self.wb = workbench
         self.config = config
         self.metrics = Metrics()
@@ -70,7 +72,7 @@ class ServeState:
     async def start_chat(self, target: chat.ChatTarget, messages: list[dict], *, parameters: dict,
                          route: str, client: str, started: float, keep_alive: float | None = None,
                          **kwargs) -> tuple[chat.PreparedChat, Stream]:
-        """Prepare (chat.py) and queue a chat; keep_alive (seconds) is set before queueing, as Ollama does."""
+        """Prepare (chat/prepare.py) and queue a chat; keep_alive (seconds) is set before queueing, as Ollama does."""
         def prepare():
             return chat.prepare_chat(self.wb, target, messages, parameters=parameters, **self._options(), **kwargs)
 
@@ -173,7 +175,8 @@ class ServeState:
             prompt_tokens=final.prompt_tokens if final else 0,
             completion_tokens=final.completion_tokens if final else 0,
             ttft_seconds=stream.ttft, tokens_per_second=stream.completion_rate,
-            finish_reason=final.finish_reason if final else None))
+            finish_reason=final.finish_reason if final else None,
+            batch_sequences=final.max_batch_sequences if final else 0))
 
     def record(self, record: RequestRecord) -> None:
         with self._lock:

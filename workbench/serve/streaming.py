@@ -1,16 +1,8 @@
 """The bridge from the engine's scheduler thread to asyncio, with timing and cancellation.
 
-A `Stream` is created on the event loop *before* its generation is queued and hands the engine its `sink`:
-the scheduler thread calls it with each event, and the loop's `Mailbox` delivers them. One scheduler step
-posts an event to every stream it advanced; the mailbox hands all of them over in one `call_soon_threadsafe`
-(one loop wake-up per step, not one per token per stream), and no thread sits blocked per stream. Measured
-against the previous design — a pump thread per stream blocking on the Generation's queue — in
-tests/benchmarks/bench_serve.py --bridge.
-
-`Stream` is what the routes iterate: it times the first token and the gaps between text events (for the TTFT
-and inter-token-latency histograms), counts the request as in flight until its FinalEvent arrives (the
-scheduler frees the slot *before* posting that event, so "in flight" never under-counts busy slots), and
-cancels the generation when the consumer stops early — a client disconnect, a server shutdown, an error.
+A `Stream` hands the engine its `sink`; the loop's `Mailbox` delivers all of one scheduler step's events in one
+`call_soon_threadsafe`, so no thread blocks per stream (docs/design.md §7.2). A Stream times TTFT and
+inter-token gaps, counts as in flight until its FinalEvent, and cancels when its consumer stops early.
 """
 
 from __future__ import annotations

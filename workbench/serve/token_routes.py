@@ -1,11 +1,7 @@
 """llama-server's `/tokenize` and `/detokenize`, with a `model` field (this endpoint serves many models).
 
-    POST /tokenize   {"model", "content", "add_special": false, "with_pieces": false}
-                     -> {"tokens": [id, …]}  or, with_pieces, {"tokens": [{"id", "piece"}, …]}
-    POST /detokenize {"model", "tokens": [id, …]} -> {"content": "…"}
-
-For clients that count or build prompts in the model's own tokens (budgeting a context, token-id prompts for
-/v1/completions). The model loads like on any request; the work runs off the event loop.
+`POST /tokenize {model, content, add_special, with_pieces}` → `{"tokens": [...]}`; `POST /detokenize {model,
+tokens}` → `{"content": ...}`. The model loads as on any request; the work runs off the event loop.
 """
 
 from __future__ import annotations

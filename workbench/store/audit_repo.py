@@ -1,10 +1,7 @@
 """Repository for the audit trail: hash-chained appends, filtered reads and a full-chain check.
 
-Each event's `hash` is sha256(prev_hash + canonical JSON of its id, at, actor, os_user, pid, kind, subject and
-details text); the first event's prev_hash is 64 zeros. Appending reads the chain head and inserts inside one
-write transaction — the Store begins every unit of work with BEGIN IMMEDIATE, so SQLite's write lock
-serialises appends between threads and between processes on one data dir, and no two events ever claim the
-same predecessor. Ids are assigned here (head id + 1) because the hash covers them.
+Each event's hash is sha256(prev_hash + canonical JSON of its fields); an append runs in one BEGIN IMMEDIATE
+transaction, so no two events claim the same predecessor (docs/design.md §11).
 """
 
 from __future__ import annotations

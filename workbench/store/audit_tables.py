@@ -47,7 +47,7 @@ class AuditEventRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[str] = mapped_column(String(40), index=True)
-    actor: Mapped[str] = mapped_column(String(16))  # the face: cli, gui, endpoint (or api for library use)
+    actor: Mapped[str] = mapped_column(String(16))  # the caller: cli, gui, endpoint (or api for library use)
     os_user: Mapped[str] = mapped_column(Text)
     pid: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(64), index=True)

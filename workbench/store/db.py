@@ -13,7 +13,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import WorkbenchError
-from . import audit_tables, presets_tables, sessions_tables  # noqa: F401  (register their tables on Base.metadata)
+from . import (  # noqa: F401  (register their tables on Base.metadata)
+    audit_tables,
+    evals_tables,
+    presets_tables,
+    sessions_tables,
+)
 from .migrations import LATEST_VERSION, MIGRATIONS
 
 
@@ -110,6 +115,12 @@ class Store:
         from .audit_repo import AuditRepository
 
         return AuditRepository(self)
+
+    @cached_property
+    def evals(self):
+        from .evals_repo import EvalRepository
+
+        return EvalRepository(self)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from ..hub.types import DownloadState
+from ..files import utc_naive_now
+from ..records import DownloadState
 from .tables import DownloadRow
 
 _FIELDS = [f.name for f in dataclasses.fields(DownloadState)]
@@ -17,10 +17,6 @@ def _to_record(row: DownloadRow) -> DownloadState:
     return DownloadState(**{name: getattr(row, name) for name in _FIELDS})
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)  # SQLite stores naive datetimes; they are UTC
-
-
 class DownloadRepository:
     def __init__(self, store):
         self._store = store
@@ -28,7 +24,7 @@ class DownloadRepository:
     def upsert(self, state: DownloadState) -> DownloadState:
         """Insert or replace the row with `state.key` (a fresh download of the same bytes reuses its key)."""
         values = {name: getattr(state, name) for name in _FIELDS if name != "id"}
-        values["updated_at"] = _now()
+        values["updated_at"] = utc_naive_now()
         with self._store.session() as s:
             row = s.scalar(select(DownloadRow).where(DownloadRow.key == state.key))
             if row is None:
@@ -55,7 +51,7 @@ class DownloadRepository:
             row.error = error
             if bytes_done is not None:
                 row.bytes_done = bytes_done
-            row.updated_at = _now()
+            row.updated_at = utc_naive_now()
             s.flush()
             return _to_record(row)
 

@@ -1,13 +1,7 @@
-"""Ordered schema migrations, tracked in SQLite's `PRAGMA user_version`.
+"""Ordered schema migrations, tracked in SQLite's `PRAGMA user_version`; each step is frozen DDL text.
 
-Why not Alembic: the database is a single-user SQLite file that the desktop app, the CLI and the server all
-open on start; migrations must run in-process, without an alembic.ini / env.py / versions folder to locate
-inside a PyInstaller bundle, and atomically with the version bump. A list of (version, SQL) pairs run inside
-one `BEGIN IMMEDIATE` transaction does exactly that in a few lines. Each step is frozen DDL text — never
-generated from the ORM classes, which describe only the *latest* schema; `tests/test_store.py` checks the
-two agree.
-
-To change the schema: append a step with the next version number. Never edit a released step.
+To change the schema, append a step with the next version number; never edit a released one. Why not Alembic,
+and the whole recipe: docs/design.md §9. `tests/test_store.py` checks that the ORM classes agree.
 """
 
 from __future__ import annotations
@@ -15,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .audit_tables import AUDIT_EVENTS
+from .evals_tables import EVALS
 from .schema_v3 import PRESETS_AND_SESSIONS
 
 
@@ -85,6 +80,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     )),
     Migration(3, "presets and sessions", PRESETS_AND_SESSIONS),
     Migration(4, "audit trail", AUDIT_EVENTS),
+    Migration(5, "eval suites, runs, cells and tags", EVALS),
 )
 
 LATEST_VERSION = max(m.version for m in MIGRATIONS)

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 
 from ..errors import AlreadyExists, InvalidParameter, NotFound
+from ..files import utc_naive_now
 from ..records import Preset, PresetVersion
 from .presets_tables import PresetRow, PresetTagRow, PresetVersionRow
 from .sessions_tables import SessionRow
 
 LATEST = "latest"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class PresetRepository:
@@ -110,7 +107,7 @@ class PresetRepository:
         with self._store.session() as s:
             preset = s.scalar(select(PresetRow).where(PresetRow.name == name))
             if preset is None:
-                preset = PresetRow(name=name, created_at=_now())
+                preset = PresetRow(name=name, created_at=utc_naive_now())
                 s.add(preset)
                 s.flush()
             elif create:
@@ -122,7 +119,7 @@ class PresetRepository:
             row = PresetVersionRow(
                 preset_id=preset.id, number=(latest.number + 1) if latest else 1, content=content,
                 content_sha256=content_sha256, parent_id=latest.id if latest else None, message=message,
-                model_sha256=model_sha256, created_at=created_at or _now())
+                model_sha256=model_sha256, created_at=created_at or utc_naive_now())
             s.add(row)
             s.flush()
             self._set_tag(s, preset, LATEST, row)
@@ -144,12 +141,6 @@ class PresetRepository:
             row = self._version_row(s, preset, number)
             self._set_tag(s, preset, tag, row)
             return self._version(s, preset, row, self._tags_by_version(s, preset.id))
-
-    def pinning_sessions(self, name: str) -> int:
-        with self._store.session() as s:
-            preset = self._preset_row(s, name)
-            ids = select(PresetVersionRow.id).where(PresetVersionRow.preset_id == preset.id)
-            return s.scalar(select(func.count()).where(SessionRow.preset_version_id.in_(ids)))
 
     def delete(self, name: str, *, force: bool = False) -> int:
         """Delete a preset and all its versions. Returns how many sessions were detached (force only)."""

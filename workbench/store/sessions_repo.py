@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 
 from sqlalchemy import select, text, update
 
 from ..errors import InvalidParameter, NotFound
+from ..files import utc_naive_now
 from ..records import ChatSession, Message, SearchHit
 from .presets_tables import PresetRow, PresetVersionRow
 from .sessions_tables import MessageRow, SessionRow
 
 _SESSION_FIELDS = ("title", "kind", "model_name", "system_override", "current_leaf_id", "preset_version_id")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _message(row: MessageRow) -> Message:
@@ -61,7 +57,7 @@ class SessionRepository:
     def create(self, title: str, *, kind: str = "chat", preset_version_id: int | None = None,
                model_name: str | None = None, system_override: str | None = None,
                parameter_overrides: dict | None = None) -> ChatSession:
-        now = _now()
+        now = utc_naive_now()
         with self._store.session() as s:
             row = SessionRow(title=title, kind=kind, preset_version_id=preset_version_id, model_name=model_name,
                              system_override=system_override,
@@ -88,7 +84,7 @@ class SessionRepository:
             row = self._row(s, session_id)
             for key, value in changes.items():
                 setattr(row, key, json.dumps(value) if key == "parameter_overrides" else value)
-            row.updated_at = _now()
+            row.updated_at = utc_naive_now()
             s.flush()
             return self._record(s, row)
 
@@ -107,7 +103,7 @@ class SessionRepository:
                     raise NotFound(f"message {parent_id} is not in session {session_id}")
             row = MessageRow(session_id=session_id, parent_id=parent_id, role=role, content=content,
                              status=status, provenance=json.dumps(provenance) if provenance else None,
-                             created_at=_now())
+                             created_at=utc_naive_now())
             s.add(row)
             s.flush()
             session.current_leaf_id = row.id
