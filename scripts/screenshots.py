@@ -156,10 +156,10 @@ targets:
     label: t=1.0
     config: {temperature: 1.0}
 options:
-  parameters: {num_predict: TOKENS}
+  parameters: {num_predict: 16}
 tests:
   - description: capital of France
-    vars: {q: "The capital of France is"}
+    vars: {q: "FRANCE"}
     assert: [{type: icontains, value: Paris}]
   - description: capital of Japan
     vars: {q: "The capital of Japan is"}
@@ -188,25 +188,25 @@ tests:
 
 
 def evals_page(app, window, out: Path, shots: list[Path]) -> None:
-    """A suite on gemma at three temperatures: a first run tagged baseline, then one with longer answers."""
+    """A suite on gemma at three temperatures, run, tagged baseline, then run again with one prompt reworded."""
     page = window.pages.get("Evals")
     if page is None:
         return
     suite = window.wb.paths.data / "suites" / "facts.yaml"
     suite.parent.mkdir(parents=True, exist_ok=True)
-    for tokens in (8, 16):
-        suite.write_text(EVAL_DEMO.replace("TOKENS", str(tokens)), encoding="utf-8")
+    for france in ("The capital of France is", "Q: What is the capital of France?\\nA:"):
+        suite.write_text(EVAL_DEMO.replace("FRANCE", france), encoding="utf-8")
         page.open_suite(suite)
         finished = []
         page.run_finished.connect(finished.append)
         page.run()
-        wait_until(app, lambda finished=finished: finished, 600, f"the eval run ({tokens} tokens)")
+        wait_until(app, lambda finished=finished: finished, 900, "the eval run")
         page.run_finished.disconnect(finished.append)
-        if tokens == 8:
+        if not page.wb.evals.runs()[1:]:  # the first run is the baseline of the second
             page.history.table.selectRow(0)
             page.set_baseline()
     page.show_run(finished[0].id)
-    page.matrix.setCurrentCell(0, 0)
+    page.matrix.clearSelection()
     shoot(app, window, "Evals", out, shots)
 
 

@@ -6,6 +6,8 @@ are real tar files made by hand with `tarfile`.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
 import tarfile
@@ -19,7 +21,8 @@ from workbench.bundle.format import InvalidBundle
 from workbench.bundle.service import export_bundle, import_bundle, inspect_bundle
 from workbench.cli import main
 from workbench.engine import GenerationRequest, LoadOptions
-from workbench.errors import AlreadyExists, Cancelled, ChecksumMismatch
+from workbench.errors import AlreadyExists, Cancelled, ChecksumMismatch, NotFound
+from workbench.measure.quality import default_text, ensure_reference, quality, resolve_reference
 from workbench.paths import Paths
 from workbench.tasks import CancelToken
 
@@ -215,8 +218,8 @@ def test_a_manifest_with_a_bad_name_or_a_newer_format_is_refused(tmp_path: Path)
 
     base = {"format": "workbench-bundle", "format_version": 1, "created_at": "now", "workbench_version": "0",
             "models": [], "presets": []}
-    with pytest.raises(InvalidBundle, match="format version 2"):
-        inspect_bundle(bundle_with({**base, "format_version": 2}))
+    with pytest.raises(InvalidBundle, match="format version 3"):
+        inspect_bundle(bundle_with({**base, "format_version": 3}))
     bad = {"name": "../x", "sha256": "0" * 64, "files": [{"member": f"models/{'0' * 64}.gguf",
                                                           "sha256": "0" * 64, "size": 1}]}
     with pytest.raises(InvalidBundle, match="unacceptable name"):
@@ -401,3 +404,70 @@ def test_a_pulled_model_keeps_its_hub_source_so_a_hub_from_resolves_offline(
         pulled.source_repo, pulled.source_revision, pulled.source_file)
     assert target.presets.resolve("from-hub").model.name == "pulled:Q8_0"
     assert target.presets.get("from-hub").content == f"FROM {ref}\n"
+
+
+# ---- stored quality references ---------------------------------------------------------------------------------
+QUALITY_TEXT = default_text()[:2000]
+
+
+def store_reference(wb, name: str = "tiny:F32", window: int = 128):
+    return ensure_reference(wb, resolve_reference(wb, name), QUALITY_TEXT, window=window)
+
+
+def test_a_stored_reference_travels_without_its_model(source, target, tmp_path: Path, tiny_q4_path: Path):
+    """The evaluator's case: the reference computed where the big model is; only the quantization travels."""
+    source.library.import_file(tiny_q4_path, name="tiny:Q4_0")
+    stored = store_reference(source)
+    measured = quality(source, ["tiny:F32", "tiny:Q4_0"], text=QUALITY_TEXT, window=128)
+    path = tmp_path / "reference.wbundle"
+    manifest = export_bundle(source, path, references=["tiny:F32"])
+    assert manifest.models == () and len(manifest.references) == 1
+    entry = manifest.references[0]
+    assert (entry.model_name, entry.window, entry.size) == ("tiny:F32", 128, stored.size_bytes)
+    assert json.loads(inspect_bundle(path).to_json())["format_version"] == 2
+    target.library.import_file(tiny_q4_path, name="tiny:Q4_0")
+    report = import_bundle(target, path)
+    assert report.references_added == ("tiny:F32 w128",) and report.changed and report.models_added == ()
+    there = quality(target, ["tiny:F32", "tiny:Q4_0"], text=QUALITY_TEXT, window=128)
+    assert there.reference.reused and there.targets == measured.targets
+    assert [info.sha256 for info in target.runtime.loaded()] == [target.library.get("tiny:Q4_0").sha256]
+    again = import_bundle(target, path)
+    assert not again.changed and again.references_added == ()
+
+
+def test_a_bundled_model_brings_its_references_and_old_bundles_stay_version_1(source, tmp_path: Path):
+    plain = tmp_path / "plain.wbundle"
+    export_bundle(source, plain, models=["tiny:F32"])
+    assert json.loads(inspect_bundle(plain).to_json())["format_version"] == 1  # an older Workbench reads it
+    assert "references" not in json.loads(inspect_bundle(plain).to_json())
+    store_reference(source)
+    carried = export_bundle(source, tmp_path / "carried.wbundle", models=["tiny:F32"])
+    assert [r.model_name for r in carried.references] == ["tiny:F32"]
+    with pytest.raises(NotFound, match="no stored quality reference of tiny:Q8"):
+        export_bundle(source, tmp_path / "none.wbundle", references=["tiny:Q8"])
+
+
+def test_a_reference_member_that_is_not_a_reference_is_refused(source, target, tmp_path: Path):
+    store_reference(source)
+    good = tmp_path / "good.wbundle"
+    manifest = export_bundle(source, good, references=["tiny:F32"])
+    junk = b"PK not really a reference"
+    entry = dataclasses.replace(manifest.references[0], sha256=hashlib.sha256(junk).hexdigest(), size=len(junk),
+                                member=f"references/{hashlib.sha256(junk).hexdigest()}.wbref")
+    forged = dataclasses.replace(manifest, references=(entry,))
+    path = tmp_path / "forged.wbundle"
+    with tarfile.open(path, "w") as tar:
+        for name, data in (("manifest.json", forged.to_json()), (entry.member, junk)):
+            info, payload = member(name, data)
+            tar.addfile(info, io.BytesIO(payload))
+    with pytest.raises(InvalidBundle, match="not a usable quality reference"):
+        import_bundle(target, path)
+    assert not target.paths.references.exists() or not any(target.paths.references.rglob("*.wbref"))
+    assert list(target.paths.downloads.iterdir()) == []  # the copy was removed
+    bad = json.loads(forged.to_json())
+    bad["references"][0]["member"] = "../../x.wbref"
+    with tarfile.open(path, "w") as tar:
+        info, payload = member("manifest.json", json.dumps(bad).encode())
+        tar.addfile(info, io.BytesIO(payload))
+    with pytest.raises(InvalidBundle, match="a reference must be stored as"):
+        inspect_bundle(path)

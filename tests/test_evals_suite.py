@@ -176,3 +176,19 @@ def test_the_suite_hash_covers_file_contents(tmp_path):
     second = parse_suite(text, tmp_path)
     assert first.sha256 != second.sha256
     assert type(first).from_json(first.to_json()).to_json() == first.to_json()
+
+
+def test_adding_a_prompt_keeps_the_rest_of_the_file(tmp_path):
+    from workbench.evals.suite_edit import add_prompt, new_suite_text
+
+    text = MINIMAL.replace('prompts: ["Say {{word}}"]', 'prompts:\n  - "Say {{word}}"  # keep me\n  - Yell {{word}}')
+    edited = add_prompt(text, 'Whisper "{{word}}": {x}')
+    assert edited.startswith(text.split("targets:")[0].rstrip("\n") + '\n  - "Whisper \\"{{word}}\\": {x}"\n')
+    assert "# keep me" in edited
+    assert [p.label for p in parse_suite(edited, tmp_path).prompts][-1] == 'Whisper "{{word}}": {x}'
+    flow = add_prompt(MINIMAL, "Shout {{word}}")
+    assert 'prompts: ["Say {{word}}", "Shout {{word}}"]' in flow
+    scalar = add_prompt(MINIMAL.replace('prompts: ["Say {{word}}"]', "prompts: Say {{word}}"), "B {{word}}")
+    assert len(parse_suite(scalar, tmp_path).prompts) == 2
+    fresh = new_suite_text("Hello", ["default"])
+    assert parse_suite(fresh, tmp_path).cell_count == 1

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from tests.ui_helpers import open_page, wait_done
+from tests.ui_helpers import open_page
 from workbench.evals import load_suite
 
 SUITE = """\
@@ -19,9 +19,6 @@ prompts:
   - "Tell me about {{{{topic}}}}"
 targets:
   - tiny
-options:
-  parameters:
-    num_predict: {tokens}
 tests:
   - description: never says zzqx
     vars: {{topic: cats}}
@@ -38,6 +35,11 @@ tests:
     assert:
       - type: max-tokens
         value: 8
+
+# sampling for every target
+options:
+  parameters:
+    num_predict: {tokens}
 """
 
 
@@ -70,7 +72,8 @@ def run_to_end(qtbot, page, task=None, timeout: int = 120_000):
 
 def test_the_editor_underlines_suite_problems_at_their_line(qtbot, page):
     editor = page.editor
-    assert editor.errors == [] and page.run_button.isEnabled()  # the starter suite is valid
+    assert editor.errors == [] and page.run_button.isEnabled()  # the starter suite is valid, on the first model
+    assert "targets:\n  - tiny\n" in editor.plain_text() and page.title.text() == "<b>new suite (not saved)</b>"
     text = suite_text().replace("type: max-tokens", "type: max-tokenz")
     line = text.split("\n").index("      - type: max-tokenz") + 1
     editor.text.setPlainText(text)
@@ -105,8 +108,8 @@ def test_a_run_fills_the_matrix_and_a_cell_opens_its_output_and_assertions(qtbot
     assert [page.matrix.verticalHeaderItem(r).text() for r in range(3)] == \
         ["never says zzqx", "says paris", "short answer"]
     assert page.chart.values["Pass rate"] == pytest.approx([200 / 3])
-    assert page.chart.values["Tokens per second"][0] > 0 and page.chart.values["Time to first token"][0] > 0
-    assert page.progress_label.text().startswith("3/3 cells")
+    assert page.chart.values["Decode speed"][0] > 0 and page.chart.values["Time to first token"][0] > 0
+    assert page.progress.text().startswith("3/3 cells")
     assert page.history.table.rowCount() == 1 and page.history.table.item(0, 0).text() == f"#{run.id} ui suite"
     cell = page.matrix.cell_at(1, 0)
     view = page.open_cell(cell)
@@ -149,6 +152,7 @@ def test_stop_mid_run_keeps_the_finished_cells_and_resume_finishes_it(qtbot, wb,
         task = page.run()
         qtbot.waitUntil(lambda: page.live_run_id is not None, timeout=60_000)  # the first cell is stored
         assert page.stop_button.isEnabled() and not page.run_button.isEnabled()
+        assert not page.history.table.isEnabled()  # the matrix belongs to the live run meanwhile
         page.stop()
     run = finished.args[0]
     assert not task.running and run.status == "cancelled" and 1 <= run.done_cells < run.total_cells == 18
@@ -172,6 +176,17 @@ def test_a_very_large_suite_asks_before_running(qtbot, wb, page, suite_file):
     assert box.isVisible() and "120,000 cells" in box.text() and "about " in box.text()
     box.button(QMessageBox.StandardButton.Cancel).click()
     assert page.task is None and len(wb.evals.runs()) == 1  # nothing started
+
+
+def test_python_assertions_run_only_when_code_is_allowed(qtbot, wb, page, suite_file):
+    text = suite_text().replace("type: max-tokens\n        value: 8", "type: python\n        value: len(output) > 0")
+    suite_file.write_text(text, encoding="utf-8")
+    page.open_suite(suite_file)
+    assert page.run() is None and "Allow code" in page.summary.text() and wb.evals.runs() == []
+    page.allow_code.setChecked(True)
+    run = run_to_end(qtbot, page)
+    cell = page.matrix.cell_at(2, 0)
+    assert run.options["allow_code"] and cell.status == "passed" and cell.assertions[0].type == "python"
 
 
 def test_export_a_run_in_each_format(qtbot, page, suite_file, tmp_path):
@@ -214,7 +229,9 @@ def test_compare_page_adds_its_prompt_to_a_suite(qtbot, wb, page, suite_file):
     dialog.expect.setText("moon")
     assert dialog.add() == suite_file
     text = suite_file.read_text(encoding="utf-8")
-    assert text.startswith(suite_text().rstrip("\n"))  # everything before stays as written
+    before, after = suite_text().split("\n\n# sampling")
+    assert text.startswith(before + "\n  - description: the moon and the stars\n")  # inserted after the last case
+    assert text.endswith("\n\n# sampling" + after)  # and the rest kept as written
     suite = load_suite(suite_file)
     added = suite.tests[-1]
     assert len(suite.tests) == 4 and added.vars == {"topic": "the moon\nand the stars"}

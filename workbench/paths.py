@@ -37,6 +37,11 @@ class Paths:
         return self.data / "models" / "blobs"
 
     @property
+    def references(self) -> Path:
+        """Stored reference distributions for quality: references/sha256-<model>/<text sha256>-w<window>.wbref."""
+        return self.data / "models" / "references"
+
+    @property
     def downloads(self) -> Path:
         """Partial downloads live here until verified, then move atomically into blobs/."""
         return self.data / "models" / "partial"

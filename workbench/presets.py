@@ -10,9 +10,10 @@ import difflib
 import hashlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InvalidModelfile, InvalidName, NotFound
+from .errors import InvalidModelFile, InvalidModelfile, InvalidName, NotFound
 from .modelfile import parser as mf
 from .records import LocalModel, Preset, PresetVersion
 from .resolve import GGUFPath, HubReference, ModelMatch, NoMatch, Resolved, parse_preset_ref, resolve
@@ -41,6 +42,28 @@ def check_preset_name(name: str) -> str:
     if not _NAME.match(name):
         raise InvalidName(f"preset name {name!r} is not allowed: use lowercase letters, digits, '.', '_' or '-'")
     return name
+
+
+def check_adapter(adapter: str, line: int, model: LocalModel) -> None:
+    """An ADAPTER must name an existing GGUF LoRA adapter made for the FROM model's architecture (as Ollama's
+    create refuses a missing one); InvalidModelfile with the line otherwise. Relative paths are read from the
+    current folder, as FROM's are."""
+    from .gguf import read_gguf_info
+
+    path = Path(adapter).expanduser()
+    if not path.is_file():
+        raise InvalidModelfile(f"ADAPTER {adapter}: no such file ({path.absolute()})", line)
+    try:
+        info = read_gguf_info(path)
+    except (InvalidModelFile, OSError) as exc:
+        raise InvalidModelfile(f"ADAPTER {adapter}: not a readable GGUF adapter ({exc})", line) from exc
+    kind = (info.metadata.get("general.type"), info.metadata.get("adapter.type"))
+    if kind != ("adapter", "lora"):  # what llama.cpp's llama_adapter_lora_init requires
+        raise InvalidModelfile(f"ADAPTER {adapter}: not a LoRA adapter (general.type {kind[0] or 'unset'}, "
+                               f"adapter.type {kind[1] or 'unset'})", line)
+    if info.architecture and model.architecture and info.architecture != model.architecture:
+        raise InvalidModelfile(f"ADAPTER {adapter}: made for the {info.architecture} architecture, but FROM "
+                               f"{model.name} is {model.architecture}", line)
 
 
 class Presets:
@@ -127,6 +150,8 @@ class Presets:
         model = self._obtain_model(parsed.from_, on_progress=on_progress, cancel=cancel)
         if model.context_length:
             mf.parse(text, max_context=model.context_length)  # num_ctx beyond what the model supports
+        for line, adapter in mf.instruction_values(text, "ADAPTER"):
+            check_adapter(adapter, line, model)
         return model
 
     def _obtain_model(self, source: str, *, on_progress: ProgressCallback,

@@ -233,6 +233,7 @@ class Message:
     status: str  # complete | streaming | stopped | failed | interrupted
     created_at: datetime
     provenance: dict | None = field(default=None, hash=False, compare=False)  # Provenance.as_dict(), as stored
+    thinking: str = ""  # a reasoning model's thinking before the answer (kept apart from `content`)
 
     @property
     def provenance_record(self) -> Provenance:

@@ -2,7 +2,8 @@
 
 Runs `workbench.measure.compare` and "Measure quality" (`workbench.measure.quality`) on the TaskRunner
 (docs/design.md §8): panes fill through a PieceBuffer and are highlighted from their first differing character;
-a row makes another quantization to compare; "Export…" saves both as JSON or Markdown (measure/report.py);
+a row makes another quantization to compare; the divergence view plots KL along the text and lists the worst
+positions (widgets/divergence_view.py); "Export…" saves both as JSON, Markdown or HTML (measure/report.py);
 "Add to suite…" appends the prompt to an eval suite as a test case (widgets/add_to_suite.py).
 """
 
@@ -25,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from workbench.errors import InvalidParameter
 from workbench.measure.compare import MAX_TARGETS, MIN_TARGETS, CompareResult, compare
-from workbench.measure.quality import QualityResult, figures_text, quality
+from workbench.measure.quality import QualityResult, figures_text, load_text, quality
 from workbench.measure.report import write_report
 from workbench.modelfile.parameters import parse_parameter
 
@@ -33,6 +34,7 @@ from ..widgets.add_to_suite import AddToSuiteDialog
 from ..widgets.chat_compare_pane import ComparePaneView
 from ..widgets.chat_quantize import QuantizeRow
 from ..widgets.chat_stream import PieceBuffer
+from ..widgets.divergence_view import DivergenceView
 from .base import Page
 from .evals_page import EvalsPage
 
@@ -65,6 +67,8 @@ class ComparePage(Page):
         layout.addWidget(self.error)
         self.panes_row = QHBoxLayout()
         layout.addLayout(self.panes_row, 1)
+        self.divergence = DivergenceView()
+        layout.addWidget(self.divergence, 1)
         self.panes: list[ComparePaneView] = []
         for _ in range(MIN_TARGETS):
             self.add_pane()
@@ -88,7 +92,8 @@ class ComparePage(Page):
             row.addWidget(widget)
         row.addStretch(1)
         self.export_button = QPushButton("Export…", clicked=self.choose_export)
-        self.export_button.setToolTip("Save the last comparison and quality figures (JSON, or Markdown for .md)")
+        self.export_button.setToolTip("Save the last comparison and quality figures (JSON; Markdown for .md, HTML "
+                                      "with the divergence plot for .html)")
         self.suite_button = QPushButton("Add to suite…", clicked=lambda: self.add_to_suite())
         self.suite_button.setToolTip("Append this prompt to an eval suite file as a new test case")
         row.addWidget(self.run_button)
@@ -105,10 +110,13 @@ class ComparePage(Page):
         self.text_button = QPushButton("Text: bundled", clicked=self.choose_quality_text)
         self.text_button.setToolTip("The text quality is measured on (UTF-8); the bundled one is chapter 1 of "
                                     "Pride and Prejudice")
+        self.folder_button = QPushButton("Folder…", clicked=self.choose_quality_folder)
+        self.folder_button.setToolTip("A folder of UTF-8 files, scored as one corpus")
         self.window_size = QSpinBox(minimum=16, maximum=8192, value=512, singleStep=64, suffix=" tokens")
         self.window_size.setToolTip("Window size: each window is decoded whole and its second half scored")
         row = QHBoxLayout()
-        for widget in (QLabel("Quality on"), self.text_button, QLabel("in windows of"), self.window_size,
+        for widget in (QLabel("Quality on"), self.text_button, self.folder_button, QLabel("in windows of"),
+                       self.window_size,
                        self.quality_button):
             row.addWidget(widget)
         row.addStretch(1)
@@ -232,10 +240,11 @@ class ComparePage(Page):
         targets = [pane.target.currentText() for pane in self.panes]
         for pane in self.panes:
             pane.set_quality(None, "measuring quality…")
+        self.divergence.show_result(None)
         try:
-            text = self.quality_text.read_text(encoding="utf-8") if self.quality_text else None
-        except (OSError, UnicodeDecodeError) as exc:
-            self.error.setText(f"cannot read {self.quality_text}: {exc}")
+            text = load_text(self.quality_text) if self.quality_text else None
+        except InvalidParameter as exc:
+            self.error.setText(str(exc))
             for pane in self.panes:
                 pane.set_quality(None, "quality: not measured")
             return None
@@ -255,8 +264,10 @@ class ComparePage(Page):
         self.quality = result
         for index, (pane, figures) in enumerate(zip(self.panes, result.targets, strict=False)):
             pane.set_quality(figures, figures_text(figures, index))
+        self.divergence.show_result(result)
+        stored = "reused the stored reference" if result.reference.reused else "stored the reference"
         self.error.setText(f"Quality over {result.text_tokens} tokens ({result.windows} window(s) of "
-                           f"{result.window}, second halves scored); KL against pane 1")
+                           f"{result.window}, second halves scored); KL against pane 1; {stored}")
 
     def _quality_done(self) -> None:
         self.task = None
@@ -282,10 +293,15 @@ class ComparePage(Page):
                                               "Text (*.txt *.md);;All files (*)")
         self.set_quality_text(Path(path) if path else None)
 
+    def choose_quality_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder of texts to measure quality on", str(Path.home()))
+        self.set_quality_text(Path(path) if path else None)
+
     def set_quality_text(self, path: Path | None) -> None:
-        """None: back to the bundled text."""
+        """A file, a folder (its files as one corpus), or None: back to the bundled text."""
         self.quality_text = path
-        self.text_button.setText(f"Text: {path.name}" if path else "Text: bundled")
+        kind = "Folder" if path is not None and path.is_dir() else "Text"
+        self.text_button.setText(f"{kind}: {path.name}" if path else "Text: bundled")
 
     # -- eval suites ------------------------------------------------------------------------------------
     def add_to_suite(self) -> AddToSuiteDialog | None:
@@ -304,7 +320,7 @@ class ComparePage(Page):
     # -- export ------------------------------------------------------------------------------------------
     def choose_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export the comparison", str(Path.home() / "comparison.md"),
-                                              "Markdown (*.md);;JSON (*.json)")
+                                              "Markdown (*.md);;HTML (*.html);;JSON (*.json)")
         if path:
             self.export_to(Path(path))
 

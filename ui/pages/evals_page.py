@@ -12,7 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFileDialog, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QSplitter
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+)
 
 from workbench.errors import NotFound, WorkbenchError
 from workbench.evals import EvalCell, EvalRun, RunDiff, Suite, SuiteError, parse_suite
@@ -21,7 +29,8 @@ from workbench.evals.service import EXPORT_FORMATS, Estimate
 from ..widgets.eval_cell_view import EvalCellView
 from ..widgets.eval_chart import EvalChart
 from ..widgets.eval_history import BASELINE_TAG, EvalHistory
-from ..widgets.eval_matrix import EvalMatrix, RowKey, row_label
+from ..widgets.eval_matrix import EvalMatrix, suite_rows
+from ..widgets.eval_progress import RunProgress, human_seconds
 from ..widgets.layout import hrow, vcolumn
 from ..widgets.suite_editor import SuiteEditor
 from .base import Page
@@ -43,34 +52,6 @@ tests:
 REPORT_FILTERS = {"md": "Markdown (*.md)", "html": "HTML (*.html)", "json": "JSON (*.json)", "csv": "CSV (*.csv)"}
 
 
-def suite_rows(suite: Suite) -> list[tuple[RowKey, str]]:
-    """The matrix rows of a suite: each test case, per prompt when there are several, per repeat."""
-    prompts = suite.prompts
-    return [(RowKey(p, t, r), row_label(test.description or test.id, prompts[p].label if len(prompts) > 1 else None,
-                                        r, suite.repeat))
-            for t, test in enumerate(suite.tests) for p in range(len(prompts)) for r in range(suite.repeat)]
-
-
-def human_seconds(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def progress_text(progress) -> str:
-    text = f"{progress.completed}/{progress.total} cells"
-    if progress.rate:
-        text += f" · {progress.rate:.1f} cells/s" if progress.rate >= 1 else f" · {1 / progress.rate:.1f} s/cell"
-    if progress.eta_seconds is not None and not progress.done:
-        text += f" · ETA {human_seconds(progress.eta_seconds)}"
-    return text + (f" · {progress.message}" if progress.message else "")
-
-
 def estimate_text(estimate: Estimate) -> str:
     time = (f"about {human_seconds(estimate.seconds)}" if estimate.seconds is not None
             else "an unknown time (a target has not been measured yet)")
@@ -90,6 +71,7 @@ class EvalsPage(Page):
         self.shown_run: EvalRun | None = None
         self.diff: RunDiff | None = None  # the shown run against its baseline
         self.confirm_box: QMessageBox | None = None
+        self.closing = False
         self.cell_views: list[EvalCellView] = []
         self.cell_stored.connect(self._on_cell)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -125,16 +107,18 @@ class EvalsPage(Page):
         self.targets = QLineEdit(placeholderText="the suite's targets")
         self.targets.setToolTip("Run on other targets, comma-separated (presets: name, name@3, name:tag; "
                                 "library models); empty: the suite's own")
+        self.allow_code = QCheckBox("Allow code")
+        self.allow_code.setToolTip("Let the suite's python assertions run: they execute its author's code")
         self.run_button = QPushButton("Run", clicked=lambda: self.run())
         self.stop_button = QPushButton("Stop", clicked=self.stop)
-        self.progress = QProgressBar(textVisible=False, maximumHeight=10)
-        self.progress_label = QLabel()
+        self.progress = RunProgress()
         self.summary = QLabel(wordWrap=True)
         self.matrix = EvalMatrix()
         self.matrix.cell_opened.connect(self.open_cell)
         self.chart = EvalChart()
-        controls = vcolumn(hrow(QLabel("Targets"), (self.targets, 1), self.run_button, self.stop_button),
-                           hrow((self.progress, 1), self.progress_label), self.summary, (self.matrix, 1))
+        controls = vcolumn(hrow(QLabel("Targets"), (self.targets, 1), self.allow_code, self.run_button,
+                                self.stop_button),
+                           self.progress, self.summary, (self.matrix, 1))
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(controls)
         split.addWidget(self.chart)
@@ -145,7 +129,12 @@ class EvalsPage(Page):
     def focus_search(self) -> None:
         self.history.table.setFocus()
 
+    def library_changed(self) -> None:  # the bundled model arrived: the untouched starter names it
+        if self.editor.path is None and not self.editor.modified and self.task is None:
+            self.new_suite()
+
     def window_closing(self) -> None:
+        self.closing = True  # the run's end arrives after the core closed: nothing more to show
         self.stop()
 
     # -- suite files -------------------------------------------------------------------------------------
@@ -235,6 +224,10 @@ class EvalsPage(Page):
         suite = self.parsed_suite()
         if suite is None:
             return None
+        if suite.needs_code() and not self.allow_code.isChecked():
+            self.summary.setText("Not run: this suite has python assertions, which run its author's code. Tick "
+                                 "\"Allow code\" if you trust it.")
+            return None
         estimate = self.wb.evals.estimate(suite)
         if estimate.needs_confirmation and not confirmed:
             self._ask_to_run(estimate)
@@ -256,10 +249,11 @@ class EvalsPage(Page):
         self.live_run_id = resume
         self.summary.setText(f"Running {suite.cell_count} cells" +
                              (f" against the baseline (run {baseline})" if baseline is not None else ""))
-        kwargs = {"resume": resume} if resume is not None else {"baseline": baseline}
+        kwargs = {"resume": resume} if resume is not None else \
+            {"baseline": baseline, "allow_code": self.allow_code.isChecked()}
         self.task = self.window_.runner.submit("Eval run", self.wb.evals.run, None if resume else suite,
                                                on_cell=self.cell_stored.emit, **kwargs)
-        self.task.progress.connect(self._progress)
+        self.task.progress.connect(self.progress.show_progress)
         self.task.failed.connect(self._failed)
         self.task.done.connect(self._done)
         self._update_buttons()
@@ -268,7 +262,7 @@ class EvalsPage(Page):
     def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
-            self.progress_label.setText(self.progress_label.text() + " · stopping…")
+            self.progress.stopping()
 
     def resume_selected(self):
         run = self.history.selected_run()
@@ -281,11 +275,6 @@ class EvalsPage(Page):
         self.live_run_id = cell.run_id
         self.matrix.set_cell(cell)
 
-    def _progress(self, progress) -> None:
-        self.progress.setMaximum(progress.total or 0)
-        self.progress.setValue(progress.completed)
-        self.progress_label.setText(progress_text(progress))
-
     def _failed(self, message: str, details: str) -> None:
         self.summary.setText(f"The run failed: {message}")
         if details:
@@ -293,6 +282,8 @@ class EvalsPage(Page):
 
     def _done(self) -> None:
         self.task = None
+        if self.closing:
+            return
         run_id = self.live_run_id
         if run_id is None:  # stopped or failed before any cell: the newest run is this one, if it was made
             runs = self.wb.evals.runs(1)
@@ -396,4 +387,5 @@ class EvalsPage(Page):
         self.run_button.setEnabled(not running and not self.editor.errors)
         self.stop_button.setEnabled(running)
         self.targets.setEnabled(not running)
+        self.allow_code.setEnabled(not running)
         self.history.set_busy(running)

@@ -16,7 +16,7 @@ from workbench.evals import TargetSummary
 PALETTE = ("#3d7bd9", "#e07b39", "#2f9e6f", "#b0479b", "#c9a227", "#5b6ee1", "#d1495b", "#19a0a8")
 CHARTS = (  # (title, unit, value of a TargetSummary)
     ("Pass rate", "%", lambda t: 100.0 * t.pass_rate if t.cells else None),
-    ("Tokens per second", "tok/s", lambda t: t.mean_tokens_per_second),
+    ("Decode speed", "tok/s", lambda t: t.mean_tokens_per_second),
     ("Time to first token", "ms", lambda t: 1000.0 * t.mean_ttft_seconds if t.mean_ttft_seconds is not None
      else None),
 )

@@ -18,7 +18,7 @@ BASELINE_TAG = "baseline"
 
 def run_row(run: EvalRun) -> list[str]:
     counts = f"{run.passed}/{run.done_cells}" + (f" of {run.total_cells}" if run.done_cells < run.total_cells else "")
-    return [f"#{run.id} {run.description or '(no description)'}", f"{run.created_at:%Y-%m-%d %H:%M}",
+    return [f"#{run.id} {run.description or '(no description)'}", f"{run.created_at:%m-%d %H:%M}",
             f"{counts} · {run.pass_rate:.0%}", run.status, ", ".join(run.tags)]
 
 
@@ -77,7 +77,9 @@ class EvalHistory(QWidget):
         return self.runs[rows[0].row()] if rows else None
 
     def set_busy(self, busy: bool) -> None:
+        """While a run goes the matrix is its: no other run can be picked."""
         self.busy = busy
+        self.table.setEnabled(not busy)
         self._update_buttons()
 
     def _selected(self) -> None:

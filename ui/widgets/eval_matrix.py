@@ -36,6 +36,14 @@ def row_label(description: str, prompt_label: str | None, repeat: int, repeats: 
     return f"{label}  #{repeat + 1}" if repeats > 1 else label
 
 
+def suite_rows(suite) -> list[tuple[RowKey, str]]:
+    """The rows of a suite (workbench.evals.Suite): each test case, per prompt when there are several, per repeat."""
+    prompts = suite.prompts
+    return [(RowKey(p, t, r), row_label(test.description or test.id, prompts[p].label if len(prompts) > 1 else None,
+                                        r, suite.repeat))
+            for t, test in enumerate(suite.tests) for p in range(len(prompts)) for r in range(suite.repeat)]
+
+
 def change_mark(change: CellChange | None) -> str:
     if change is None:
         return ""

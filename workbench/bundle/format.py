@@ -1,6 +1,7 @@
 """The air-gap bundle file format: its manifest (dataclasses, JSON, validation) and its tar members.
 
-An uncompressed pax tar: `manifest.json` first, then `models/<sha256>.gguf`. Everything read is untrusted: the
+An uncompressed pax tar: `manifest.json` first, then `models/<sha256>.gguf` and (format 2) stored quality
+references as `references/<sha256>.wbref`. Everything read is untrusted: the
 manifest is validated field by field, member names are derived from sha256s, and only the listed regular files
 are read, by name, never extracted (docs/design.md §5.6).
 """
@@ -21,7 +22,8 @@ from ..presets import check_preset_name
 from ..tasks import CancelToken, ProgressMeter, check
 
 FORMAT = "workbench-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest read and written; a bundle without references is written as version 1
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 MAX_MANIFEST = 64 << 20  # a manifest is text: far below this even with thousands of preset versions
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -85,21 +87,43 @@ class BundlePreset:
 
 
 @dataclass(frozen=True)
+class BundleReference:
+    """A stored quality reference (measure/reference.py): the file, and the model, text and window it is of."""
+
+    member: str
+    sha256: str
+    size: int
+    model_sha256: str
+    model_name: str
+    text_sha256: str
+    window: int
+    quantization: str | None = None
+
+    @property
+    def file(self) -> BundleFile:
+        return BundleFile(self.member, self.sha256, self.size)
+
+
+@dataclass(frozen=True)
 class BundleManifest:
     created_at: str
     workbench_version: str
     models: tuple[BundleModel, ...]
     presets: tuple[BundlePreset, ...]
+    references: tuple[BundleReference, ...] = ()
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
     @property
     def files(self) -> tuple[BundleFile, ...]:
-        """Every distinct model file, in bundle order (aliases of the same bytes share one member)."""
+        """Every distinct file, in bundle order (aliases of the same bytes share one member): models, then
+        references."""
         seen: dict[str, BundleFile] = {}
         for model in self.models:
             for f in model.files:
                 seen.setdefault(f.member, f)
+        for reference in self.references:
+            seen.setdefault(reference.member, reference.file)
         return tuple(seen.values())
 
     @property
@@ -109,11 +133,18 @@ class BundleManifest:
     def to_json(self) -> bytes:
         data = asdict(self)
         head = {k: data.pop(k) for k in ("format", "format_version")}
+        if not self.references:  # readable by a Workbench that knows only models and presets
+            head["format_version"] = 1
+            del data["references"]
         return json.dumps({**head, **data}, indent=2, ensure_ascii=False).encode("utf-8")
 
 
 def member_name(sha256: str) -> str:
     return f"models/{sha256}.gguf"
+
+
+def reference_member_name(sha256: str) -> str:
+    return f"references/{sha256}.wbref"
 
 
 # ---- parsing: everything is untrusted ------------------------------------------------------------------------
@@ -200,6 +231,25 @@ def _parse_preset(data, i: int) -> BundlePreset:
     return BundlePreset(name, versions)
 
 
+def _parse_reference(data, i: int) -> BundleReference:
+    where = f"references[{i}]"
+    if not isinstance(data, dict):
+        raise InvalidBundle(f"the bundle's manifest is damaged: {where} is not an object")
+    sha = _sha(data.get("sha256"), f"{where}.sha256")
+    if data.get("member") != reference_member_name(sha):
+        raise InvalidBundle(f"the bundle's manifest names member {data.get('member')!r} at {where}: "
+                            f"a reference must be stored as {reference_member_name(sha)}")
+    size, window = _get(data, "size", int, where), _get(data, "window", int, where)
+    if size < 0 or window < 4:
+        raise InvalidBundle(f"the bundle's manifest is damaged: {where} has a negative size or a window under 4")
+    return BundleReference(
+        member=reference_member_name(sha), sha256=sha, size=size,
+        model_sha256=_sha(data.get("model_sha256"), f"{where}.model_sha256"),
+        model_name=_name(validate_name, _get(data, "model_name", str, where), where),
+        text_sha256=_sha(data.get("text_sha256"), f"{where}.text_sha256"), window=window,
+        quantization=_get(data, "quantization", str, where, optional=True))
+
+
 def _unique(names: list[str], what: str) -> None:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -215,16 +265,21 @@ def parse_manifest(raw: bytes) -> BundleManifest:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InvalidBundle(f"this is not a Workbench bundle (its manifest's format is not {FORMAT!r})")
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise InvalidBundle(f"this bundle has format version {version!r}; this Workbench reads version "
                             f"{FORMAT_VERSION}: update Workbench on this machine, or bundle with a matching one")
     models = tuple(_parse_model(m, i) for i, m in enumerate(_get(data, "models", list, "manifest")))
     presets = tuple(_parse_preset(p, i) for i, p in enumerate(_get(data, "presets", list, "manifest")))
+    references = tuple(_parse_reference(r, i) for i, r in enumerate(
+        _get(data, "references", list, "manifest", optional=True) or []))
     _unique([m.name for m in models], "model")
     _unique([p.name for p in presets], "preset")
+    _unique([f"{r.model_name} (sha256 {r.model_sha256[:12]}…) over text {r.text_sha256[:12]}… in windows of "
+             f"{r.window}" for r in references],
+            "reference")
     return BundleManifest(created_at=_get(data, "created_at", str, "manifest"),
                           workbench_version=_get(data, "workbench_version", str, "manifest"),
-                          models=models, presets=presets)
+                          models=models, presets=presets, references=references, format_version=version)
 
 
 # ---- reading the tar -------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from .format import (
     BundleManifest,
     BundleModel,
     BundlePreset,
+    BundleReference,
     BundleVersion,
     HashingReader,
     InvalidBundle,
@@ -39,6 +40,7 @@ from .format import (
     open_tar,
     read_manifest,
 )
+from .references import bundle_references, install_reference, reference_present
 
 if TYPE_CHECKING:
     from ..app import Workbench
@@ -60,10 +62,11 @@ class ImportReport:
     presets_updated: tuple[str, ...] = ()
     presets_unchanged: tuple[str, ...] = ()
     bytes_copied: int = 0
+    references_added: tuple[str, ...] = ()  # "<model name> w<window>" per stored quality reference
 
     @property
     def changed(self) -> bool:
-        return bool(self.models_added or self.presets_created or self.presets_updated)
+        return bool(self.models_added or self.presets_created or self.presets_updated or self.references_added)
 
 
 # ---- export ------------------------------------------------------------------------------------------------
@@ -89,20 +92,22 @@ def _bundle_preset(wb: Workbench, name: str) -> tuple[BundlePreset, LocalModel]:
     return BundlePreset(name, versions), wb.presets.resolve(history[-1]).model
 
 
-def plan_bundle(wb: Workbench, models=(), presets=()) -> tuple[BundleManifest, dict[str, Path]]:
-    """The manifest of a bundle of these models and presets, and the file behind each member."""
+def plan_bundle(wb: Workbench, models=(), presets=(), references=()) -> tuple[BundleManifest, dict[str, Path]]:
+    """The manifest of a bundle of these models and presets (with their stored quality references, and those of
+    the models named in `references`), and the file behind each member."""
     chosen = {m.name: m for m in (wb.library.get(n) for n in models)}
     bundled_presets = []
     for name in dict.fromkeys(presets):
         preset, model = _bundle_preset(wb, name)
         bundled_presets.append(preset)
         chosen.setdefault(model.name, model)  # by name: FROM names it (the same bytes share one member)
-    if not chosen and not bundled_presets:
+    if not chosen and not bundled_presets and not references:
         raise WorkbenchError("a bundle needs at least one model or preset: name them with --model / --preset")
+    carried, sources = bundle_references(wb, chosen.values(), references)
     manifest = BundleManifest(
         created_at=utc_text(), workbench_version=__version__,
-        models=tuple(_bundle_model(m) for m in chosen.values()), presets=tuple(bundled_presets))
-    sources = {}
+        models=tuple(_bundle_model(m) for m in chosen.values()), presets=tuple(bundled_presets),
+        references=tuple(carried))
     for model in chosen.values():
         for path, sha in zip(model.files, (model.sha256, *model.split_sha256), strict=True):
             sources.setdefault(member_name(sha), path)
@@ -128,14 +133,14 @@ def _add_model_file(tar: tarfile.TarFile, entry: BundleFile, source: Path, meter
             f"recorded {entry.sha256[:12]}…): `workbench verify` it, then import the file again")
 
 
-def export_bundle(wb: Workbench, path: str | os.PathLike, *, models=(), presets=(),
+def export_bundle(wb: Workbench, path: str | os.PathLike, *, models=(), presets=(), references=(),
                   on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
                   overwrite: bool = False) -> BundleManifest:
     """Write a bundle of library models (by name) and presets (by name, with the model each FROM resolves to)."""
     path = Path(path).expanduser().absolute()
     if path.exists() and not overwrite:
         raise AlreadyExists(f"{path} exists already: choose another file name, or overwrite it (`--force`)")
-    manifest, sources = plan_bundle(wb, models, presets)
+    manifest, sources = plan_bundle(wb, models, presets, references)
     partial = path.with_name(path.name + ".partial")
     meter = ProgressMeter(f"bundling {path.name}", manifest.total_size, on_progress)
     try:
@@ -158,6 +163,8 @@ def _audit_contents(manifest: BundleManifest) -> dict:
     """What a bundle holds, for the audit trail: names, hashes, sizes and version counts (never preset text)."""
     return {"models": [{"name": m.name, "sha256": m.sha256, "size_bytes": m.size} for m in manifest.models],
             "presets": [{"name": p.name, "versions": len(p.versions)} for p in manifest.presets],
+            "references": [{"model": r.model_name, "model_sha256": r.model_sha256, "text_sha256": r.text_sha256,
+                            "window": r.window, "sha256": r.sha256} for r in manifest.references],
             "bytes": manifest.total_size, "created_at": manifest.created_at,
             "workbench_version": manifest.workbench_version}
 
@@ -250,6 +257,18 @@ def _import_model(wb: Workbench, tar, members, model: BundleModel, meter, cancel
     finally:
         for t in temps:
             remove_tree_or_file(t)  # moved into the blob store on success: gone already
+    return True
+
+
+def _import_reference(wb: Workbench, tar, members, entry: BundleReference, meter, cancel, bundle: Path) -> bool:
+    """Install one stored quality reference; False when this data dir holds the same file already."""
+    if reference_present(wb, entry):
+        return False
+    copied = _copy_member(wb, tar, members[entry.member], entry.file, meter, cancel, bundle)
+    try:
+        install_reference(wb, copied, entry, bundle)
+    finally:
+        remove_tree_or_file(copied)  # moved into the store on success: gone already
     return True
 
 
@@ -363,11 +382,14 @@ def _import(wb: Workbench, path: Path, on_progress: ProgressCallback, cancel: Ca
         for model in manifest.models:
             new = _import_model(wb, tar, members, model, meter, cancel, path)
             (added if new else present).append(model.name)
+        references = [f"{r.model_name} w{r.window}" for r in manifest.references
+                      if _import_reference(wb, tar, members, r, meter, cancel, path)]
     outcome = _import_presets(wb, manifest, path.name)
     meter.finish("done")
     report = ImportReport(path.name, tuple(added), tuple(present), tuple(outcome["created"]),
-                          tuple(outcome["updated"]), tuple(outcome["unchanged"]), total)
+                          tuple(outcome["updated"]), tuple(outcome["unchanged"]), total, tuple(references))
     wb.audit.record("bundle.imported", path.name, {
         "path": str(path), "changed": report.changed, "models_added": added, "models_present": present,
+        "references_added": references,
         **{f"presets_{k}": v for k, v in outcome.items()}, "bytes_copied": total, **_audit_contents(manifest)})
     return report

@@ -16,6 +16,8 @@ from ..errors import NotFound, TemplateError
 from ..modelfile.parameters import split_parameters
 from ..records import LocalModel, PresetVersion
 from ..resolve import HubReference, ModelMatch, NoMatch, PresetMatch, resolve
+from .answer import AnswerShape, plan_answer
+from .reasoning import Thinking
 
 if TYPE_CHECKING:
     from ..app import Workbench
@@ -54,6 +56,7 @@ class PreparedChat:
     template_sha256: str | None
     parameters: dict[str, Any]  # the effective parameters, Ollama names (what the answer ran with)
     ignored: dict[str, Any] = field(default_factory=dict)  # Ollama-only parameters that had no effect
+    shape: AnswerShape = field(default_factory=AnswerShape)  # how the output splits: thinking, answer, tool calls
 
     def generate(self, runtime: Runtime, sink: Sink | None = None) -> Generation:
         """Queue on the runtime (acquire + submit atomically); returns the engine Generation (sink: the engine's
@@ -159,16 +162,21 @@ def prepare_chat(wb: Workbench, target: ChatTarget | str, messages: Sequence[Map
                  json_schema: dict | None = None, grammar: str | None = None,
                  reproducible: bool | None = None, n_parallel: int | None = None,
                  logit_bias: Mapping[int, float] | None = None, ignore_eos: bool = False,
-                 logprobs: int | None = None) -> PreparedChat:
+                 logprobs: int | None = None, tool_choice: Any = None,
+                 thinking: Thinking | None = None) -> PreparedChat:
     """Render a conversation through the target's template into a GenerationRequest.
 
     parameters (request) override session_parameters, which override the preset's PARAMETERs (Ollama names).
+    thinking (request) overrides the preset's `think` / `think_budget` PARAMETERs; tools + tool_choice are
+    checked and, for required / a named function, forced by a grammar (chat/answer.py).
     """
+    from ..engine import schema_grammar
     from ..engine.templates import render_prompt
 
     if isinstance(target, str):
         target = resolve_target(wb, target)
     effective = merge_parameters(target.base_parameters(), session_parameters, parameters)
+    thinking = (thinking or Thinking()).over(Thinking.from_parameters(effective))
     sampling, max_tokens, stop, load, ignored = build_options(effective, reproducible=reproducible,
                                                               n_parallel=n_parallel)
     loaded = wb.runtime.acquire(target.model, load)
@@ -176,14 +184,33 @@ def prepare_chat(wb: Workbench, target: ChatTarget | str, messages: Sequence[Map
     if tools and not template_supports_tools(source):
         raise TemplateError(f"the template of {target.name} does not support tools: it never reads `tools` "
                             "(use a model or preset whose template does)")
-    prompt = render_prompt(source, conversation(target, messages, system), bos_token=loaded.bos_token,
-                           eos_token=loaded.eos_token, add_generation_prompt=True, tools=tools)
-    return _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignored,
-                     # add_bos None: the model's own rule, and never twice — a Jinja template that writes
-                     # {{ bos_token }} already has it; an Ollama (Go) template never does, Ollama's tokenizer adds it
-                     template_sha256=hashlib.sha256(source.encode()).hexdigest(), add_bos=None,
-                     json_schema=json_schema, grammar=grammar, logit_bias=logit_bias, ignore_eos=ignore_eos,
-                     logprobs=logprobs)
+    plan = plan_answer(source, target.model.metadata, thinking=thinking, tools=tools, tool_choice=tool_choice,
+                       schema_grammar=schema_grammar, model=target.name)
+    prompt = render_prompt(source, conversation(target, plan.history(messages), system), bos_token=loaded.bos_token,
+                           eos_token=loaded.eos_token, add_generation_prompt=True, tools=plan.tools.tools,
+                           **plan.variables)
+    prompt, shape = plan.shape(prompt)
+    prepared = _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignored,
+                         # add_bos None: the model's own rule, and never twice — a Jinja template that writes
+                         # {{ bos_token }} already has it; an Ollama (Go) template never does, Ollama's tokenizer
+                         # adds it
+                         template_sha256=hashlib.sha256(source.encode()).hexdigest(), add_bos=None,
+                         json_schema=json_schema, grammar=grammar or plan.tools.grammar, logit_bias=logit_bias,
+                         ignore_eos=ignore_eos, logprobs=logprobs)
+    return _with_answer_plan(prepared, plan, shape)
+
+
+def _with_answer_plan(prepared: PreparedChat, plan, shape: AnswerShape) -> PreparedChat:
+    """The request reads control tokens as text and closes the thinking at its budget; the shape says how to
+    split the output."""
+    import dataclasses
+
+    from ..engine import ThinkingBudget
+
+    spec = plan.budget_spec(prepared.prompt)
+    request = dataclasses.replace(prepared.request, render_special=plan.render_special,
+                                  thinking_budget=ThinkingBudget(*spec) if spec is not None else None)
+    return dataclasses.replace(prepared, request=request, shape=shape)
 
 
 def prepare_completion(wb: Workbench, target: ChatTarget | str, prompt: str | Sequence[int], *,

@@ -31,19 +31,22 @@ def create(
     model: list[str] = typer.Option([], "--model", "-m", help="A library model to carry (repeatable)."),
     preset: list[str] = typer.Option([], "--preset", "-p",
                                      help="A preset to carry with its history and its model (repeatable)."),
+    reference: list[str] = typer.Option([], "--reference", "-r", help="A model whose stored quality references to "
+                                        "carry, without its weights (repeatable; bundled models bring theirs)."),
     force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
 ) -> None:
     """Write models and presets into one bundle file for an air-gapped machine."""
     cancel = CancelToken()
     with open_workbench() as wb, progress_bar(f"bundling {out.name}") as on_progress:
         try:
-            manifest = export_bundle(wb, out, models=model, presets=preset, on_progress=on_progress,
-                                     cancel=cancel, overwrite=force)
+            manifest = export_bundle(wb, out, models=model, presets=preset, references=reference,
+                                     on_progress=on_progress, cancel=cancel, overwrite=force)
         except KeyboardInterrupt:
             cancel.cancel("interrupted")  # the export removes its .partial file on the way out
             raise
     say(f"[green]wrote[/green] {escape(str(out))} ({_plural(len(manifest.models), 'model')}, "
-        f"{_plural(len(manifest.presets), 'preset')}, {human_size(out.stat().st_size)})")
+        f"{_plural(len(manifest.presets), 'preset')}, {_plural(len(manifest.references), 'quality reference')}, "
+        f"{human_size(out.stat().st_size)})")
 
 
 @bundle_app.command("inspect")
@@ -69,6 +72,11 @@ def inspect(
             tags = ", ".join(f"{t}={v.number}" for v in p.versions for t in v.tags)
             table.add_row(p.name, str(len(p.versions)), tags or "-")
         print_table(table)
+    if manifest.references:
+        table = column_table("QUALITY REFERENCE OF", "TEXT SHA256", "WINDOW", "SIZE", no_wrap=("QUALITY REFERENCE OF",))
+        for r in manifest.references:
+            table.add_row(r.model_name, r.text_sha256[:12], str(r.window), human_size(r.size))
+        print_table(table)
 
 
 @bundle_app.command("import")
@@ -85,7 +93,8 @@ def import_(file: Path = typer.Argument(..., help="A bundle file made by `workbe
              *(f"already there: model {n}" for n in report.models_present),
              *(f"[green]created[/green] preset {n}" for n in report.presets_created),
              *(f"[green]updated[/green] preset {n} (a new version)" for n in report.presets_updated),
-             *(f"already there: preset {n}" for n in report.presets_unchanged)]
+             *(f"already there: preset {n}" for n in report.presets_unchanged),
+             *(f"[green]added[/green] quality reference of {escape(n)}" for n in report.references_added)]
     for line in lines:
         say(line)
     if not report.changed:

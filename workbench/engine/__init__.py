@@ -9,8 +9,9 @@ from . import process_env  # noqa: F401  (first: environment llama.cpp's librari
 from .backend import BackendInfo
 from .generation import Generation
 from .model import LoadedModel
-from .params import FinalEvent, GenerationRequest, LoadOptions, SamplingParams, TextEvent, TokenLogprob
+from .params import FinalEvent, GenerationRequest, LoadOptions, SamplingParams, TextEvent, ThinkingBudget, TokenLogprob
 from .runtime import LoadedInfo, Runtime
+from .sampling import schema_grammar
 
 __all__ = [
     "BackendInfo",
@@ -23,5 +24,7 @@ __all__ = [
     "Runtime",
     "SamplingParams",
     "TextEvent",
+    "ThinkingBudget",
     "TokenLogprob",
+    "schema_grammar",
 ]

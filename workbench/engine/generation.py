@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import queue
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..errors import EngineError
-from .params import FinalEvent, GenerationRequest, TextEvent, TokenLogprob
+from .params import FinalEvent, GenerationRequest, TextEvent, ThinkingBudget, TokenLogprob
 from .sampling import Sampler
 from .textstream import TextStream
 
@@ -46,8 +47,13 @@ class Job:
     # (characters decoded before the token, its TokenLogprob) of tokens not yet attached to a TextEvent
     logprob_queue: list = field(default_factory=list)
 
+    forced: deque = field(default_factory=deque)  # tokens the engine writes next instead of sampling
+    budget: BudgetWatch | None = None
+
     def __post_init__(self) -> None:
         self.stream = TextStream(self.request.stop)
+        if self.request.thinking_budget is not None:
+            self.budget = BudgetWatch(self.request.thinking_budget)
 
     def add_logprob(self, entry: TokenLogprob) -> None:
         """Queue a token's entry; call it before the token's bytes go into `stream`."""
@@ -57,7 +63,7 @@ class Job:
         self.emitted_chars += len(text)
         entries = self._take_logprobs(last) if self.logprob_queue else ()
         if text or entries:
-            self._post(TextEvent(text, entries))
+            self._post(TextEvent(text, entries, self.completion_tokens))
 
     def _take_logprobs(self, last: bool) -> tuple[TokenLogprob, ...]:
         """The entries of the tokens whose text starts in what has been emitted (a token still held back, or
@@ -115,6 +121,40 @@ class Job:
             return None
         elapsed = self.last_token_at - self.first_token_at
         return (self.completion_tokens - 1) / elapsed if elapsed > 0 else None
+
+
+class BudgetWatch:
+    """Counts a job's thinking tokens against its ThinkingBudget; says when to write the close text."""
+
+    def __init__(self, budget: ThinkingBudget):
+        self.budget = budget
+        self.state = "open" if budget.open is None else "before"  # before -> open -> closed
+        self.count = 0
+        self._tail = ""
+
+    @property
+    def spent(self) -> bool:
+        """The block is open and the budget is already spent (a budget of 0 on a block the prompt opened)."""
+        return self.state == "open" and self.count >= self.budget.tokens
+
+    def step(self, text: str) -> bool:
+        """After each generated token (its text): True when the engine must write the close text now."""
+        if self.state == "closed":
+            return False
+        self._tail = (self._tail + text)[-64:]
+        if self.state == "before":
+            if self.budget.open not in self._tail:
+                return False
+            self.state, self._tail = "open", ""
+        elif self.budget.end in self._tail:
+            self.state = "closed"
+            return False
+        else:
+            self.count += 1
+        if self.count >= self.budget.tokens:
+            self.state = "closed"
+            return True
+        return False
 
 
 class Generation:

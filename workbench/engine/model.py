@@ -235,7 +235,7 @@ class LoadedModel:
 
     def score(self, tokens, *, window: int = 512, on_progress=None, cancel=None):
         """Perplexity of `tokens` (a scoring.ModelScore) on a scoring context of its own, like `embed`; against a
-        reference model use `scoring.score_models`. See engine/scoring.py for the method."""
+        reference use `scoring.compute_reference` and `scoring.score_against` (engine/scoring.py)."""
         from .scoring import score_one
 
         return score_one(self, tokens, window=window, on_progress=on_progress or (lambda _p: None), cancel=cancel)

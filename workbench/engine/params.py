@@ -134,6 +134,25 @@ def _int(value) -> bool:
 
 
 @dataclass(frozen=True)
+class ThinkingBudget:
+    """Close a reasoning model's thinking after `tokens` tokens of it: the engine then writes `close` into the
+    output itself (as if sampled) and the model goes on with its answer.
+
+    open: the text that opens the block in the output (None: the prompt opened it, counting starts at once);
+    end: the text by which the model closes the block itself (then nothing is forced).
+    """
+
+    tokens: int
+    close: str
+    end: str
+    open: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(_int(self.tokens) and self.tokens >= 0, f"the thinking budget must be ≥ 0 tokens, got {self.tokens!r}")
+        _check(bool(self.close) and bool(self.end), "a thinking budget needs its close and end texts")
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """One completion: a prompt (text or tokens), sampling, limits and stop strings.
 
@@ -150,6 +169,8 @@ class GenerationRequest:
     add_bos: bool | None = None
     parse_special: bool = True
     logprobs: int | None = None  # None = off; 0 = each token's own logprob; 1..20 = plus that many alternatives
+    render_special: bool = False  # control tokens (<|channel|>, [TOOL_CALLS]) appear in the text, for parsers
+    thinking_budget: ThinkingBudget | None = None
 
     def __post_init__(self) -> None:
         _check((self.prompt is None) != (self.prompt_tokens is None), "give either prompt or prompt_tokens")
@@ -190,6 +211,7 @@ class TextEvent:
 
     text: str
     logprobs: tuple[TokenLogprob, ...] = ()
+    completion_tokens: int = 0  # tokens generated so far, this piece's included (cumulative)
 
 
 @dataclass(frozen=True)

@@ -30,13 +30,18 @@ def grammar_text(params: SamplingParams) -> str | None:
     if params.grammar:
         return params.grammar
     if params.json_schema is not None:
-        from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-        try:
-            return json_schema_to_gbnf(json.dumps(params.json_schema))
-        except Exception as exc:  # the converter raises assorted errors on schemas it cannot express
-            raise InvalidParameter(f"json_schema cannot be turned into a grammar: {exc}") from exc
+        return schema_grammar(params.json_schema)
     return None
+
+
+def schema_grammar(schema: dict) -> str:
+    """GBNF text (rule `root`) accepting JSON valid for `schema`, by llama.cpp's converter."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        return json_schema_to_gbnf(json.dumps(schema))
+    except Exception as exc:  # the converter raises assorted errors on schemas it cannot express
+        raise InvalidParameter(f"json_schema cannot be turned into a grammar: {exc}") from exc
 
 
 class Sampler:

@@ -1,16 +1,14 @@
-"""Quality figures over a fixed token sequence: perplexity, and KL divergence / same top token against a reference.
-
-`LoadedModel.score(tokens, window)` for one model, `score_models(reference, candidates, tokens, window)` for a
-reference and 1–3 candidates in lockstep: computed as `llama-perplexity --kl-divergence` does, on contexts of
-their own with batch sizes fixed by the vocabulary (docs/design.md §4.8).
+"""Scoring contexts: perplexity of one model over a token sequence, a reference's compacted distributions, and a
+candidate's per-position figures against them — windowed as `llama-perplexity --kl-divergence` does, on contexts
+of their own with batch sizes fixed by the vocabulary (docs/design.md §4.8).
 """
 
 from __future__ import annotations
 
 import ctypes
 import math
-from collections.abc import Sequence
-from contextlib import ExitStack, closing
+from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 
 import llama_cpp
@@ -18,6 +16,7 @@ import numpy as np
 
 from ..errors import ContextLengthExceeded, InvalidParameter, ModelLoadError
 from ..tasks import CancelToken, ProgressCallback, ProgressMeter, check, no_progress
+from .divergence import Divergent, PositionFigures, ReferenceRows, WorstPositions, against, compact
 from .native import Batch, Vocab
 from .params import TokenLogprob
 
@@ -36,37 +35,21 @@ class ModelScore:
 
 
 @dataclass(frozen=True)
-class CandidateScore:
-    """A candidate against the reference over the same positions: KL(ref ‖ cand) in nats, same-top-token %."""
-
-    score: ModelScore
-    kl_mean: float
-    kl_p99: float
-    kl_max: float
-    same_top_percent: float
-
-
-@dataclass(frozen=True)
-class ScoreComparison:
-    """The reference's score and each candidate's (in the order given), over `windows` windows of `window`."""
-
-    reference: ModelScore
-    candidates: tuple[CandidateScore, ...]
-    window: int
-    windows: int
-
-
-@dataclass(frozen=True)
 class Plan:
     """How a token sequence is cut: `windows` windows of `window` tokens, scoring positions first..window-2."""
 
     window: int
     windows: int
     batch: int
+    n_vocab: int = 0
 
     @property
     def first(self) -> int:
         return self.window // 2
+
+    @property
+    def per_window(self) -> int:
+        return self.window - 1 - self.first
 
 
 def plan(n_tokens: int, window: int, n_ctx_train: int, n_vocab: int) -> Plan:
@@ -79,7 +62,7 @@ def plan(n_tokens: int, window: int, n_ctx_train: int, n_vocab: int) -> Plan:
         raise InvalidParameter(f"the text is too short to score: {n_tokens} token(s); perplexity needs at "
                                "least 3 (one token is scored after half a window of context)")
     batch = max(1, min(window, LOGITS_BUDGET_BYTES // (4 * n_vocab)))
-    return Plan(window=window, windows=n_tokens // window, batch=batch)
+    return Plan(window=window, windows=n_tokens // window, batch=batch, n_vocab=n_vocab)
 
 
 class _Context:
@@ -148,105 +131,112 @@ class _Dist:
         picked = self.shifted[np.arange(len(targets)), targets].astype(np.float64)
         return np.log(self.total) - picked
 
-    def kl_from(self, ref: _Dist) -> np.ndarray:
-        """KL(ref ‖ self) per row = Σ p_ref (s_ref − s_self) − (log Z_ref − log Z_self), with p_ref = e_ref / Z_ref."""
-        cross = np.einsum("ij,ij->i", ref.exp, ref.shifted - self.shifted, dtype=np.float64)
-        return cross / ref.total - (np.log(ref.total) - np.log(self.total))
 
-
-class _Tally:
-    """Per-position figures of one model (NLL) and, for a candidate, KL and top-token agreement."""
-
-    def __init__(self) -> None:
-        self.nll: list[np.ndarray] = []
-        self.kl: list[np.ndarray] = []
-        self.same_top = 0
-
-    def model_score(self) -> ModelScore:
-        nll = np.concatenate(self.nll)
-        mean = math.fsum(nll.tolist()) / len(nll)
-        return ModelScore(tokens_scored=len(nll), nll_mean=mean, perplexity=math.exp(mean))
-
-    def candidate_score(self) -> CandidateScore:
-        kl = np.concatenate(self.kl)
-        return CandidateScore(score=self.model_score(), kl_mean=math.fsum(kl.tolist()) / len(kl),
-                              kl_p99=float(np.percentile(kl, 99)), kl_max=float(kl.max()),
-                              same_top_percent=100.0 * self.same_top / len(kl))
-
-
-def score_models(reference, candidates: Sequence = (), tokens: Sequence[int] = (), *, window: int = DEFAULT_WINDOW,
-                 on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> ScoreComparison:
-    """Score `tokens` on the reference LoadedModel and each candidate (same vocabulary) in lockstep.
-
-    Raises InvalidParameter for too few tokens, a bad window, a token outside the vocabulary or a candidate
-    whose vocabulary size differs; Cancelled (checked per batch) when `cancel` is set; EngineError when a
-    model was unloaded. Progress: unit "windows" (with rate and ETA), throttled, the last one always sent.
-    """
-    models = [reference, *candidates]
-    for other in candidates:
-        if other.n_vocab != reference.n_vocab:
-            raise InvalidParameter(
-                f"{other.name} has a vocabulary of {other.n_vocab} tokens and {reference.name} one of "
-                f"{reference.n_vocab}: KL divergence needs the same vocabulary (quantizations of one model)")
+def check_tokens(model, tokens: Sequence[int]) -> list[int]:
     tokens = [int(t) for t in tokens]
-    bad = [t for t in tokens if not 0 <= t < reference.n_vocab]
+    bad = [t for t in tokens if not 0 <= t < model.n_vocab]
     if bad:
-        raise InvalidParameter(f"token {bad[0]} is outside the vocabulary ({reference.n_vocab})")
-    cut = plan(len(tokens), window, min(m.n_ctx_train for m in models), reference.n_vocab)
-    bos = reference.bos_token_id if reference.add_bos else None
-    with ExitStack() as stack:
-        # each distinct model's lock once (the same model may be reference and candidate), in one global order
-        # so two scorings of the same pair in opposite roles cannot deadlock
-        distinct = sorted({id(m): m for m in models}.values(), key=id)
-        handles = {id(m): stack.enter_context(m.borrow_native()) for m in distinct}
-        contexts = [stack.enter_context(closing(_Context(*handles[id(m)], cut))) for m in models]
-        tallies = _run(contexts, tokens, cut, bos, on_progress, cancel)
-    return ScoreComparison(reference=tallies[0].model_score(),
-                           candidates=tuple(t.candidate_score() for t in tallies[1:]),
-                           window=cut.window, windows=cut.windows)
+        raise InvalidParameter(f"token {bad[0]} is outside the vocabulary ({model.n_vocab})")
+    return tokens
+
+
+def plan_for(model, n_tokens: int, window: int = DEFAULT_WINDOW) -> Plan:
+    return plan(n_tokens, window, model.n_ctx_train, model.n_vocab)
 
 
 def score_one(model, tokens: Sequence[int], *, window: int = DEFAULT_WINDOW,
               on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> ModelScore:
-    return score_models(model, (), tokens, window=window, on_progress=on_progress, cancel=cancel).reference
+    """Perplexity of `tokens` on `model` (float32 log-softmax, float64 sums). InvalidParameter for too few
+    tokens, a bad window or a token outside the vocabulary; Cancelled (checked per batch); EngineError when the
+    model was unloaded. Progress: unit "windows"."""
+    tokens = check_tokens(model, tokens)
+    cut = plan_for(model, len(tokens), window)
+    nll: list[np.ndarray] = []
+    _each_batch(model, tokens, cut, lambda _w, _r, logits, targets: nll.append(_Dist.of(logits).nll(targets)),
+                on_progress, cancel)
+    values = np.concatenate(nll)
+    mean = math.fsum(values.tolist()) / len(values)
+    return ModelScore(tokens_scored=len(values), nll_mean=mean, perplexity=math.exp(mean))
 
 
-def _run(contexts: list[_Context], tokens: list[int], cut: Plan, bos: int | None,
-         on_progress: ProgressCallback, cancel: CancelToken | None) -> list[_Tally]:
-    tallies = [_Tally() for _ in contexts]
-    meter = ProgressMeter("score", cut.windows, on_progress, unit="windows")
-    for index in range(cut.windows):
-        chunk = tokens[index * cut.window:(index + 1) * cut.window]
-        if bos is not None:
-            chunk[0] = bos  # as llama-perplexity: every window starts the way a fresh prompt does
-        for context in contexts:
-            context.clear()
-        for start in range(0, cut.window, cut.batch):
-            check(cancel, "scoring")
-            _score_batch(contexts, tallies, chunk, start, cut)
-        meter.advance(1)
-    meter.finish()
-    return tallies
+def compute_reference(model, tokens: Sequence[int], *, sink: Callable[[int, ReferenceRows], None],
+                      window: int = DEFAULT_WINDOW, on_progress: ProgressCallback = no_progress,
+                      cancel: CancelToken | None = None) -> Plan:
+    """The reference's compacted distributions, one `sink(window_index, rows)` per window; returns the plan.
+    Errors as `score_one`."""
+    tokens = check_tokens(model, tokens)
+    cut = plan_for(model, len(tokens), window)
+    parts: list[ReferenceRows] = []
+
+    def handle(index: int, row: int, logits: np.ndarray, targets: np.ndarray) -> None:
+        parts.append(compact(logits, targets))
+        if row + len(logits) == cut.per_window:  # the window's last scored position
+            sink(index, ReferenceRows.concat(parts))
+            parts.clear()
+
+    _each_batch(model, tokens, cut, handle, on_progress, cancel)
+    return cut
 
 
-def _score_batch(contexts: list[_Context], tallies: list[_Tally], chunk: list[int], start: int, cut: Plan) -> None:
-    """One batch of positions on every model; the distributions live only for this call."""
-    end = min(start + cut.batch, cut.window)
+@dataclass(frozen=True)
+class CandidateScores:
+    """A candidate against a reference: per-position figures in text order, and the most divergent positions."""
+
+    figures: PositionFigures
+    worst: tuple[Divergent, ...]
+
+
+def score_against(model, tokens: Sequence[int], cut: Plan, reference: Callable[[int], ReferenceRows], *,
+                  worst: int = 10, on_progress: ProgressCallback = no_progress,
+                  cancel: CancelToken | None = None) -> CandidateScores:
+    """Score the reference's `tokens` on `model` with the reference's plan (`reference(i)`: window i's rows).
+    InvalidParameter when the model's vocabulary size differs or its training context is under the window."""
+    tokens = check_tokens(model, tokens)
+    if model.n_vocab != cut.n_vocab:
+        raise InvalidParameter(f"{model.name} has a vocabulary of {model.n_vocab} tokens and the reference one of "
+                               f"{cut.n_vocab}: KL divergence needs the same vocabulary (quantizations of one model)")
+    if 0 < model.n_ctx_train < cut.window:
+        raise InvalidParameter(f"{model.name} was trained on {model.n_ctx_train} tokens of context: the "
+                               f"reference's window of {cut.window} does not fit it")
+    parts: list[PositionFigures] = []
+    tracker = WorstPositions(worst)
+    current: dict[int, ReferenceRows] = {}
+
+    def handle(index: int, row: int, logits: np.ndarray, targets: np.ndarray) -> None:
+        if index not in current:  # one window's rows in memory at a time
+            current.clear()
+            current[index] = reference(index)
+        rows = current[index].slice(row, row + len(logits))
+        figures, norm = against(rows, logits, targets)
+        parts.append(figures)
+        tracker.offer(index * cut.window + cut.first + row + 1, figures, rows, logits, norm)
+
+    _each_batch(model, tokens, cut, handle, on_progress, cancel)
+    return CandidateScores(PositionFigures.concat(parts), tracker.result())
+
+
+def _each_batch(model, tokens: list[int], cut: Plan, handle: Callable[[int, int, np.ndarray, np.ndarray], None],
+                on_progress: ProgressCallback, cancel: CancelToken | None) -> None:
+    """Decode every window on a scoring context of `model`; `handle(window, row, logits, targets)` per batch
+    with scored positions (`row`: the first one's index among its window's scored positions; `logits`: a view
+    valid during the call only)."""
+    bos = model.bos_token_id if model.add_bos else None
     scored = range(cut.first, cut.window - 1)  # the last position has no next token to score
-    reference: _Dist | None = None
-    for context, tally in zip(contexts, tallies, strict=True):
-        logits = context.decode(chunk[start:end], start, scored)
-        if logits is None:
-            continue
-        dist = _Dist.of(logits)
-        first_output = max(start, scored.start)
-        targets = np.asarray(chunk[first_output + 1:first_output + 1 + len(logits)])
-        tally.nll.append(dist.nll(targets))
-        if reference is None:
-            reference = dist
-            continue
-        tally.kl.append(dist.kl_from(reference))
-        tally.same_top += int(np.count_nonzero(dist.shifted.argmax(axis=1) == reference.shifted.argmax(axis=1)))
+    meter = ProgressMeter("score", cut.windows, on_progress, unit="windows")
+    with model.borrow_native() as native, closing(_Context(*native, cut)) as context:
+        for index in range(cut.windows):
+            chunk = tokens[index * cut.window:(index + 1) * cut.window]
+            if bos is not None:
+                chunk[0] = bos  # as llama-perplexity: every window starts the way a fresh prompt does
+            context.clear()
+            for start in range(0, cut.window, cut.batch):
+                check(cancel, "scoring")
+                logits = context.decode(chunk[start:start + cut.batch], start, scored)
+                if logits is not None:
+                    first = max(start, scored.start)
+                    handle(index, first - cut.first, logits, np.asarray(chunk[first + 1:first + 1 + len(logits)]))
+            meter.advance(1)
+    meter.finish()
 
 
 # ---------------------------------------------------------------------------------------------- logprobs
@@ -278,7 +268,7 @@ def logprob_entries(vocab: Vocab, logits: np.ndarray, targets: Sequence[int], to
 
 def prompt_logprobs(model, tokens: Sequence[int], top_n: int) -> list[TokenLogprob]:
     """Each prompt token's entry given the tokens before it (the first token's logprob is None), on a scoring
-    context of the model's own like `score_models` (generation keeps running). ContextLengthExceeded when the
+    context of the model's own like `score_one` (generation keeps running). ContextLengthExceeded when the
     tokens do not fit the model's per-request context."""
     tokens = [int(t) for t in tokens]
     if not tokens:

@@ -1,9 +1,9 @@
-"""Reports of a run (and of its diff to a baseline): Markdown, self-contained HTML, JSON, CSV and JUnit XML.
+"""Reports of a run (and of its diff to a baseline): Markdown, JSON, CSV and JUnit XML (HTML: report_html.py).
 
-`render(fmt, run, cells, diff)` returns the text. JUnit XML is for CI: one testsuite per target, one testcase per
-cell; with a baseline, a cell that passed there and fails now is a failure marked as a regression, and a cell that
-failed in the baseline too is reported as skipped ("known failure"), because the gate fails only on regressions.
-"""
+Each function returns the text; `Evals.export` picks one by format. JUnit XML is for CI: one testsuite per target,
+one testcase per cell; with a baseline, a cell that passed there and fails now is a failure marked as a regression,
+and a cell that failed in the baseline too is reported as skipped ("known failure"), because the gate fails only on
+regressions."""
 
 from __future__ import annotations
 
@@ -17,22 +17,6 @@ from collections.abc import Iterable
 from .records import EvalCell, EvalRun, RunDiff
 
 STATUS_MARK = {"passed": "✅", "failed": "❌", "error": "⚠️"}
-
-
-def render(fmt: str, run: EvalRun, cells: list[EvalCell], diff: RunDiff | None = None) -> str:
-    if fmt == "md":
-        return markdown(run, cells, diff)
-    if fmt == "html":
-        from .report_html import html_report
-
-        return html_report(run, cells, diff)
-    if fmt == "json":
-        return as_json(run, cells, diff)
-    if fmt == "csv":
-        return as_csv(cells)
-    if fmt == "junit":
-        return junit_xml(run, cells, diff)
-    raise ValueError(f"unknown report format {fmt!r}")
 
 
 def percent(value: float | None) -> str:

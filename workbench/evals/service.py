@@ -88,7 +88,8 @@ class Evals:
 
         targets/repeat/concurrency override the suite's; baseline (a run id or tag) is what the gate compares
         with (`gate(run)`); judge is the llm-rubric judge when an assertion names none. on_cell reports each stored
-        cell (on worker threads, one call at a time). Cancelling keeps the finished cells: the run is `cancelled`, resumable.
+        cell (on worker threads, one call at a time). Cancelling keeps the finished cells: the run is `cancelled`,
+        and resumable.
         """
         from ..chat.service import writer_identity
         from .runner import Runner
@@ -211,14 +212,16 @@ class Evals:
         """A run's report as md, html, json, csv or junit (JUnit XML); written to `path` when given.
 
         against: a run to diff with (md/html/junit show its regressions; default: the run's baseline)."""
-        from . import report
+        from . import report, report_html
 
         if fmt not in EXPORT_FORMATS:
             raise InvalidParameter(f"unknown report format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
         run = self.get(ref)
         cells = self._repo.cells(run.id)
         diff = self.diff(against, run.id) if against is not None else self.gate(run.id)
-        text = report.render(fmt, run, cells, diff)
+        render = {"md": report.markdown, "html": report_html.html_report, "json": report.as_json,
+                  "junit": report.junit_xml, "csv": lambda run, cells, _diff: report.as_csv(cells)}[fmt]
+        text = render(run, cells, diff)
         if path is not None:
             from ..files import atomic_write_text
 

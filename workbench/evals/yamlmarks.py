@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import yaml
+from yaml import YAMLError
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class Sequence(list):
 
     def item_span(self, index: int) -> Span:
         return self.item_spans[index] if index < len(self.item_spans) else self.span
+
+
+__all__ = ["Mapping", "Sequence", "Span", "YAMLError", "error_message", "error_span", "load"]
 
 
 class _Loader(yaml.SafeLoader):

@@ -2,19 +2,24 @@
 
 Every request, our streamed downloads included, goes through it, so the standard environment applies:
 HF_ENDPOINT (read at call time), proxies, SSL_CERT_FILE / SSL_CERT_DIR, HF_TOKEN, HF_HUB_DOWNLOAD_TIMEOUT and
-HF_HUB_OFFLINE (docs/design.md §5.4; the README's "Networks, proxies and certificates").
+HF_HUB_OFFLINE (docs/design.md §5.4; the README's "Networks, proxies and certificates"). The session fails at
+once when the Hub cannot be reached at all, retries timeouts and 5xx once, and keeps huggingface_hub's log
+lines off the terminal.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx2
-from huggingface_hub import HfApi, constants, get_session
+from huggingface_hub import HfApi, constants, get_session, set_client_factory
 from huggingface_hub.errors import (
     DisabledRepoError,
     GatedRepoError,
@@ -32,6 +37,60 @@ from .download import StreamInterrupted
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 TOKEN_HINT = "set a token (HF_TOKEN or `workbench settings`)"
+RETRY_WAIT = 1.0  # seconds before the one retry of a timeout or a 5xx
+TRANSIENT_STATUS = (500, 502, 503, 504)
+_session_lock = threading.Lock()
+_session_installed = False
+
+
+class HubUnreachable(httpx2.RequestError):
+    """No connection could be made (a name that does not resolve, a refused or unreachable address, TLS): not
+    transient. Deliberately not a TransportError, so huggingface_hub's backoff does not retry it."""
+
+
+class HubGaveUp(httpx2.RequestError):
+    """A timeout that persisted through our one retry (huggingface_hub would retry it 5 more times, 23 s)."""
+
+
+class _HubSession(httpx2.Client):
+    """huggingface_hub's session with our retry policy. Why by hand: its `http_backoff` retries every network
+    error five times (1+2+4+8+8 s, printing each wait) and takes no policy from callers of HfApi."""
+
+    def send(self, request: httpx2.Request, **kwargs) -> httpx2.Response:
+        retry = request.method in ("GET", "HEAD")
+        while True:
+            try:
+                response = super().send(request, **kwargs)
+            except httpx2.ConnectError as exc:
+                raise HubUnreachable(str(exc) or type(exc).__name__, request=request) from exc
+            except httpx2.TimeoutException as exc:
+                if not retry:
+                    raise HubGaveUp(f"timed out twice ({type(exc).__name__})", request=request) from exc
+                retry = False
+                time.sleep(RETRY_WAIT)
+                continue
+            if response.status_code in TRANSIENT_STATUS and retry:
+                response.close()
+                retry = False
+                time.sleep(RETRY_WAIT)
+                continue
+            return response
+
+
+def install_session() -> None:
+    """Put `_HubSession` under huggingface_hub (once per process) and route its log lines (retry notices
+    included) to the log file's handlers instead of the terminal."""
+    global _session_installed
+    with _session_lock:
+        if _session_installed:
+            return
+        hooks = get_session().event_hooks  # huggingface_hub's own: offline mode, request ids
+        set_client_factory(lambda: _HubSession(event_hooks=hooks, follow_redirects=True, timeout=None))
+        hub_logger = logging.getLogger("huggingface_hub")
+        for handler in [h for h in hub_logger.handlers if type(h) is logging.StreamHandler]:
+            hub_logger.removeHandler(handler)
+        hub_logger.addHandler(logging.NullHandler())  # else logging's last resort prints warnings to stderr
+        _session_installed = True
 
 
 def endpoint() -> str:
@@ -42,6 +101,7 @@ class HubClient:
     """One configured way to reach the Hub: endpoint, token, and the error translation."""
 
     def __init__(self, token: str | None):
+        install_session()
         self.token = token or None  # None: huggingface_hub falls back to HF_TOKEN / the stored login
         self.endpoint = endpoint()
 
@@ -77,6 +137,10 @@ class HubClient:
             raise HubError(f"repo {repo} has been disabled on the Hub") from exc
         except HfHubHTTPError as exc:
             raise self._http_error(what, repo, exc) from exc
+        except HubUnreachable as exc:
+            raise HubError(f"cannot reach the Hub at {self.endpoint} for {what} ({exc}): check the network "
+                           "connection, the name in HF_ENDPOINT, a proxy (HTTPS_PROXY) or CA bundle "
+                           "(SSL_CERT_FILE), or turn on offline mode") from exc
         except httpx2.HTTPError as exc:
             raise HubError(f"cannot reach the Hub at {self.endpoint} for {what} ({type(exc).__name__}: {exc}): "
                            "check the network connection, a proxy (HTTPS_PROXY) or CA bundle (SSL_CERT_FILE), "

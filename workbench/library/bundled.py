@@ -43,8 +43,10 @@ def default_model_pending(workbench: Workbench) -> bool:
     if os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
         return False
     package = _package()
-    if package is None or workbench.store.models.by_sha256(package.EXPECTED_SHA256):
+    if package is None:
         return False
+    if workbench.store.models.by_sha256(package.EXPECTED_SHA256):  # imported by hand, or registered before
+        return not workbench.presets.exists(DEFAULT_PRESET)
     return not (bundled_dir(workbench) / MARKER).exists()
 
 
@@ -52,7 +54,8 @@ def ensure_default_model(workbench: Workbench, on_progress: ProgressCallback = n
                          cancel: CancelToken | None = None) -> LocalModel | None:
     """Register the bundled model on a data dir's first start; return it (or None: not installed or disabled).
 
-    Later calls return the registered record without any work, or None once the user has removed it.
+    Later calls return the registered record (creating the `default` preset on it when no preset has that
+    name, also when the user imported the bundled file by hand first), or None once the user has removed it.
     """
     if os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
         return None
@@ -63,6 +66,7 @@ def ensure_default_model(workbench: Workbench, on_progress: ProgressCallback = n
     registered = workbench.store.models.by_sha256(package.EXPECTED_SHA256)
     folder = bundled_dir(workbench)
     if registered:
+        ensure_default_preset(workbench, registered[0])
         return registered[0]
     if (folder / MARKER).exists():
         return None  # registered once and removed since: the user's choice stands

@@ -1,7 +1,7 @@
-"""A comparison kept as a file: Compare's result and quality figures as JSON or Markdown (`write_report`).
+"""A comparison kept as a file: Compare's result and quality figures as JSON, Markdown or HTML (`write_report`).
 
-The suffix picks the format (`.md` Markdown, anything else JSON); either part may be missing. In Markdown each
-target's text is quoted as code, so no model output is read as Markdown.
+The suffix picks the format (`.md` Markdown, `.html` HTML with the divergence plot, anything else JSON); either
+part may be missing. Model output and text are quoted as code, so none of it is read as Markdown.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from ..errors import InvalidParameter
 from ..files import atomic_write_text, utc_text
 from .compare import CompareResult, divergence_text
 from .quality import QualityResult, figures_text
+from .statistics import report_rows
 
 
 def report_dict(compare: CompareResult | None, quality: QualityResult | None) -> dict:
@@ -39,13 +40,48 @@ def report_markdown(compare: CompareResult | None, quality: QualityResult | None
         for i, pane in enumerate(compare.panes):
             lines += ["", f"## {i + 1}. {_cell(pane.target)}", "", _fenced(pane.error or pane.text)]
     if quality is not None:
-        lines += ["", f"## Quality over {quality.text_tokens} tokens ({quality.windows} window(s) of "
-                  f"{quality.window}; text sha256 {quality.text_sha256[:12]})", "",
-                  "| # | target | quant | figures |", "| --- | --- | --- | --- |"]
-        for i, row in enumerate(quality.targets):
-            lines.append(f"| {i + 1} | {_cell(row.target)} | {row.quantization or '-'} | "
-                         f"{_cell(figures_text(row, i))} |")
+        lines += quality_markdown(quality)
     return "\n".join(lines) + "\n"
+
+
+def quality_markdown(quality: QualityResult) -> list[str]:
+    """The quality figures, llama-perplexity's statistics per candidate, and where each diverges most."""
+    lines = ["", f"## Quality over {quality.text_tokens} tokens ({quality.windows} window(s) of "
+             f"{quality.window}; text sha256 {quality.text_sha256[:12]})", "",
+             "| # | target | quant | figures |", "| --- | --- | --- | --- |"]
+    for i, row in enumerate(quality.targets):
+        lines.append(f"| {i + 1} | {_cell(row.target)} | {row.quantization or '-'} | "
+                     f"{_cell(figures_text(row, i))} |")
+    compared = [(i, row) for i, row in enumerate(quality.targets) if row.report is not None]
+    if compared:
+        lines += ["", f"### Against 1. {_cell(quality.targets[0].target)} (as llama-perplexity --kl-divergence)", "",
+                  "| statistic | " + " | ".join(f"{i + 1}. {_cell(row.target)}" for i, row in compared) + " |",
+                  "| --- |" + " --- |" * len(compared)]
+        columns = [report_rows(row.report) for _, row in compared]
+        for r, (label, _) in enumerate(columns[0]):
+            lines.append(f"| {label} | " + " | ".join(column[r][1] for column in columns) + " |")
+    for i, row in compared:
+        if row.worst:
+            lines += ["", f"### Where {i + 1}. {_cell(row.target)} diverges most", "",
+                      "| token # | KLD | Δp | context → next token | reference's top | its top |",
+                      "| --- | --- | --- | --- | --- | --- |"]
+            lines += [f"| {w.token_index} | {w.kld:.4f} | {w.delta_p_percent:+.2f}% | "
+                      f"{_code(w.context[-60:])} → {_code(w.token)} | {_tops(w.reference_top)} | "
+                      f"{_tops(w.candidate_top)} |" for w in row.worst]
+    return lines
+
+
+def _code(text: str) -> str:
+    """Inline code in a table cell: newlines shown as \\n, pipes escaped, fenced past any backticks inside."""
+    text = text.replace("\n", "\\n").replace("|", "\\|")
+    fence = "`"
+    while fence in text:
+        fence += "`"
+    return f"{fence} {text} {fence}"
+
+
+def _tops(top) -> str:
+    return " ".join(f"{_code(text)} {100 * p:.1f}%" for text, p in top)
 
 
 def write_report(path: str | os.PathLike, *, compare: CompareResult | None = None,
@@ -53,6 +89,12 @@ def write_report(path: str | os.PathLike, *, compare: CompareResult | None = Non
     path = Path(path).expanduser()
     if path.suffix.lower() == ".md":
         text = report_markdown(compare, quality)
+    elif path.suffix.lower() in (".html", ".htm"):
+        from .report_html import report_html
+
+        data = report_dict(compare, quality)
+        text = report_html(f"Comparison ({data['exported_at']}, Workbench {data['workbench_version']})", compare,
+                           quality)
     else:
         text = json.dumps(report_dict(compare, quality), indent=2, ensure_ascii=False, default=str) + "\n"
     atomic_write_text(path, text)  # never a half-written report under the real name

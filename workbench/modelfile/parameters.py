@@ -1,8 +1,9 @@
 """Ollama's PARAMETER names: the one table of their types, ranges and where each goes in the engine.
 
 A Modelfile PARAMETER, an Ollama `options` object and `/set parameter` all go through `parse_parameter`, so a
-value is accepted or refused everywhere with the same message. A name is "sampling", "load" or "ignored"
-(Ollama-only: parsed, kept, reported); any other name is an error (docs/design.md §6.2).
+value is accepted or refused everywhere with the same message. A name is "sampling", "load", "chat" (read by
+chat/prepare.py: thinking) or "ignored" (Ollama-only: parsed, kept, reported); any other name is an error
+(docs/design.md §6.2).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any, Literal
 
 from ..errors import InvalidParameter
 
-Kind = Literal["sampling", "load", "ignored"]
+Kind = Literal["sampling", "load", "chat", "ignored"]
+THINK_VALUES = ("true", "false", "low", "medium", "high")
 ValueType = Literal["int", "float", "bool", "str"]
 
 
@@ -75,6 +77,9 @@ _SPECS = (
     _p("num_gpu", "int", "load", "gpu_layers", "layers offloaded to the GPU; -1 = all that help", -1, None),
     _p("num_thread", "int", "load", "n_threads", "CPU threads; 0 = one per physical core", 0, None),
     _p("use_mmap", "bool", "load", "use_mmap", "map the model file instead of reading it"),
+    # chat: read by chat/prepare.py (a reasoning model's thinking), not by the engine's records
+    _p("think", "str", "chat", None, "thinking: true, false, low, medium or high (reasoning models)"),
+    _p("think_budget", "int", "chat", None, "most tokens of thinking; then the block is closed", 0, None),
     # Ollama-only: accepted, kept, reported
     _p("num_keep", "int", "ignored", None, "tokens kept when Ollama shifts the context", -1, None),
     _p("penalize_newline", "bool", "ignored", None, "removed from llama.cpp's sampler"),
@@ -134,7 +139,9 @@ def parse_parameter(name: str, raw: Any, *, max_context: int | None = None) -> A
         raise InvalidParameter(f"num_ctx {value} is beyond what the model supports ({max_context} tokens)")
     if s.name == "stop" and value == "":
         raise InvalidParameter("stop must not be empty")
-    return value
+    if s.name == "think" and value.strip().lower() not in THINK_VALUES:
+        raise InvalidParameter(f"think {value!r} is not one of {', '.join(THINK_VALUES)}")
+    return value.strip().lower() if s.name == "think" else value
 
 
 def _coerce(s: ParameterSpec, raw: Any) -> Any:
@@ -142,6 +149,8 @@ def _coerce(s: ParameterSpec, raw: Any) -> Any:
         return _from_text(s, raw if s.type == "str" else raw.strip())
     if s.type == "bool" and isinstance(raw, bool):
         return raw
+    if s.name == "think" and isinstance(raw, bool):  # an options object may say "think": true
+        return "true" if raw else "false"
     if s.type == "int" and isinstance(raw, int) and not isinstance(raw, bool):
         return raw
     if s.type == "int" and isinstance(raw, float) and raw.is_integer():
@@ -208,6 +217,8 @@ def split_parameters(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
             value: Any = [parse_parameter(s.name, item) for item in items]
         else:
             value = parse_parameter(s.name, raw)
+        if s.kind == "chat":
+            continue  # chat/prepare.py reads these from the parameters themselves
         if s.kind == "ignored":
             ignored[s.name] = value
             continue

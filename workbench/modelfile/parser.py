@@ -371,6 +371,12 @@ def instruction_spans(text: str) -> list[tuple[str, str, int, int]] | None:
     return spans
 
 
+def instruction_values(text: str, name: str) -> list[tuple[int, str]]:
+    """(1-based line, value) of every `name` instruction (e.g. ADAPTER) in a valid text, in file order."""
+    return [(item.line, item.value) for item in _commands(text)
+            if isinstance(item, _Command) and item.name == name.upper()]
+
+
 def instruction_line(name: str, value: str, arg: str = "") -> str:
     """One instruction as render() writes it (`PARAMETER temperature 0.7`, a quoted SYSTEM, …)."""
     head = f"{name} {arg} " if arg else f"{name} "

@@ -20,7 +20,15 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 
 from ..errors import QueueFull, WorkbenchError
-from . import ollama_manage, ollama_routes, openai_routes, responses_routes, token_routes
+from . import (
+    anthropic_format,
+    anthropic_routes,
+    ollama_manage,
+    ollama_routes,
+    openai_routes,
+    responses_routes,
+    token_routes,
+)
 from .config import ServeConfig
 from .metrics import RequestRecord
 from .security import BodyTooLarge, SecurityMiddleware
@@ -48,6 +56,7 @@ def create_app(workbench: Workbench, config: ServeConfig) -> FastAPI:
     app.state.request_log = state.request_log
     app.include_router(openai_routes.router)
     app.include_router(responses_routes.router)
+    app.include_router(anthropic_routes.router)
     app.include_router(ollama_routes.router)
     app.include_router(ollama_manage.router)
     app.include_router(token_routes.router)
@@ -58,7 +67,7 @@ def create_app(workbench: Workbench, config: ServeConfig) -> FastAPI:
 
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-                           allow_headers=["Authorization", "Content-Type"])
+                           allow_headers=["Authorization", "Content-Type", "x-api-key", "anthropic-version"])
     # outermost: a foreign Host never reaches a route; refusals go to the audit trail (queued, off the loop)
     app.add_middleware(SecurityMiddleware, config=config, on_refused=workbench.audit.endpoint_refused)
     return app
@@ -81,6 +90,8 @@ def _add_basic_routes(app: FastAPI, state: ServeState) -> None:
 def _error(request: Request, status: int, message: str, code: str | None, headers: dict | None = None):
     if request.url.path.startswith("/api/"):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
+    if anthropic_format.is_anthropic_path(request.url.path):
+        return anthropic_format.error_response(status, message, code, headers)
     type_ = "invalid_request_error" if status < 500 else "server_error"
     if status == 401:
         type_ = "authentication_error"

@@ -16,12 +16,16 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
+from ..chat.answer import ThinkingText
+from ..chat.reasoning import Thinking, detect_format
+from ..chat.tool_calls import ContentText
 from ..engine import TextEvent
 from ..errors import InvalidParameter
 from ..files import utc_text
 from ..library import facts
 from ..modelfile.parser import render as render_modelfile
 from . import formats
+from .answer_stream import Finished, answer_events, collect_answer
 from .routes_common import client_host, finish_reason, ndjson_line
 from .schemas import OllamaChatRequest, OllamaEmbedRequest, OllamaGenerateRequest, OllamaShowRequest
 from .streaming import collect_watching
@@ -84,7 +88,8 @@ async def show(body: OllamaShowRequest, request: Request):
             "parameters": parameters, "template": template if isinstance(template, str) else "",
             "system": (mf.system or "") if mf is not None else "", "license": model.license or "",
             "details": _details(model), "model_info": info, "modified_at": model.added_at.isoformat(),
-            "capabilities": ["completion", *(["tools"] if "tools" in (template or "") else [])]}
+            "capabilities": ["completion", *(["tools"] if "tools" in (template or "") else []),
+                             *(["thinking"] if detect_format(template, model.metadata).supported else [])]}
 
 
 @router.get("/api/ps")
@@ -129,13 +134,25 @@ async def chat_route(body: OllamaChatRequest, request: Request):
     state, started, keep_alive, target = await _begin(body, request)
     if not body.messages:
         return await _keep_alive_only(state, target, keep_alive, body.model, True)
-    messages = [{"role": m.role, "content": m.content, **({"tool_calls": m.tool_calls} if m.tool_calls else {})}
-                for m in body.messages]
-    plan = formats.plan_tools(body.tools, None)
-    _, stream = await state.start_chat(
-        target, messages, parameters=dict(body.options or {}), route="/api/chat", client=client_host(request),
-        started=started, tools=plan.tools, json_schema=formats.ollama_schema(body.format), keep_alive=keep_alive)
-    return await _respond(request, body, stream, started, chat_shape=True, parse_calls=plan.parse_calls)
+    options = dict(body.options or {})
+    grammar = options.pop("grammar", None) or body.grammar  # llama.cpp's extension, also inside options
+    prepared, stream = await state.start_chat(
+        target, [_template_message(m) for m in body.messages], parameters=options, route="/api/chat",
+        client=client_host(request), started=started, tools=body.tools, thinking=Thinking.parse(body.think),
+        json_schema=formats.ollama_schema(body.format), grammar=grammar, keep_alive=keep_alive)
+    return await _respond(request, body, stream, started, prepared.shape, chat_shape=True)
+
+
+def _template_message(m) -> dict:
+    """An Ollama message as chat templates read it (a tool result's function name as `name`)."""
+    item = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        item["tool_calls"] = m.tool_calls
+    if m.thinking:
+        item["thinking"] = m.thinking
+    if m.tool_name:
+        item["name"] = m.tool_name
+    return item
 
 
 @router.post("/api/generate")
@@ -150,22 +167,28 @@ async def generate(body: OllamaGenerateRequest, request: Request):
     common = {"parameters": dict(body.options or {}), "route": "/api/generate", "client": client_host(request),
               "started": started, "json_schema": formats.ollama_schema(body.format), "keep_alive": keep_alive}
     if body.raw:
+        if body.think:
+            raise InvalidParameter("think needs the chat template: it cannot be used with raw")
         _, stream = await state.start_completion(target, body.prompt, **common)
-    else:
-        _, stream = await state.start_chat(target, [{"role": "user", "content": body.prompt}],
-                                                  system=body.system, **common)
-    return await _respond(request, body, stream, started, chat_shape=False, parse_calls=False)
+        return await _respond(request, body, stream, started, None, chat_shape=False)
+    prepared, stream = await state.start_chat(target, [{"role": "user", "content": body.prompt}],
+                                              system=body.system, thinking=Thinking.parse(body.think), **common)
+    return await _respond(request, body, stream, started, prepared.shape, chat_shape=False)
 
 
-def _piece(body, text: str, chat_shape: bool) -> dict:
+def _piece(body, text: str, chat_shape: bool, thinking: str = "") -> dict:
     head = {"model": body.model, "created_at": utc_text(timespec="auto", zulu=True)}
-    return {**head, "message": {"role": "assistant", "content": text}} if chat_shape else {**head, "response": text}
+    if chat_shape:
+        message = {"role": "assistant", "content": text, **({"thinking": thinking} if thinking else {})}
+        return {**head, "message": message}
+    return {**head, "response": text, **({"thinking": thinking} if thinking else {})}
 
 
-def _done(body, final, stream, started: float, chat_shape: bool, text: str = "", calls=None) -> dict:
+def _done(body, final, stream, started: float, chat_shape: bool, text: str = "", calls=None,
+          thinking: str = "") -> dict:
     total = time.perf_counter() - started
     ttft = stream.ttft or 0.0
-    out = _piece(body, text, chat_shape)
+    out = _piece(body, text, chat_shape, thinking)
     if calls:
         out["message"]["tool_calls"] = calls
     return {**out, "done": True, "done_reason": finish_reason(final), "total_duration": int(total * 1e9),
@@ -173,21 +196,20 @@ def _done(body, final, stream, started: float, chat_shape: bool, text: str = "",
             "eval_count": final.completion_tokens, "eval_duration": int(max(0.0, total - ttft) * 1e9)}
 
 
-async def _respond(request: Request, body, stream, started: float, *, chat_shape: bool, parse_calls: bool):
-    if body.stream and not parse_calls:
-        return StreamingResponse(_ndjson(body, stream, started, chat_shape), media_type="application/x-ndjson")
-    text, final = await collect_watching(request, stream)
-    calls = None
-    if parse_calls:
-        found, rest = formats.parse_tool_calls(text)
-        if found:  # Ollama's shape: arguments as an object, no id
-            calls = [{"function": {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}}
-                     for c in found]
-            text = rest
-    done = _done(body, final, stream, started, chat_shape, text, calls)
+async def _respond(request: Request, body, stream, started: float, shape, *, chat_shape: bool):
+    """Plain text (stream or whole), or an answer split into thinking, content and tool calls."""
+    parsed = shape is not None and not shape.plain
     if body.stream:
-        return StreamingResponse(iter([ndjson_line(done)]), media_type="application/x-ndjson")
-    return done
+        lines = _ndjson_parsed(body, stream, shape, started, chat_shape) if parsed else \
+            _ndjson(body, stream, started, chat_shape)
+        return StreamingResponse(lines, media_type="application/x-ndjson")
+    if not parsed:
+        text, final = await collect_watching(request, stream)
+        return _done(body, final, stream, started, chat_shape, text)
+    done = await collect_answer(request, stream, shape)
+    answer = done.answer
+    calls = [call.ollama() for call in answer.calls] or None  # Ollama's shape: arguments as an object, no id
+    return _done(body, done.final, stream, started, chat_shape, answer.content, calls, answer.thinking)
 
 
 async def _ndjson(body, stream, started: float, chat_shape: bool):
@@ -198,6 +220,28 @@ async def _ndjson(body, stream, started: float, chat_shape: bool):
             yield ndjson_line({"error": event.error or "generation failed"})
         else:
             yield ndjson_line(_done(body, event, stream, started, chat_shape))
+
+
+async def _ndjson_parsed(body, stream, shape, started: float, chat_shape: bool):
+    """`thinking` and `content` pieces as they stream; the tool calls in one line when the answer ends (as
+    Ollama sends them), then the done line."""
+    async for item in answer_events(stream, shape):
+        if isinstance(item, ThinkingText):
+            yield ndjson_line({**_piece(body, "", chat_shape, item.text), "done": False})
+        elif isinstance(item, ContentText):
+            yield ndjson_line({**_piece(body, item.text, chat_shape), "done": False})
+        elif isinstance(item, Finished):
+            if item.final.finish_reason == "error":
+                yield ndjson_line({"error": item.final.error or "generation failed"})
+                return
+            answer = item.answer
+            if answer.unsent:
+                yield ndjson_line({**_piece(body, answer.unsent, chat_shape), "done": False})
+            if answer.calls:
+                line = _piece(body, "", chat_shape)
+                line["message"]["tool_calls"] = [call.ollama() for call in answer.calls]
+                yield ndjson_line({**line, "done": False})
+            yield ndjson_line(_done(body, item.final, stream, started, chat_shape))
 
 
 @router.post("/api/embed")

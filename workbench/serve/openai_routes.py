@@ -1,8 +1,9 @@
 """OpenAI-compatible routes: /v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings.
 
 Request fields map onto Ollama parameter names (formats.py) and chat/prepare.py builds the prompt, so a preset
-used as the model applies its SYSTEM, MESSAGEs and PARAMETERs. Streams are SSE chunks ending `[DONE]`; with tools
-a stream is generated whole first; logprobs are shaped in logprobs.py (docs/design.md §7.3).
+used as the model applies its SYSTEM, MESSAGEs and PARAMETERs. Streams are SSE chunks ending `[DONE]`; a
+reasoning model's thinking and tool calls are split off as they stream (answer_stream.py); logprobs are shaped
+in logprobs.py (docs/design.md §7.3).
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from ..chat.answer import ThinkingText
+from ..chat.reasoning import Thinking
+from ..chat.tool_calls import ToolCallArguments, ToolCallStart
 from ..engine import TextEvent
 from ..errors import InvalidParameter
 from . import formats, logprobs
+from .answer_stream import Finished, answer_events, collect_answer, usage_details
 from .routes_common import client_host, finish_reason
 from .schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from .streaming import collect_watching
@@ -35,10 +40,13 @@ def _dumps(payload: dict) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
-def _usage(final) -> dict:
-    return {"prompt_tokens": final.prompt_tokens, "completion_tokens": final.completion_tokens,
-            "total_tokens": final.prompt_tokens + final.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": final.cached_tokens}}
+def _usage(final, answer=None) -> dict:
+    usage = {"prompt_tokens": final.prompt_tokens, "completion_tokens": final.completion_tokens,
+             "total_tokens": final.prompt_tokens + final.completion_tokens,
+             "prompt_tokens_details": {"cached_tokens": final.cached_tokens}}
+    if answer is not None:
+        usage["completion_tokens_details"] = usage_details(answer)
+    return usage
 
 
 def _fingerprint(prepared) -> str:
@@ -78,36 +86,72 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     started = time.perf_counter()
     request.state.model = body.model
     target = await run_in_threadpool(state.resolve, body.model)
-    plan = formats.plan_tools(body.tools, body.tool_choice)
-    schema = formats.response_schema(body.response_format) or plan.schema
+    thinking = Thinking.parse(body.thinking_choice(), budget=body.thinking_budget)
     prepared, stream = await state.start_chat(
         target, formats.template_messages(body.messages), parameters=formats.sampling_parameters(body),
-        route="/v1/chat/completions", client=client_host(request), started=started, tools=plan.tools,
-        json_schema=schema, logit_bias=formats.logit_bias(body.logit_bias), ignore_eos=body.ignore_eos,
+        route="/v1/chat/completions", client=client_host(request), started=started, tools=body.tools,
+        tool_choice=body.tool_choice, thinking=thinking, json_schema=formats.response_schema(body.response_format),
+        grammar=body.grammar, logit_bias=formats.logit_bias(body.logit_bias), ignore_eos=body.ignore_eos,
         logprobs=body.logprobs_n())
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model,
             "system_fingerprint": _fingerprint(prepared)}
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    if body.stream and not plan.parse_calls:
-        return StreamingResponse(_chat_sse(stream, meta, include_usage, body.logprobs),
+    if prepared.shape.plain:
+        if body.stream:
+            return StreamingResponse(_chat_sse(stream, meta, include_usage, body.logprobs),
+                                     media_type="text/event-stream")
+        text, final = await collect_watching(request, stream)
+        scores = logprobs.chat(stream.logprobs) if body.logprobs else None
+        message = {"role": "assistant", "content": text}
+        return {**meta, "object": "chat.completion", "usage": _usage(final),
+                "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(final),
+                             "logprobs": scores}]}
+    if body.stream:
+        return StreamingResponse(_parsed_sse(stream, prepared.shape, meta, include_usage),
                                  media_type="text/event-stream")
-    text, final = await collect_watching(request, stream)
-    message = _assistant_message(text, plan)
-    reason = "tool_calls" if message.get("tool_calls") else finish_reason(final)
-    scores = logprobs.chat(stream.logprobs) if body.logprobs else None
-    if body.stream:  # tools: the whole answer as a short stream
-        return StreamingResponse(_chat_sse_whole(message, reason, final, meta, include_usage, scores),
-                                 media_type="text/event-stream")
-    return {**meta, "object": "chat.completion", "usage": _usage(final),
-            "choices": [{"index": 0, "message": message, "finish_reason": reason, "logprobs": scores}]}
+    entries: list = []
+    done = await collect_answer(request, stream, prepared.shape, entries)
+    finish_reason(done.final)  # an engine failure: a 500 in OpenAI's shape
+    answer = done.answer
+    message = {"role": "assistant", "content": answer.content if not answer.calls else (answer.content or None)}
+    if answer.thinking:
+        message["reasoning_content"] = answer.thinking
+    if answer.calls:
+        message["tool_calls"] = [call.openai() for call in answer.calls]
+    scores = logprobs.chat(entries) if body.logprobs else None
+    return {**meta, "object": "chat.completion", "usage": _usage(done.final, answer),
+            "choices": [{"index": 0, "message": message, "finish_reason": done.finish_reason, "logprobs": scores}]}
 
 
-def _assistant_message(text: str, plan: formats.ToolPlan) -> dict:
-    if plan.parse_calls:
-        calls, rest = formats.parse_tool_calls(text)
-        if calls:
-            return {"role": "assistant", "content": rest or None, "tool_calls": calls}
-    return {"role": "assistant", "content": text}
+async def _parsed_sse(stream, shape, meta: dict, include_usage: bool):
+    """A stream split as it goes: `reasoning_content` deltas, `content` deltas, `tool_calls` deltas."""
+    yield _dumps(_chunk(meta, {"role": "assistant", "content": ""}))
+    async for item in answer_events(stream, shape):
+        if not isinstance(item, Finished):
+            yield _dumps(_chunk(meta, _delta(item)))
+            continue
+        if item.final.finish_reason == "error":
+            yield _dumps({"error": {"message": item.final.error or "generation failed", "type": "server_error",
+                                    "param": None, "code": "engine_error"}})
+            return
+        if item.answer.unsent:  # a malformed call's text (or text after the calls) not shown yet
+            yield _dumps(_chunk(meta, {"content": item.answer.unsent}))
+        yield _dumps(_chunk(meta, {}, item.finish_reason))
+        if include_usage:
+            yield _dumps({**meta, "object": "chat.completion.chunk", "choices": [],
+                          "usage": _usage(item.final, item.answer)})
+    yield "data: [DONE]\n\n"
+
+
+def _delta(item) -> dict:
+    if isinstance(item, ThinkingText):
+        return {"reasoning_content": item.text}
+    if isinstance(item, ToolCallStart):
+        return {"tool_calls": [{"index": item.index, "id": item.id, "type": "function",
+                                "function": {"name": item.name, "arguments": ""}}]}
+    if isinstance(item, ToolCallArguments):
+        return {"tool_calls": [{"index": item.index, "function": {"arguments": item.fragment}}]}
+    return {"content": item.text}
 
 
 def _chunk(meta: dict, delta: dict, finish_reason: str | None = None, scores: dict | None = None) -> dict:
@@ -141,18 +185,6 @@ def _chat_sse(stream, meta: dict, include_usage: bool, with_logprobs: bool):
         return _chunk(meta, {} if text is None else {"content": text}, finish, scores)
 
     return _sse(stream, meta, include_usage, chunk, head=_chunk(meta, {"role": "assistant", "content": ""}))
-
-
-async def _chat_sse_whole(message: dict, reason: str, final, meta: dict, include_usage: bool,
-                          scores: dict | None):
-    yield _dumps(_chunk(meta, {"role": "assistant", "content": message.get("content") or ""}, scores=scores))
-    if message.get("tool_calls"):
-        calls = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
-        yield _dumps(_chunk(meta, {"tool_calls": calls}))
-    yield _dumps(_chunk(meta, {}, reason))
-    if include_usage:
-        yield _dumps({**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(final)})
-    yield "data: [DONE]\n\n"
 
 
 @router.post("/v1/completions")

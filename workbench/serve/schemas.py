@@ -70,6 +70,7 @@ class ChatMessage(Lenient):
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    reasoning_content: str | None = None  # an earlier answer's thinking (llama-server's and DeepSeek's field)
 
     @field_validator("content")
     @classmethod
@@ -119,8 +120,13 @@ class ChatCompletionRequest(SamplingFields):
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict | None = None
+    parallel_tool_calls: bool | None = None  # accepted: a model may always make several calls
     logprobs: bool = False
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    thinking_budget: int | None = Field(default=None, ge=0)  # extension: most tokens of thinking
+    chat_template_kwargs: dict[str, Any] | None = None  # llama-server's: enable_thinking, reasoning_effort
+    grammar: str | None = None  # llama-server's extension: a GBNF grammar constraining the output
 
     @model_validator(mode="after")
     def _limits(self):
@@ -133,6 +139,16 @@ class ChatCompletionRequest(SamplingFields):
     def logprobs_n(self) -> int | None:
         """The engine's GenerationRequest.logprobs: None off, else how many alternatives."""
         return (self.top_logprobs or 0) if self.logprobs else None
+
+    def thinking_choice(self) -> bool | str | None:
+        """reasoning_effort, else chat_template_kwargs' enable_thinking / thinking / reasoning_effort."""
+        if self.reasoning_effort is not None:
+            return self.reasoning_effort
+        kwargs = self.chat_template_kwargs or {}
+        for key in ("reasoning_effort", "enable_thinking", "thinking"):
+            if kwargs.get(key) is not None:
+                return kwargs[key]
+        return None
 
 
 class CompletionRequest(SamplingFields):
@@ -289,8 +305,10 @@ class ResponsesRequest(Lenient):
 class OllamaMessage(Lenient):
     role: Literal["system", "user", "assistant", "tool"]
     content: str = ""
+    thinking: str | None = None  # an earlier answer's thinking
     images: list[str] | None = None
     tool_calls: list[dict] | None = None
+    tool_name: str | None = None  # a tool message: which function's result
 
     _check = field_validator("content")(lambda cls, v: _no_surrogates(v))
 
@@ -301,6 +319,8 @@ class OllamaBase(Lenient):
     keep_alive: str | int | float | None = None
     stream: bool = True
     format: str | dict | None = None
+    think: bool | Literal["low", "medium", "high"] | None = None
+    grammar: str | None = None  # extension (as llama-server's): a GBNF grammar constraining the output
 
 
 class OllamaChatRequest(OllamaBase):

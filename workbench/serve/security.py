@@ -1,8 +1,9 @@
-"""ASGI middleware for the endpoint's safe defaults: Host allowlist, bearer API key, body size cap.
+"""ASGI middleware for the endpoint's safe defaults: Host allowlist, API key, body size cap.
 
 Written as plain ASGI (not Starlette's BaseHTTPMiddleware) so streaming responses pass through untouched and
-a rejected request costs no more than reading its headers. Keys are compared with `hmac.compare_digest`
-(constant time). Error bodies use OpenAI's shape and never echo request content.
+a rejected request costs no more than reading its headers. The key comes as `Authorization: Bearer` or as
+Anthropic's `x-api-key`, compared with `hmac.compare_digest` (constant time). Error bodies use OpenAI's shape
+(Anthropic's on /v1/messages) and never echo request content.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 
+from . import anthropic_format
 from .config import ServeConfig
 
 OPEN_PATHS = {"/health", "/api/version", "/"}  # liveness probes work without a key; they reveal nothing
@@ -20,8 +22,11 @@ def error_body(message: str, type_: str, code: str | None = None) -> bytes:
 
 
 async def send_error(send, status: int, message: str, type_: str, code: str | None = None,
-                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = error_body(message, type_, code)
+                     headers: list[tuple[bytes, bytes]] | None = None, path: str = "") -> None:
+    if anthropic_format.is_anthropic_path(path):
+        body = json.dumps(anthropic_format.error_body(status, message)).encode()
+    else:
+        body = error_body(message, type_, code)
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             *(headers or [])]})
@@ -41,6 +46,7 @@ class SecurityMiddleware:
         self.on_refused = on_refused  # on_refused(status, client, path, code): the audit trail's hook
         self.allowed_hosts = {h.lower() for h in config.host_allowlist()}
         self.expected = f"Bearer {config.api_key}".encode() if config.api_key else None
+        self.expected_x_key = config.api_key.encode() if config.api_key else None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -50,23 +56,27 @@ class SecurityMiddleware:
         if host not in self.allowed_hosts:
             return await self._refuse(scope, send, 403, "the Host header is not allowed for this endpoint",
                                       "permission_error", "host_not_allowed")
-        if self.expected and scope["path"] not in OPEN_PATHS and scope["method"] != "OPTIONS":
-            supplied = headers.get(b"authorization", b"")
-            if not hmac.compare_digest(supplied, self.expected):
-                return await self._refuse(scope, send, 401,
-                                          "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                                          "authentication_error", "invalid_api_key",
-                                          [(b"www-authenticate", b"Bearer")])
+        if (self.expected and scope["path"] not in OPEN_PATHS and scope["method"] != "OPTIONS"
+                and not self._authorised(headers)):
+            return await self._refuse(scope, send, 401, "missing or wrong API key: send 'Authorization: "
+                                      "Bearer <key>' (or Anthropic's 'x-api-key: <key>')",
+                                      "authentication_error", "invalid_api_key", [(b"www-authenticate", b"Bearer")])
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.config.max_body_bytes):
             return await self._refuse(scope, send, 413, f"request body over {self.config.max_body_bytes} bytes",
                                       "invalid_request_error", "body_too_large")
         await self.app(scope, self._capped(receive), send)
 
+    def _authorised(self, headers: dict) -> bool:
+        """Either header may carry the key; both are compared, so the time does not say which was tried."""
+        bearer = hmac.compare_digest(headers.get(b"authorization", b""), self.expected)
+        x_key = hmac.compare_digest(headers.get(b"x-api-key", b""), self.expected_x_key)
+        return bearer or x_key
+
     async def _refuse(self, scope, send, status: int, message: str, type_: str, code: str, headers=None) -> None:
         if self.on_refused is not None:
             self.on_refused(status, (scope.get("client") or ("-",))[0], scope["path"], code)
-        await send_error(send, status, message, type_, code, headers)
+        await send_error(send, status, message, type_, code, headers, path=scope["path"])
 
     def _capped(self, receive):
         """Also cap chunked bodies that carry no Content-Length."""

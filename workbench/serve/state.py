@@ -125,6 +125,15 @@ class ServeState:
             raise InvalidParameter(f"max_tokens {limit} is over this endpoint's cap of "
                                    f"{self.config.max_tokens_cap} tokens")
 
+    def count_prompt_tokens(self, target: chat.ChatTarget, messages: list[dict], **kwargs) -> int:
+        """How many tokens the prompt start_chat would queue for these messages has; blocking (may load)."""
+        prepared = chat.prepare_chat(self.wb, target, messages, **self._options(), **kwargs)
+        loaded = self.wb.runtime.acquire(prepared.target.model, prepared.load)
+        # LoadedModel.prompt_tokens's rule, through the guarded tokenize (the model may unload meanwhile)
+        tokens = loaded.tokenize(prepared.prompt, add_special=False, parse_special=True)
+        bos = loaded.bos_token_id
+        return len(tokens) + (loaded.add_bos and bos is not None and (not tokens or tokens[0] != bos))
+
     def load_model(self, target: chat.ChatTarget):
         """Acquire (load if needed) the target's model with this endpoint's load options; blocking."""
         *_, load, _ignored = chat.build_options(target.base_parameters(), **self._options())

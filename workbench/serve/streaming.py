@@ -150,7 +150,7 @@ class Stream:
     def _merge(self, first: TextEvent):
         """first + every TextEvent already queued (text and logprob entries, in order); returns (merged, the
         non-text item that stopped it)."""
-        parts, entries = [first.text], list(first.logprobs)
+        parts, entries, tokens = [first.text], list(first.logprobs), first.completion_tokens
         stopped = None
         while not self._queue.empty():
             item = self._queue.get_nowait()
@@ -159,7 +159,8 @@ class Stream:
                 break
             parts.append(item.text)
             entries += item.logprobs
-        return TextEvent("".join(parts), tuple(entries)), stopped
+            tokens = item.completion_tokens
+        return TextEvent("".join(parts), tuple(entries), tokens), stopped
 
     def close(self) -> None:
         """For a stream that will never be iterated (the route failed before responding)."""

@@ -81,6 +81,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "presets and sessions", PRESETS_AND_SESSIONS),
     Migration(4, "audit trail", AUDIT_EVENTS),
     Migration(5, "eval suites, runs, cells and tags", EVALS),
+    Migration(6, "an answer's thinking, apart from its text", (
+        "ALTER TABLE messages ADD COLUMN thinking TEXT",
+    )),
 )
 
 LATEST_VERSION = max(m.version for m in MIGRATIONS)

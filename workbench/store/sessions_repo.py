@@ -20,7 +20,7 @@ def _message(row: MessageRow) -> Message:
     return Message(
         id=row.id, session_id=row.session_id, parent_id=row.parent_id, role=row.role, content=row.content,
         status=row.status, created_at=row.created_at,
-        provenance=json.loads(row.provenance) if row.provenance else None,
+        provenance=json.loads(row.provenance) if row.provenance else None, thinking=row.thinking or "",
     )
 
 
@@ -94,7 +94,7 @@ class SessionRepository:
 
     # -- messages ----------------------------------------------------------------------------------------
     def add_message(self, session_id: int, parent_id: int | None, role: str, content: str, *,
-                    status: str = "complete", provenance: dict | None = None) -> Message:
+                    status: str = "complete", provenance: dict | None = None, thinking: str = "") -> Message:
         with self._store.session() as s:
             session = self._row(s, session_id)
             if parent_id is not None:
@@ -102,7 +102,7 @@ class SessionRepository:
                 if parent is None or parent.session_id != session_id:
                     raise NotFound(f"message {parent_id} is not in session {session_id}")
             row = MessageRow(session_id=session_id, parent_id=parent_id, role=role, content=content,
-                             status=status, provenance=json.dumps(provenance) if provenance else None,
+                             thinking=thinking or None, status=status, provenance=json.dumps(provenance) if provenance else None,
                              created_at=utc_naive_now())
             s.add(row)
             s.flush()
@@ -111,13 +111,15 @@ class SessionRepository:
             return _message(row)
 
     def update_message(self, message_id: int, *, content: str | None = None, status: str | None = None,
-                       provenance: dict | None = None) -> Message:
+                       provenance: dict | None = None, thinking: str | None = None) -> Message:
         with self._store.session() as s:
             row = s.get(MessageRow, message_id)
             if row is None:
                 raise NotFound(f"no message with id {message_id}")
             if content is not None:
                 row.content = content
+            if thinking is not None:
+                row.thinking = thinking or None
             if status is not None:
                 row.status = status
             if provenance is not None:

@@ -34,6 +34,7 @@ class MessageRow(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
+    thinking: Mapped[str | None] = mapped_column(Text)  # a reasoning model's thinking (None: none)
     status: Mapped[str] = mapped_column(String(16), default="complete")
     provenance: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)
