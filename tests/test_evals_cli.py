@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli_library import run
-from tests.test_evals_run import FAST, SUITE, write_suite
+from tests.test_evals_run import SUITE, write_suite
 from workbench.app import Workbench
 from workbench.evals import validate_suite
 from workbench.paths import default_paths
@@ -99,8 +99,14 @@ def test_a_huge_suite_asks_before_running(capsys, tmp_path, tiny):
 CHILD = """
 import sys
 from workbench.app import Workbench
+stored = []
+def on_cell(cell):
+    stored.append(cell.id)
+    print("stored", cell.id, flush=True)
+    if len(stored) == 4:
+        sys.stdin.readline()  # hold the run here until it is killed: it cannot finish first
 with Workbench(caller="cli") as wb:
-    wb.evals.run(sys.argv[1], concurrency=2, on_cell=lambda cell: print("stored", cell.id, flush=True))
+    wb.evals.run(sys.argv[1], concurrency=2, on_cell=on_cell)
 """
 
 
@@ -109,10 +115,12 @@ def test_kill_9_mid_run_then_resume_finishes_without_redoing_cells(capsys, tmp_p
     suite = write_suite(tmp_path, body.replace("num_predict: 6", "num_predict: 24"))  # 40 cells
     with (tmp_path / "child.err").open("w") as errors:
         child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(CHILD), str(suite)], cwd=ROOT,
-                                 stdout=subprocess.PIPE, stderr=errors, text=True, env=os.environ.copy())
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True,
+                                 env=os.environ.copy())
         seen = [child.stdout.readline() for _ in range(4)]  # each line is printed after its cell was committed
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=60)
+        child.stdin.close()
         child.stdout.close()
     assert all(line.startswith("stored ") for line in seen), (seen, (tmp_path / "child.err").read_text())
     with Workbench(default_paths()) as wb:
@@ -124,4 +132,3 @@ def test_kill_9_mid_run_then_resume_finishes_without_redoing_cells(capsys, tmp_p
     with Workbench(default_paths()) as wb:
         after = {c.key: (c.id, c.output, c.finished_at) for c in wb.evals.cells(interrupted.id)}
     assert len(after) == 40 and all(after[key] == value for key, value in before.items())
-    assert FAST  # the suite's fast options (one thread) are what the child ran with

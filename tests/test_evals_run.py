@@ -181,6 +181,7 @@ def test_python_assertions_need_allow_code(wb, tiny, tmp_path):
     path = write_suite(tmp_path, body)
     with pytest.raises(CodeNotAllowed, match="--allow-code"):
         wb.evals.run(path)
+    assert wb.evals.runs() == []  # refused before anything was stored
     run = wb.evals.run(path, allow_code=True, targets=["tiny:F32"], concurrency=2)
     assert run.passed == 4 and run.total_cells == 6
 

@@ -159,7 +159,8 @@ def test_errors_come_in_anthropics_shape(client, server):
         client.messages.create(model="no-such-model", messages=USER, max_tokens=2)
     assert missing.value.body["error"]["type"] == "not_found_error" and "no-such-model" in str(missing.value)
     url = server.url + "/v1/messages"
-    bad_json = httpx.post(url, content=b'{"model": "tiny:F32", "messages": [', headers={"content-type": "application/json"})
+    bad_json = httpx.post(url, content=b'{"model": "tiny:F32", "messages": [',
+                          headers={"content-type": "application/json"})
     assert "not valid JSON" in error_of(bad_json, 400, "invalid_request_error")
     no_max = httpx.post(url, json={"model": "tiny:F32", "messages": USER})
     assert "max_tokens" in error_of(no_max, 400, "invalid_request_error")
@@ -177,8 +178,11 @@ def test_errors_come_in_anthropics_shape(client, server):
     orphan = [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_nope", "content": "4"}]}]
     with pytest.raises(anthropic.BadRequestError, match="toolu_nope"):
         client.messages.create(model="tooly", messages=orphan, max_tokens=2)
-    with pytest.raises(anthropic.BadRequestError, match="count_tokens|messages"):
+    with pytest.raises(anthropic.BadRequestError, match="messages"):
         client.messages.count_tokens(model="tiny:F32", messages=[])
+    with pytest.raises(anthropic.BadRequestError, match="prefill"):
+        client.messages.create(model="tiny:F32", max_tokens=2, messages=[*USER, {"role": "assistant", "content": "{"}])
+    assert "not_found_error" in httpx.post(url + "/batches", json={}).text  # no batches API: Anthropic's 404
 
 
 def test_the_api_key_is_accepted_as_x_api_key_or_bearer(wb):
@@ -202,9 +206,9 @@ def test_a_full_queue_is_529_overloaded(tmp_path, tiny_model_path):
     wb = tiny_workbench(tmp_path, tiny_model_path)
     with wb, serving(wb, parallel=1, queue_size=0) as srv:
         client = anthropic.Anthropic(base_url=srv.url, api_key="x", max_retries=0)
-        with scheduler_held(srv.state.load_model(srv.state.resolve("tiny:F32"))):  # the only slot is taken
-            with pytest.raises(anthropic.APIStatusError) as busy:
-                client.messages.create(model="tiny:F32", messages=USER, max_tokens=2)
+        held = scheduler_held(srv.state.load_model(srv.state.resolve("tiny:F32")))  # the only slot is taken
+        with held, pytest.raises(anthropic.APIStatusError) as busy:
+            client.messages.create(model="tiny:F32", messages=USER, max_tokens=2)
         assert busy.value.status_code == 529 and busy.value.body["error"]["type"] == "overloaded_error"
         assert busy.value.response.headers["retry-after"] == "1"
         assert client.messages.create(model="tiny:F32", messages=USER, max_tokens=2).usage.output_tokens == 2
@@ -214,10 +218,10 @@ def test_a_client_that_disconnects_cancels_its_generation(server):
     state = server.state
     body = {"model": "tiny:F32", "messages": USER, "max_tokens": 400, "stream": True}
     # the scheduler is held while the client goes away, so the stream cannot have run to its end before
-    with scheduler_held(state.load_model(state.resolve("tiny:F32"))):
-        with httpx.Client(timeout=60) as http, http.stream("POST", server.url + "/v1/messages",
-                                                           json=body) as response:
-            assert next(response.iter_lines()) == "event: message_start"  # sent before any token
+    held = scheduler_held(state.load_model(state.resolve("tiny:F32")))
+    with held, httpx.Client(timeout=60) as http, http.stream("POST", server.url + "/v1/messages",
+                                                             json=body) as response:
+        assert next(response.iter_lines()) == "event: message_start"  # sent before any token
     assert wait_until(lambda: state.key_metrics().in_flight == 0)
     cut = [r for r in state.request_log() if r.route == "/v1/messages"][-1]
     assert cut.status == 499 and cut.finish_reason == "cancelled" and cut.completion_tokens < 400
@@ -387,9 +391,11 @@ def test_an_agent_loop_sends_the_tool_result_back(client):
                                     extra_body=says("</think>It is sunny, 21 C."))
     assert [(b.type, b.text) for b in second.content] == [("text", "It is sunny, 21 C.")]
     assert second.stop_reason == "end_turn" and prompt_total(second.usage) == counted
-    # the result reached the template: its text is in the prompt (<|user|>result: …<|end|>)
-    without = client.messages.count_tokens(model="hermes", messages=messages[:2], tools=TOOLS).input_tokens
-    assert counted - without >= len("result: sunny, 21 C")
+    # the result reached the template (<|user|>result: …<|end|>): a shorter one is shorter by its bytes
+    shorter = [*messages[:2], {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": call.id, "content": [{"type": "text", "text": "sunny"}]}]}]
+    assert counted - client.messages.count_tokens(model="hermes", messages=shorter, tools=TOOLS).input_tokens == \
+        len(", 21 C")
 
 
 @pytest.mark.parametrize(("tool", "named"), [
@@ -412,3 +418,39 @@ def test_output_config_format_constrains_the_answer(client):
     reply = client.messages.create(model="tiny:F32", messages=USER, max_tokens=60,
                                    output_config={"format": {"type": "json_schema", "schema": schema}})
     jsonschema.validate(json.loads(reply.content[0].text), schema)
+
+
+# -- gemma end to end ---------------------------------------------------------------------------------------------
+@pytest.mark.gemma
+def test_gemma_end_to_end_with_a_preset_that_opens_a_thinking_block(tmp_path, gemma_model_path):
+    from tests.chat_fixtures import HF_GEMMA3
+    from tests.serve_support import open_workbench
+
+    gemma = "gemma-3-270m:Q4_K_M"
+    wb = open_workbench(tmp_path, default_context=1024)
+    wb.library.import_file(gemma_model_path, name=gemma)
+    wb.presets.create("gemma-chat", f'FROM {gemma}\nTEMPLATE """{HF_GEMMA3}"""\nPARAMETER stop <end_of_turn>\n')
+    opening = HF_GEMMA3.replace("{{'<start_of_turn>model\\n'}}", "{{'<start_of_turn>model\\n<think>\\n'}}")
+    assert opening != HF_GEMMA3
+    wb.presets.create("gemma-think", f'FROM {gemma}\nTEMPLATE """{opening}"""\nPARAMETER stop <end_of_turn>\n')
+    question = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
+    with wb, serving(wb, parallel=2, reproducible=True) as srv:
+        client = anthropic.Anthropic(base_url=srv.url, api_key="x", max_retries=0)
+        # the base model rambles: a stop sequence ends its first line
+        kwargs = {"model": "gemma-chat", "messages": question, "max_tokens": 40, "system": "Answer briefly.",
+                  "stop_sequences": ["\n"]}
+        reply = client.messages.create(**kwargs, extra_body=GREEDY)
+        assert reply.stop_reason == "stop_sequence" and reply.stop_sequence == "\n"
+        assert reply.content[0].text and "\n" not in reply.content[0].text
+        with client.messages.stream(**kwargs, extra_body=GREEDY) as stream:
+            assert stream.get_final_message().content[0].text == reply.content[0].text
+        counted = client.messages.count_tokens(model="gemma-chat", messages=question, system="Answer briefly.")
+        assert counted.input_tokens == prompt_total(reply.usage)
+        # gemma never learned <think>: the preset's template opens the block, the budget closes it
+        thought = client.messages.create(model="gemma-think", messages=question, max_tokens=60, extra_body=GREEDY,
+                                         thinking={"type": "enabled", "budget_tokens": 12})
+        assert [b.type for b in thought.content] == ["thinking", "text"]
+        assert thought.content[0].thinking and thought.content[1].text
+        with pytest.raises(anthropic.BadRequestError, match="has no thinking"):
+            client.messages.create(model="gemma-chat", messages=question, max_tokens=5,
+                                   thinking={"type": "enabled", "budget_tokens": 1024})

@@ -84,7 +84,8 @@ def test_version_and_ps(client, server):
     assert httpx.get(server.url + "/api/version").json()["version"]
     client.generate(model="tiny:F32", prompt="x", options={"num_predict": 1})
     loaded = client.ps().models
-    assert [m.model for m in loaded] == ["tiny:F32"] and loaded[0].size > 400_000
+    # one row per name that used the loaded model (test_new_user_defects.py): earlier tests ran presets on it
+    assert "tiny:F32" in [m.model for m in loaded] and all(m.size > 400_000 for m in loaded)
 
 
 def test_keep_alive_zero_unloads_after_the_request_and_an_empty_request_loads(client, server):

@@ -90,11 +90,14 @@ def test_model_opening_its_own_block(client):
 
 
 def test_thinking_budget_closes_the_block_and_the_model_answers(client):
+    unlimited = client.chat.completions.create(model="thinker", messages=USER, max_tokens=40, temperature=0)
+    assert not unlimited.choices[0].message.content  # left alone, the tiny model "thinks" to the end
     reply = client.chat.completions.create(model="thinker", messages=USER, max_tokens=40, temperature=0,
                                            extra_body={"thinking_budget": 6})
     message = reply.choices[0].message
     assert message.reasoning_content and message.content  # the engine closed the block; the answer followed
-    assert reply.usage.completion_tokens_details.reasoning_tokens <= 6 + 1
+    assert len(message.reasoning_content) <= 6 * 2  # 6 tokens of at most 2 characters (the byte vocabulary)
+    assert 6 <= reply.usage.completion_tokens_details.reasoning_tokens < reply.usage.completion_tokens
 
 
 def test_thinking_on_a_model_without_it_is_a_400(client):

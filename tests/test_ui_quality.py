@@ -4,6 +4,8 @@ each pane's stats line gaining its perplexity / KL / same-top figures; Stop canc
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from tests.ui_helpers import open_page
@@ -97,3 +99,49 @@ def test_quality_on_a_chosen_text_and_window_and_an_unreadable_file(qtbot, page,
     assert page.quality_button.isEnabled()  # nothing started: the page is still usable
     page.set_quality_text(None)
     assert page.text_button.text() == "Text: bundled"
+
+
+def test_the_divergence_plot_and_the_worst_positions(qtbot, page):
+    assert not page.divergence.isVisibleTo(page)  # nothing measured yet
+    with qtbot.waitSignal(page.quality_finished, timeout=60000) as done:
+        page.measure_quality()
+    result = done.args[0]
+    quant = result.targets[1]
+    view = page.divergence
+    assert view.isVisibleTo(page) and list(view.curves) == [1]
+    xs, ys = view.curves[1].getData()
+    assert list(xs) == result.scored_token_indices() and list(ys) == list(quant.kld_per_position)
+    assert view.table.rowCount() == len(quant.worst) == 10
+    assert float(view.table.item(0, 2).text()) == round(max(quant.kld_per_position), 4)
+    assert view.table.item(0, 1).text() == str(quant.worst[0].token_index)
+    assert repr(quant.worst[0].token) in view.table.item(0, 3).text()
+    view.table.selectRow(3)
+    assert view.marker.isVisible() and view.marker.value() == quant.worst[3].token_index
+    assert "stored the reference" in page.error.text()
+    with qtbot.waitSignal(page.quality_finished, timeout=60000) as again:
+        page.measure_quality()
+    assert again.args[0].targets == result.targets and "reused the stored reference" in page.error.text()
+    page.quality_button.click()
+    assert not view.isVisibleTo(page)  # a new measurement clears the old plot first
+    qtbot.waitUntil(lambda: page.task is None, timeout=60000)
+
+
+def test_a_folder_as_one_corpus_and_the_html_export(qtbot, page, tmp_path):
+    from workbench.measure.quality import default_text, load_text
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.txt").write_text(default_text()[i * 700:(i + 1) * 700], encoding="utf-8")
+    page.set_quality_text(folder)
+    page.window_size.setValue(128)
+    assert page.text_button.text() == "Folder: corpus"
+    with qtbot.waitSignal(page.quality_finished, timeout=60000) as done:
+        page.measure_quality()
+    result = done.args[0]
+    assert result.text_sha256 == hashlib.sha256(load_text(folder).encode()).hexdigest() and result.window == 128
+    html = page.export_to(tmp_path / "run.html").read_text(encoding="utf-8")
+    assert html.count("<polyline") == 1 and "Where 2. tiny:Q4_0 diverges most" in html and "mean KLD" in html
+    assert "<script" not in html
+    markdown = page.export_to(tmp_path / "run.md").read_text(encoding="utf-8")
+    assert "| mean KLD |" in markdown and "### Where 2. tiny:Q4_0 diverges most" in markdown

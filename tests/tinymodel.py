@@ -135,13 +135,13 @@ def write_tiny_model(path: Path, *, seed: int = 0) -> Path:
     return path
 
 
-def write_tiny_lora(path: Path, *, seed: int = 1, rank: int = 4, alpha: float = 8.0) -> Path:
+def write_tiny_lora(path: Path, *, seed: int = 1, rank: int = 4, alpha: float = 8.0, arch: str = "llama") -> Path:
     """A LoRA adapter for the tiny model (random A/B on every layer's q and v projections), as llama.cpp reads it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     head_dim = N_EMBD // N_HEAD
-    writer = gguf.GGUFWriter(str(path), "llama")
+    writer = gguf.GGUFWriter(str(path), arch)
     writer.add_string("general.type", "adapter")
     writer.add_string("adapter.type", "lora")
     writer.add_float32("adapter.lora.alpha", alpha)

@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     # while an answer streams (one such pass took ~130 ms here, over the 50 ms stall budget)
     gc.freeze()
     window.start_background_setup()
+    window.start_retention()  # the keep_* settings, applied at each start (workbench/retention.py)
     wake = _close_on_signals(window)  # noqa: F841  (the timer must live as long as the loop)
     logging.getLogger("ui").info("window shown for %s", paths.data)
     try:

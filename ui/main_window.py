@@ -10,7 +10,7 @@ from __future__ import annotations
 import psutil
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QMainWindow, QStackedWidget, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
 from workbench.app import Workbench
 from workbench.units import human_size
@@ -19,6 +19,7 @@ from .errors import show_error
 from .pages import PAGES, ChatPage, Page
 from .task_runner import TaskRunner
 from .theme import apply_theme
+from .widgets.first_start_notice import FirstStartNotice
 
 
 class MainWindow(QMainWindow):
@@ -41,10 +42,14 @@ class MainWindow(QMainWindow):
         self.chat = next(page for page in self.pages.values() if isinstance(page, ChatPage))  # Ctrl+N, "Try it"
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.setCurrentRow(0)
+        self.notice = FirstStartNotice(open_hub=lambda: self.show_page("Hub"))
         central = QWidget()
-        layout = QHBoxLayout(central)
+        column = QVBoxLayout(central)
+        column.addWidget(self.notice)
+        layout = QHBoxLayout()
         layout.addWidget(self.nav)
         layout.addWidget(self.stack, 1)
+        column.addLayout(layout, 1)
         self.setCentralWidget(central)
         self._build_status_bar()
         self._build_shortcuts()
@@ -82,10 +87,30 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Preparing the bundled default model…")
         task = self.runner.submit("Preparing the default model", ensure_default_model, self.wb)
         task.finished.connect(lambda _model: self.library_changed())
-        task.finished.connect(lambda _model: self.statusBar().showMessage("Default model ready", 5000)
-                              if pending else None)
+        task.finished.connect(lambda model: self._first_start_ready(model) if pending else None)
         task.failed.connect(lambda msg, details: self.show_error("Default model", msg, details))
         return task
+
+    def start_retention(self):
+        """Apply the retention limits off the GUI thread (each start); what went is in the audit trail."""
+        task = self.runner.submit("Applying retention", self.wb.retention.apply)
+        task.finished.connect(self._retention_done)
+        task.failed.connect(lambda message, _details: self.statusBar().showMessage(
+            f"Retention was not applied: {message}", 10000))
+        return task
+
+    def _retention_done(self, report) -> None:
+        if report.sessions:
+            self.chat.refresh_sessions()
+        if report.removed_anything:
+            self.statusBar().showMessage(
+                f"Retention removed {report.sessions} session(s), {report.eval_runs} eval run(s), "
+                f"{sum(report.audit_events.values())} audit event(s), {report.partial_pulls} partial pull(s)", 10000)
+
+    def _first_start_ready(self, model) -> None:
+        self.statusBar().showMessage("Default model ready", 5000)
+        if model is not None:
+            self.notice.show()  # the bundled model is a tiny base model: say so, and where a real one is
 
     # -- notifications between pages ---------------------------------------------------------------------
     def settings_changed(self) -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the services load lazily (see above); these imports are for
     from .hub.service import Hub
     from .library.service import Library
     from .presets import Presets
+    from .retention import Retention
 
 
 class Workbench:
@@ -92,6 +93,13 @@ class Workbench:
         from .audit import Audit
 
         return Audit(self)
+
+    @cached_property
+    def retention(self) -> Retention:
+        """What the keep_* settings say should leave, shown or removed (retention.Retention)."""
+        from .retention import Retention
+
+        return Retention(self)
 
     @cached_property
     def runtime(self) -> Runtime:

@@ -252,6 +252,30 @@ class Audit:
         self.record_later("endpoint.refused", route, {"client": client, "status": status, "reason": reason},
                           caller="endpoint")
 
+    # ---- retention -----------------------------------------------------------------------------------------
+    def prunable(self, before: datetime | None, kinds: tuple[str, ...] = (),
+                 kinds_before: datetime | None = None) -> dict[str, int]:
+        """{kind: count} of the events `prune` would remove now."""
+        return self._repo.prunable(*_prune_bounds(before, kinds_before), kinds)
+
+    def prune(self, before: datetime | None, kinds: tuple[str, ...] = (),
+              kinds_before: datetime | None = None) -> dict[str, int]:
+        """Remove every event older than `before` and those of `kinds` older than `kinds_before`, behind
+        checkpoints (docs/design.md §11), then sign the checkpoints off with an `audit.pruned` event that
+        counts what went (never what it said). Returns {kind: count} removed."""
+        self.flush()  # queued endpoint events are older than what follows: write them first
+        checkpoints = self._repo.prune(*_prune_bounds(before, kinds_before), kinds, at=utc_text(timespec=TIMESPEC))
+        removed: dict[str, int] = {}
+        for cp in checkpoints:
+            for kind, count in json.loads(cp["kinds"]).items():
+                removed[kind] = removed.get(kind, 0) + count
+        if checkpoints:
+            self.record("audit.pruned", "retention", {
+                "events": sum(removed.values()), "kinds": removed,
+                "checkpoints": [{"first_event_id": cp["first_event_id"], "last_event_id": cp["last_event_id"],
+                                 "hash": cp["hash"]} for cp in checkpoints]})
+        return removed
+
     # ---- reading -------------------------------------------------------------------------------------------
     def list(self, since: str | datetime | float | None = None, kind: str | None = None,
              limit: int = 100) -> list[AuditEvent]:
@@ -285,6 +309,10 @@ class Audit:
             raise WorkbenchError(f"cannot write the audit export to {path}: {exc.strerror or exc}") from None
         self.record("audit.exported", str(path), {"events": count})
         return count
+
+
+def _prune_bounds(before: datetime | None, kinds_before: datetime | None) -> tuple[str | None, str | None]:
+    return (_iso(before) if before else None), (_iso(kinds_before) if kinds_before else None)
 
 
 def details_line(details: dict) -> str:

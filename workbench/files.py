@@ -97,14 +97,22 @@ _TEMP_NAME = re.compile(r"^\.tmp-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-(?P<started>
 
 
 def sweep_stale_temps(folder: Path) -> int:
-    """Remove temporary files and folders of `temp_path` whose writer process is gone; returns how many.
+    """Remove temporary files and folders of `temp_path` whose writer process is gone; returns how many."""
+    stale = stale_temps(folder)
+    for entry in stale:
+        remove_tree_or_file(entry)
+    return len(stale)
+
+
+def stale_temps(folder: Path) -> list[Path]:
+    """Temporary files and folders of `temp_path` in `folder` whose writer process is gone.
 
     Only names made by temp_path count; one from another host (a shared data dir) is left alone, as is one
     whose process still runs (a pid now used by another process counts as gone: its start time differs).
     """
     import psutil
 
-    removed = 0
+    stale = []
     host = _writer_tag().split("-")[0]
     for entry in folder.iterdir() if folder.is_dir() else ():
         match = _TEMP_NAME.match(entry.name)
@@ -117,9 +125,8 @@ def sweep_stale_temps(folder: Path) -> int:
         except psutil.AccessDenied:  # it runs, as somebody else: not ours to judge
             alive = True
         if not alive:
-            remove_tree_or_file(entry)
-            removed += 1
-    return removed
+            stale.append(entry)
+    return stale
 
 
 def fsync_dir(folder: Path) -> None:

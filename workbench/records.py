@@ -280,6 +280,7 @@ class AuditVerification:
     problem: str | None = None  # why the first bad event (or the table) fails the check
     head_id: int | None = None  # the last event checked and its hash: record it elsewhere to detect truncation
     head_hash: str | None = None
+    pruned: int = 0  # events retention removed behind checkpoints (verified from each checkpoint on)
 
 
 @dataclass(frozen=True)

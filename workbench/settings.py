@@ -31,6 +31,15 @@ class Settings:
     theme: str = "system"
     models_dir: str | None = None  # extra folder shown in import dialogs
     audit_strict: bool = False  # True: an audit event that cannot be written fails the action (docs/design.md §11)
+    # retention (workbench/retention.py; `workbench retention`): None keeps for ever; applied at each start
+    keep_sessions_days: int | None = None  # sessions not changed for this many days are deleted
+    keep_sessions_count: int | None = None  # only the newest N sessions are kept
+    keep_eval_runs_days: int | None = None  # eval runs older than this (a tagged run is always kept)
+    keep_eval_runs_count: int | None = None
+    keep_request_log_days: int | None = None  # the endpoint's request events in the audit trail
+    keep_audit_days: int | None = None  # every audit event (pruned behind a checkpoint `audit verify` reads)
+    keep_partial_pulls_days: int | None = None  # unfinished pulls not resumed for this many days
+    vacuum_free_share: float = 0.25  # compact the database file when more than this share of it is free
 
     def effective_offline(self) -> bool:
         env = (os.environ.get("WORKBENCH_OFFLINE", ""), os.environ.get("HF_HUB_OFFLINE", ""))

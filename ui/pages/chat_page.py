@@ -42,9 +42,10 @@ from .base import Page
 
 
 def _pump(stream, buffer: PieceBuffer):
-    """Worker side: iterate the answer, hand pieces to the buffer; the stored Message is the result."""
-    for piece in stream:
-        buffer.append(stream.assistant_id, piece)
+    """Worker side: iterate the answer, hand pieces to the buffer (thinking under (id, "thinking")); the stored
+    Message is the result."""
+    for kind, piece in stream.pieces():
+        buffer.append(stream.assistant_id if kind == "answer" else (stream.assistant_id, kind), piece)
     return stream.result
 
 
@@ -366,9 +367,10 @@ class ChatPage(Page):
     def _on_pieces(self, pieces: dict) -> None:
         at_end = self.scroll.verticalScrollBar().value() >= self.scroll.verticalScrollBar().maximum() - 4
         for key, text in pieces.items():
-            view = self.views.get(key)
+            thinking = isinstance(key, tuple)
+            view = self.views.get(key[0] if thinking else key)
             if view is not None:
-                view.append_text(text)
+                (view.append_thinking if thinking else view.append_text)(text)
         if at_end:
             QTimer.singleShot(0, self._scroll_to_end)
 

@@ -32,23 +32,9 @@ from ..widgets.eval_history import BASELINE_TAG, EvalHistory
 from ..widgets.eval_matrix import EvalMatrix, suite_rows
 from ..widgets.eval_progress import RunProgress, human_seconds
 from ..widgets.layout import hrow, vcolumn
-from ..widgets.suite_editor import SuiteEditor
+from ..widgets.suite_editor import SuiteEditor, starter_suite
 from .base import Page
 
-STARTER = """\
-description: {description}
-prompts:
-  - "Answer in a few words: {{{{question}}}}"
-targets:
-  - {target}
-tests:
-  - description: capital of France
-    vars:
-      question: What is the capital of France?
-    assert:
-      - type: icontains
-        value: paris
-"""
 REPORT_FILTERS = {"md": "Markdown (*.md)", "html": "HTML (*.html)", "json": "JSON (*.json)", "csv": "CSV (*.csv)"}
 
 
@@ -90,7 +76,7 @@ class EvalsPage(Page):
         self.editor.validated.connect(lambda _d: self._update_buttons())
         self.editor.text.modificationChanged.connect(lambda _m: self._update_title())
         buttons = [QPushButton(text, clicked=slot) for text, slot in
-                   (("New", self.new_suite), ("Open…", self.choose_open), ("Save", self.save),
+                   (("New", self.choose_new), ("Open…", self.choose_open), ("Save", self.save),
                     ("Save as…", self.choose_save_as))]
         self.history = EvalHistory()
         self.history.run_selected.connect(self.show_run)
@@ -122,7 +108,7 @@ class EvalsPage(Page):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(controls)
         split.addWidget(self.chart)
-        split.setSizes([540, 220])
+        split.setSizes([500, 260])
         return split
 
     # -- window hooks ------------------------------------------------------------------------------------
@@ -141,11 +127,24 @@ class EvalsPage(Page):
     def new_suite(self) -> None:
         """A starter suite on the first preset (or library model), not saved until "Save"."""
         names = [p.name for p in self.wb.presets.list()] + [m.name for m in self.wb.library.list()]
-        self.editor.new_suite(STARTER.format(description="My suite", target=names[0] if names else
-                                             "<a preset or library model>"))
+        self.editor.new_suite(starter_suite(names[0] if names else "<a preset or library model>"))
         self._update_title()
 
+    def _may_discard(self) -> bool:
+        """True when the editor holds no unsaved edits, or the user agrees to drop them."""
+        if not self.editor.modified:
+            return True
+        answer = QMessageBox.question(self, "Unsaved suite", "Drop the unsaved changes to this suite?",
+                                      QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Discard
+
+    def choose_new(self) -> None:
+        if self._may_discard():
+            self.new_suite()
+
     def choose_open(self) -> None:
+        if not self._may_discard():
+            return
         path, _ = QFileDialog.getOpenFileName(self, "Open a suite", str(self._start_dir()), "Suites (*.yaml *.yml)")
         if path:
             self.open_suite(Path(path))

@@ -1,4 +1,5 @@
-"""One message of a chat transcript: Markdown body, sibling arrows, actions, stats and a provenance popover.
+"""One message of a chat transcript: Markdown body, a collapsible "Thinking" block (a reasoning model's thinking,
+with its token count and time), sibling arrows, actions, stats and a provenance popover.
 
 Markdown is rendered to Qt rich text (code highlighted by Pygments); raw HTML in a message is escaped, never
 interpreted. While streaming only the unfinished tail is re-rendered (docs/design.md §3). The widget emits
@@ -11,7 +12,7 @@ import json
 
 import markdown
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QTextCursor
+from PySide6.QtGui import QPalette, QTextCursor
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -145,6 +146,58 @@ class ProvenancePopup(QFrame):
         layout.addWidget(self.text)
 
 
+def thinking_summary(message: Message) -> str:
+    """The Thinking block's title: "Thinking · 812 tokens · 9.4 s" (what the answer's provenance recorded)."""
+    extra = message.provenance_record.extra
+    parts = ["Thinking"]
+    if extra.get("thinking_tokens") is not None:
+        parts.append(f"{extra['thinking_tokens']} tokens")
+    if extra.get("thinking_seconds") is not None:
+        parts.append(f"{extra['thinking_seconds']:.1f} s")
+    return " · ".join(parts)
+
+
+class ThinkingBlock(QWidget):
+    """A reasoning model's thinking: a toggle line with its summary over the (dimmed) text, collapsed once the
+    answer is stored and open while it streams."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.toggle = QToolButton(checkable=True, autoRaise=True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.toggled.connect(self._show_body)
+        self.body = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)
+        self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.body.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        layout.addWidget(self.toggle, alignment=Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.body)
+        self.text = ""
+        self.set_text("", "Thinking…", expanded=True)
+
+    def set_text(self, text: str, summary: str, *, expanded: bool) -> None:
+        self.text = text
+        self.body.setText(text)
+        self.toggle.setText(summary)
+        self.toggle.setChecked(expanded)
+        self._show_body(expanded)
+        self.setVisible(bool(text))
+
+    def append(self, piece: str) -> None:
+        self.text += piece
+        self.body.setText(self.text)
+        self.setVisible(bool(self.text))
+
+    def _show_body(self, shown: bool) -> None:
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        self.body.setVisible(shown)
+
+    @property
+    def expanded(self) -> bool:
+        return self.toggle.isChecked()
+
+
 class ChatMessageView(QFrame):
     switch_requested = Signal(int)  # a sibling's message id
     regenerate_requested = Signal(int)  # assistant message id
@@ -160,6 +213,9 @@ class ChatMessageView(QFrame):
         self.setObjectName(f"message-{message.role}")
         layout = QVBoxLayout(self)
         layout.addLayout(self._header())
+        self.thinking = ThinkingBlock()
+        layout.addWidget(self.thinking)
+        self.thinking.set_text(message.thinking, thinking_summary(message), expanded=message.status == "streaming")
         self.body = MarkdownView()
         layout.addWidget(self.body)
         self.editor: QPlainTextEdit | None = None
@@ -204,6 +260,10 @@ class ChatMessageView(QFrame):
         self.text = text
         self.body.show_markdown(text)
 
+    def append_thinking(self, piece: str) -> None:
+        """A streamed piece of the thinking."""
+        self.thinking.append(piece)
+
     def append_text(self, piece: str) -> None:
         """A streamed piece: incremental rendering."""
         self.text += piece
@@ -237,7 +297,7 @@ class ChatMessageView(QFrame):
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(self.editor)
         box.addLayout(buttons)
-        self.layout().insertWidget(2, self._edit_box)
+        self.layout().insertWidget(3, self._edit_box)
         self.body.hide()
         save.clicked.connect(lambda: self.edit_requested.emit(self.message.id, self.editor.toPlainText()))
         cancel.clicked.connect(self.cancel_edit)

@@ -18,6 +18,20 @@ from workbench.files import atomic_write_text
 from ..theme import is_dark
 from .validating_editor import DiagnosticHighlighter, ValidatingEditor
 
+STARTER = """\
+description: My suite
+prompts:
+  - "Answer in a few words: {{question}}"
+targets:
+  - TARGET
+tests:
+  - description: capital of France
+    vars:
+      question: What is the capital of France?
+    assert:
+      - type: icontains
+        value: paris
+"""
 _KEY = re.compile(r"^(\s*(?:-\s+)?)([\w$.-]+)\s*:(?=\s|$)")
 _COMMENT = re.compile(r"(?:^|\s)(#.*)$")
 _QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"?|'[^']*'?")
@@ -32,6 +46,11 @@ def _format(colour: str, *, bold: bool = False, italic: bool = False) -> QTextCh
         fmt.setFontWeight(QFont.Weight.Bold)
     fmt.setFontItalic(italic)
     return fmt
+
+
+def starter_suite(target: str) -> str:
+    """A small valid suite on `target`, for "New"."""
+    return STARTER.replace("TARGET", target)
 
 
 class SuiteHighlighter(DiagnosticHighlighter):

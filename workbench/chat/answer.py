@@ -164,6 +164,14 @@ class AnswerParser:
     def in_thinking(self) -> bool:
         return self._split.in_thinking
 
+    @property
+    def thinking_tokens(self) -> int:
+        return self._split.thinking_tokens
+
+    @property
+    def thinking_seconds(self) -> float | None:
+        return self._split.thinking_seconds
+
 
 def split_answer(shape: AnswerShape, text: str) -> Answer:
     """A whole text at once (what a non-streaming caller has)."""

@@ -219,19 +219,19 @@ class ReasoningSplitter:
         now = time.monotonic()
         if self._started is None:
             self._started = now
+        was_thinking = self.in_thinking
         thinking, answer = self._impl.feed(text) if self._impl is not None else ("", text)
-        return self._account(thinking, answer, completion_tokens, now)
+        if completion_tokens is not None and (was_thinking or self.in_thinking or thinking):
+            self.thinking_tokens = completion_tokens  # up to the close tag (it belongs to the block)
+        return self._account(thinking, answer, now)
 
     def flush(self) -> tuple[str, str]:
         """At the end: what was held back (an unclosed block's text stays thinking)."""
         thinking, answer = self._impl.flush() if self._impl is not None else ("", "")
-        return self._account(thinking, answer, None, time.monotonic())
+        return self._account(thinking, answer, time.monotonic())
 
-    def _account(self, thinking: str, answer: str, tokens: int | None, now: float) -> tuple[str, str]:
-        if thinking:
-            self.thinking += thinking
-            if tokens is not None:
-                self.thinking_tokens = tokens
+    def _account(self, thinking: str, answer: str, now: float) -> tuple[str, str]:
+        self.thinking += thinking
         if answer and self._thinking_done is None and (self.thinking or answer.strip()):
             self._thinking_done = now
         self.answer += answer

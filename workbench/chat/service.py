@@ -12,6 +12,8 @@ import os
 import socket
 import threading
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ import psutil
 from ..errors import EngineError, InvalidParameter, WorkbenchError
 from ..files import utc_text
 from ..records import ChatSession, Message, Provenance
+from .answer import ThinkingText
 from .prepare import ChatTarget, PreparedChat, merge_parameters, prepare_chat, prepare_completion
 
 if TYPE_CHECKING:
@@ -146,7 +149,8 @@ class Chat:
             return prepare_completion(self._wb, target, user.content,
                                       parameters=merge_parameters(session_parameters, parameters),
                                       reproducible=reproducible)
-        history = [{"role": m.role, "content": m.content} for m in self._wb.sessions.path(session.id, user.id)
+        history = [{"role": m.role, "content": m.content, **({"thinking": m.thinking} if m.thinking else {})}
+                   for m in self._wb.sessions.path(session.id, user.id)
                    if m.status != "failed"]  # a failed answer's text is not something the model said
         return prepare_chat(self._wb, target, history, system=system, session_parameters=session_parameters,
                             parameters=parameters, reproducible=reproducible)
@@ -214,12 +218,19 @@ class AnswerStream:
         self._parts: list[str] = []
         self._record = placeholder.provenance_record  # filled in as the answer goes, stored at its end
         self._saved_at = time.monotonic()
+        self._parser = None  # a reasoning model's AnswerParser (None: all text is answer)
+        self._thinking: list[str] = []
+        self._pending: deque[tuple[str, str]] = deque()  # pieces parsed but not yet handed out
         self.result: Message | None = None
         self.error: WorkbenchError | None = None
 
     @property
     def text(self) -> str:
         return "".join(self._parts)
+
+    @property
+    def thinking(self) -> str:
+        return "".join(self._thinking)
 
     @property
     def done(self) -> bool:
@@ -229,6 +240,23 @@ class AnswerStream:
         return self
 
     def __next__(self) -> str:
+        """The next piece of the answer text (a reasoning model's thinking is skipped: see `pieces`)."""
+        while True:
+            kind, text = self._next_piece()
+            if kind == "answer":
+                return text
+
+    def pieces(self) -> Iterator[tuple[str, str]]:
+        """("thinking" | "answer", text) pieces as they stream; ends like iteration does."""
+        while True:
+            try:
+                yield self._next_piece()
+            except StopIteration:
+                return
+
+    def _next_piece(self) -> tuple[str, str]:
+        if self._pending:
+            return self._pending.popleft()
         with self._lock:
             if self._state == "done":
                 raise StopIteration
@@ -247,11 +275,26 @@ class AnswerStream:
             self._store("stopped", replace(self._record, finish_reason="cancelled"))
             raise
         if hasattr(event, "finish_reason"):
+            if self._parser is not None:
+                self._take(self._parser.finish()[0])
             self._finish(event)
+            if self._pending:
+                return self._pending.popleft()
             raise StopIteration
-        self._parts.append(event.text)
+        if self._parser is None:
+            self._parts.append(event.text)
+            self._pending.append(("answer", event.text))
+        else:
+            self._take(self._parser.feed(event.text, event.completion_tokens))
         self._save_progress()
-        return event.text
+        return self._pending.popleft() if self._pending else ("answer", "")
+
+    def _take(self, events) -> None:
+        """Parsed events → thinking and answer text, and the pieces to hand out."""
+        for item in events:
+            thinking = isinstance(item, ThinkingText)
+            (self._thinking if thinking else self._parts).append(item.text)
+            self._pending.append(("thinking" if thinking else "answer", item.text))
 
     def collect(self) -> Message:
         """Run to the end; the stored assistant Message (raises like iteration does)."""
@@ -299,6 +342,7 @@ class AnswerStream:
             prepared = chat.prepare(self._session, self.user_message, target, self._replay)
             self._record = _with_prompt(self._record, prepared, self._session, self._replay)
             generation = prepared.generate(chat.workbench.runtime)
+            self._parser = None if prepared.shape.plain else prepared.shape.parser()
             self._record = _with_load(self._record, chat, prepared)
         except WorkbenchError as exc:
             self._fail(exc)
@@ -316,11 +360,16 @@ class AnswerStream:
         now = time.monotonic()
         if now - self._saved_at >= SAVE_INTERVAL:
             self._saved_at = now
-            self._sessions.update_message(self.assistant_id, content=self.text)
+            self._sessions.update_message(self.assistant_id, content=self.text, thinking=self.thinking)
 
     def _finish(self, final) -> None:
         status = _STATUS[final.finish_reason]
-        self._store(status, _with_outcome(self._record, final))
+        record = _with_outcome(self._record, final)
+        if self._parser is not None and self.thinking:  # how long and how many tokens the model thought
+            seconds = self._parser.thinking_seconds
+            record = replace(record, extra={**record.extra, "thinking_tokens": self._parser.thinking_tokens,
+                                            "thinking_seconds": None if seconds is None else round(seconds, 3)})
+        self._store(status, record)
         if status == "failed":
             self.error = EngineError(f"the answer failed while generating: {final.error}")
             raise self.error
@@ -339,7 +388,7 @@ class AnswerStream:
         with self._lock:
             self._state = "done"
         self.result = self._sessions.update_message(self.assistant_id, content=self.text, status=status,
-                                                    provenance=record.as_dict())
+                                                    provenance=record.as_dict(), thinking=self.thinking)
 
 
 # -- provenance --------------------------------------------------------------------------------------------

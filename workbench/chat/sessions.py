@@ -148,7 +148,8 @@ class Sessions:
             },
             "messages": [
                 {"id": m.id, "parent": m.parent_id, "role": m.role, "content": m.content, "status": m.status,
-                 "created_at": m.created_at.isoformat(), "provenance": m.provenance}
+                 "created_at": m.created_at.isoformat(), "provenance": m.provenance,
+                 **({"thinking": m.thinking} if m.thinking else {})}
                 for m in self._repo.messages(session_id)
             ],
         }
@@ -159,7 +160,10 @@ class Sessions:
         lines = [f"# {session.title}", ""]
         lines.append(f"*{session.preset_ref or session.model_name} · {session.created_at:%Y-%m-%d %H:%M} UTC*")
         for m in self.path(session_id):
-            lines += ["", f"## {m.role.capitalize()}", "", m.content]
+            lines += ["", f"## {m.role.capitalize()}", ""]
+            if m.thinking:  # collapsed where Markdown renders HTML (GitHub, most viewers)
+                lines += ["<details><summary>Thinking</summary>", "", m.thinking, "", "</details>", ""]
+            lines.append(m.content)
             if m.role == "assistant" and m.provenance:
                 p = m.provenance_record
                 tokens = "?" if p.completion_tokens is None else p.completion_tokens
@@ -201,7 +205,8 @@ class Sessions:
             for m in sorted(data["messages"], key=lambda m: m["id"]):
                 parent = new_ids.get(m["parent"]) if m.get("parent") is not None else None
                 created = self._repo.add_message(session.id, parent, m["role"], m["content"],
-                                                 status=m.get("status", "complete"), provenance=m.get("provenance"))
+                                                 status=m.get("status", "complete"), provenance=m.get("provenance"),
+                                                 thinking=m.get("thinking") or "")
                 new_ids[m["id"]] = created.id
         except BaseException:
             self._repo.delete(session.id)  # all or nothing: no half-imported session is left behind

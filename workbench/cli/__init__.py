@@ -26,6 +26,7 @@ COMMAND_MODULES = (  # in the order `workbench --help` lists their commands
     "compare_cmds",
     "eval_cmds",
     "audit_cmds",
+    "retention_cmds",
     "bundle_cmds",
 )
 

@@ -1,5 +1,6 @@
 """One answer on the terminal, for `workbench run` and its interactive session: the text streamed to stdout as it
-comes, Ctrl-C stopping it, the stats line, and a session title from the first message."""
+comes (a reasoning model's thinking dimmed on stderr, so a pipe gets the answer only), Ctrl-C stopping it, the
+stats line, and a session title from the first message."""
 
 from __future__ import annotations
 
@@ -36,19 +37,32 @@ def stop_on_ctrl_c(stream: AnswerStream) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def stream_answer(stream: AnswerStream) -> Message:
-    """Write the pieces to stdout as they come; the stored message (raises the answer's error)."""
-    ended_with_newline = True
+def stream_answer(stream: AnswerStream, *, hide_thinking: bool = False) -> Message:
+    """Write the pieces to stdout as they come, the thinking dimmed to stderr (unless hidden); the stored
+    message (raises the answer's error)."""
+    ended_with_newline, thinking = True, False
     with stream, stop_on_ctrl_c(stream):  # leaving early (a closed pipe) still stores the answer, stopped
-        for piece in stream:
+        for kind, piece in stream.pieces():
+            if kind == "thinking":
+                if not hide_thinking and piece:
+                    _dim(("Thinking…\n" if not thinking else "") + piece)
+                    thinking = True
+                continue
+            if thinking:
+                _dim("\n…done thinking.\n\n")
+                thinking = False
             sys.stdout.write(piece)
             sys.stdout.flush()
-            ended_with_newline = piece.endswith("\n")
+            ended_with_newline = piece.endswith("\n") if piece else ended_with_newline
     if not ended_with_newline or not stream.text:
         sys.stdout.write("\n")
         sys.stdout.flush()
     assert stream.result is not None
     return stream.result
+
+
+def _dim(text: str) -> None:
+    console_err.print(text, style="dim", end="", markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 def print_stats(message: Message) -> None:

@@ -58,7 +58,9 @@ def verify(
         result = wb.audit.verify(anchor)
     if result.ok:
         head = f"head event {result.head_id} {result.head_hash}" if result.head_id else "the trail is empty"
-        say(f"[green]ok[/green]: {result.checked} event(s) checked, the chain is unbroken ({head})")
+        pruned = f"; {result.pruned} older event(s) pruned by retention, checked from their checkpoints" \
+            if result.pruned else ""
+        say(f"[green]ok[/green]: {result.checked} event(s) checked, the chain is unbroken ({head}){pruned}")
         return
     where = f"event {result.first_bad_id}: " if result.first_bad_id is not None else ""
     console_err.print(f"[red]broken[/red]: {escape(where + (result.problem or ''))} "

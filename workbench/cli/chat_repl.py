@@ -36,10 +36,11 @@ Use \"\"\" to begin and end a multi-line message. Ctrl-C stops an answer."""
 
 
 class Repl:
-    def __init__(self, wb: Workbench, session, *, verbose: bool = False):
+    def __init__(self, wb: Workbench, session, *, verbose: bool = False, hide_thinking: bool = False):
         self.wb = wb
         self.session = session
         self.verbose = verbose
+        self.hide_thinking = hide_thinking
         self.fresh_branch = False  # /clear: the next message starts a new root
         self.titled = bool(wb.sessions.messages(session.id))
         self.tty = sys.stdin.isatty()
@@ -128,7 +129,7 @@ class Repl:
         self._show(stream)
 
     def _show(self, stream) -> None:
-        message = stream_answer(stream)
+        message = stream_answer(stream, hide_thinking=self.hide_thinking)
         if self.verbose:
             print_stats(message)
         if message.status == "stopped":

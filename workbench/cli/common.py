@@ -74,7 +74,11 @@ def first_start(wb: Workbench) -> None:
         return
     try:
         with progress_bar("preparing the default model (first start)") as on_progress:
-            ensure_default_model(wb, on_progress=on_progress)
+            model = ensure_default_model(wb, on_progress=on_progress)
+        if model is not None:
+            console_err.print("note: the `default` preset runs the bundled gemma-3-270m, a tiny base model for "
+                              "trying things out; for a real assistant pull an instruct model (`workbench search "
+                              "instruct`, then `workbench pull hf.co/OWNER/REPO:Q4_K_M`)", highlight=False)
     except WorkbenchError as exc:
         console_err.print(f"[yellow]warning:[/yellow] the bundled default model was not added: {exc}",
                           highlight=False)

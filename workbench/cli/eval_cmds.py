@@ -83,7 +83,7 @@ def run(
             except KeyboardInterrupt:
                 cancel.cancel("interrupted")
                 console_err.print("interrupted: finished cells are kept; `workbench eval run --resume last` "
-                                  "finishes the run")
+                                  "finishes the run", soft_wrap=True, highlight=False)
                 raise typer.Exit(130) from None
         if tag:
             result = wb.evals.tag(result.id, tag)
@@ -99,7 +99,7 @@ def run(
 
 def _warn(suite) -> None:
     for warning in suite.warnings:
-        console_err.print(f"[yellow]warning:[/yellow] {escape(str(warning))}", highlight=False)
+        console_err.print(f"[yellow]warning:[/yellow] {escape(str(warning))}", highlight=False, soft_wrap=True)
 
 
 def _confirm_size(wb: Workbench, suite, yes: bool) -> None:

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ..errors import WorkbenchError
 from ..serve.config import MAX_PARALLEL, ServeConfig
-from .common import app, console, console_err, human_size, open_workbench
+from .common import app, console, console_err, first_start, human_size, open_workbench
 
 DEFAULTS = ServeConfig()
 DEFAULT_URL = f"http://{DEFAULTS.host}:{DEFAULTS.port}"
@@ -47,11 +47,26 @@ def serve(
                          allowed_hosts=tuple(allowed_host), parallel=parallel, queue_size=queue_size,
                          max_tokens_cap=max_tokens_cap, reproducible=reproducible).validate()
     with open_workbench() as wb:
+        first_start(wb)  # the bundled model and its `default` preset, as `list` and `run` prepare them
+        _apply_retention(wb)
         server = EndpointServer(wb, config)
         mode = "reproducible" if reproducible else "throughput"
         console_err.print(f"serving on http://{host}:{port} ({mode} mode; OpenAI at /v1, Ollama at /api; "
                           "Ctrl-C stops)", highlight=False)
         server.serve_forever()
+
+
+def _apply_retention(wb) -> None:
+    """The retention limits, applied at each start (as the app does); a failure is a warning, not a refusal."""
+    try:
+        report = wb.retention.apply()
+    except WorkbenchError as exc:
+        console_err.print(f"[yellow]warning:[/yellow] retention was not applied: {exc}", highlight=False)
+        return
+    if report.removed_anything:
+        console_err.print(f"retention removed {report.sessions} session(s), {report.eval_runs} eval run(s), "
+                          f"{sum(report.audit_events.values())} audit event(s), {report.partial_pulls} partial "
+                          "pull(s) (`workbench audit --kind retention` has the counts)", highlight=False)
 
 
 @app.command()

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from ..errors import InvalidParameter
+from ..modelfile.parameters import parse_parameter
 from ..records import ChatSession, Message, Provenance
 from .answer_output import print_stats, stream_answer, title_from
 from .chat_repl import Repl
@@ -52,23 +53,31 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", help="After each answer: tokens, TTFT, tok/s, seed."),
     raw: bool = typer.Option(False, "--raw", help="A prompt session: each message is sent as-is, without the "
                              "chat template, for the model to continue (base models, prompt work)."),
+    think: str = typer.Option(None, "--think", help="A reasoning model's thinking: true, false, low, medium or "
+                              "high (the session's `think` parameter)."),
+    hide_thinking: bool = typer.Option(False, "--hide-thinking", help="Do not print a reasoning model's thinking "
+                                       "(it is still stored with the answer)."),
 ) -> None:
     """Chat with a preset or a model: one answer to PROMPT, or an interactive session."""
+    think = None if think is None else parse_parameter("think", think)  # a bad value: one line, no session
     with open_sessions() as wb:
         session = open_session(wb, name, session_id, kind="prompt" if raw else "chat")
+        if think is not None:
+            session = wb.sessions.set_overrides(session.id, parameters={**session.parameter_overrides,
+                                                                        "think": think})
         if prompt:
             text = " ".join(prompt)
             if session_id is None:
                 wb.sessions.rename(session.id, title_from(text))
             stream = wb.chat.send(session.id, text)
-            message = stream_answer(stream)
+            message = stream_answer(stream, hide_thinking=hide_thinking)
             if verbose:
                 print_stats(message)
             if message.status == "stopped":
                 console_err.print("stopped", highlight=False)
                 raise typer.Exit(130)
             return
-        Repl(wb, session, verbose=verbose).loop()
+        Repl(wb, session, verbose=verbose, hide_thinking=hide_thinking).loop()
 
 
 def open_session(wb: Workbench, name: str, session_id: int | None, kind: str = "chat") -> ChatSession:

@@ -166,6 +166,8 @@ class Scheduler:
         if job.max_tokens == 0:
             slot.job = None
             self._finish(job, "length")
+        elif job.budget is not None and job.budget.spent:  # a budget of 0 on a block the prompt opened
+            self._force_close(job)
 
     def _trim(self, slot: Slot, keep: int) -> int:
         """Drop the slot's cache from `keep` on; returns how many cached tokens really stay."""
@@ -277,6 +279,8 @@ class Scheduler:
         return mine + helper.result()
 
     def _draw(self, slot: Slot) -> int | Exception:
+        if slot.job.forced:  # text the engine writes itself (a thinking block closed at its budget)
+            return slot.job.forced.popleft()
         try:
             return slot.job.sampler.sample(self.ctx, slot.row)
         except Exception as exc:  # this request's sampler failed (e.g. a grammar dead end): end only this one
@@ -299,7 +303,10 @@ class Scheduler:
         job.tokens.append(token)
         if job.request.logprobs is not None:  # only for jobs that asked: the others pay one attribute check
             job.add_logprob(self._logprob(slot.row, token, job.request.logprobs))
-        job.emit(job.stream.feed(self.vocab.piece(token)))
+        piece = self.vocab.piece(token, job.request.render_special)
+        job.emit(job.stream.feed(piece))
+        if job.budget is not None and job.budget.step(piece.decode("utf-8", "ignore")):
+            self._force_close(job)
         if job.stream.stopped_by is not None:
             return self._release(slot, "stop")
         if job.max_tokens is not None and job.completion_tokens >= job.max_tokens:
@@ -307,6 +314,11 @@ class Scheduler:
         if len(slot.cache) >= self.n_ctx:  # no room to decode this token: the context is full
             return self._release(slot, "length")
         slot.next_token = token
+
+    def _force_close(self, job: Job) -> None:
+        """The thinking budget is spent: the next tokens are the close text, then the model answers."""
+        close = job.request.thinking_budget.close
+        job.forced.extend(self.vocab.tokenize(close, add_special=False, parse_special=True))
 
     def _logprob(self, row: int, token: int, top_n: int):
         """The drawn token's entry from its row's raw logits (still those of this decode: read before the next)."""

@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import WorkbenchError
+from ..chat.answer import split_answer
+from ..errors import EngineError, InvalidParameter, WorkbenchError
 from ..files import utc_naive_now
 from ..tasks import CancelToken, ProgressCallback, ProgressMeter
 from .assertions import CellOutput, evaluate, verdict
@@ -50,6 +51,17 @@ def plan(suite: Suite) -> list[PlannedCell]:
     return [PlannedCell(p, t, c, r, suite.prompts[p], suite.targets[t], suite.tests[c])
             for t in range(len(suite.targets)) for c in range(len(suite.tests))
             for p in range(len(suite.prompts)) for r in range(suite.repeat)]
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One cell's generation: what was prepared, the text, the engine's final event, wall time, token logprobs."""
+
+    prepared: Any
+    text: str
+    final: Any
+    latency_ms: float
+    logprobs: tuple[float, ...] | None
 
 
 class Runner:
@@ -89,7 +101,9 @@ class Runner:
 
         try:
             target = resolve_target(self._wb, spec.ref)
-            self._make_room(previous, target.model)
+            load = self._load_options(spec, target)
+            self._make_room(previous, target.model, load)
+            self._wb.runtime.acquire(target.model, load)  # once, first: a model that cannot load fails its column
         except WorkbenchError as exc:  # this column fails; the other targets still run
             for cell in todo:
                 self._store(self._error_cell(cell, f"target {spec.label} cannot run: {exc}"))
@@ -104,22 +118,22 @@ class Runner:
                 raise
         return target.model
 
-    def _make_room(self, previous, model) -> None:
+    def _make_room(self, previous, model, load) -> None:
         """Unload the previous target's model when the estimate says this one will not fit beside it."""
         if previous is None or previous.sha256 == model.sha256:
             return
         if not any(info.sha256 == previous.sha256 for info in self._wb.runtime.loaded()):
             return
-        from ..engine import LoadOptions
         from ..gguf.estimate import estimate_local
 
-        n_ctx = self._wb.runtime.resolve(model, LoadOptions(n_parallel=self._concurrency, reproducible=True)) \
-            .options.n_ctx
+        options = self._wb.runtime.resolve(model, load).options
         try:
-            fit = estimate_local(list(model.files), context=n_ctx, parallel=self._concurrency)
+            # the runtime gives each slot a context of its own (engine/runtime.py): n_ctx × n_parallel cells
+            fit = estimate_local(list(model.files), context=options.n_ctx * options.n_parallel,
+                                 parallel=options.n_parallel, cache_type=options.type_k)
         except (WorkbenchError, OSError):
             return  # no estimate: keep it loaded, the load itself will say if memory runs out
-        if fit.verdict != "fits":
+        if fit.verdict != "fits":  # free memory already excludes the loaded model: both would not fit
             self._wb.runtime.unload(previous)
 
     # -- one cell -------------------------------------------------------------------------------------
@@ -133,9 +147,9 @@ class Runner:
             return
         if result is None:  # cancelled in flight: not stored, a resume runs it again
             return
-        self._store(self._judged_cell(cell, target, *result))
+        self._store(self._judged_cell(cell, target, result))
 
-    def _generate(self, cell: PlannedCell, target):
+    def _generate(self, cell: PlannedCell, target) -> Generated | None:
         prepared = self._prepare(cell, target)
         started = time.perf_counter()
         generation = prepared.generate(self._wb.runtime)
@@ -153,25 +167,36 @@ class Runner:
         if final.finish_reason == "cancelled":
             return None
         if final.finish_reason == "error":
-            raise WorkbenchError(f"the engine failed while generating: {final.error}")
-        latency_ms = (time.perf_counter() - started) * 1000
-        return prepared, "".join(parts), final, latency_ms, tuple(logprobs) if prepared.request.logprobs is not None \
-            else None
+            raise EngineError(f"the engine failed while generating: {final.error}")
+        text = split_answer(prepared.shape, "".join(parts)).content  # the answer is judged, not the thinking
+        return Generated(prepared, text, final, (time.perf_counter() - started) * 1000,
+                         tuple(logprobs) if prepared.request.logprobs is not None else None)
+
+    def _parameters(self, spec: TargetSpec, target, repeat: int) -> dict[str, Any]:
+        """Over the preset's own: the suite's options.parameters, then the target's config, then the cell's seed."""
+        from ..chat.prepare import merge_parameters
+
+        default = {} if "num_predict" in target.base_parameters() else {"num_predict": DEFAULT_MAX_TOKENS}
+        return merge_parameters(default, self._suite.parameters, spec.parameters, {"seed": self._suite.seed + repeat})
+
+    def _load_options(self, spec: TargetSpec, target):
+        """The LoadOptions every cell of this target will ask for (what prepare_* builds from the same layers)."""
+        from ..chat.prepare import build_options, merge_parameters
+
+        parameters = merge_parameters(target.base_parameters(), self._parameters(spec, target, 0))
+        return build_options(parameters, reproducible=True, n_parallel=self._concurrency)[3]
 
     def _prepare(self, cell: PlannedCell, target):
-        from ..chat.prepare import merge_parameters, prepare_chat, prepare_completion
+        from ..chat.prepare import prepare_chat, prepare_completion
 
         spec = cell.target
-        preset = target.base_parameters()
-        default = {} if "num_predict" in preset else {"num_predict": DEFAULT_MAX_TOKENS}
-        parameters = merge_parameters(default, self._suite.parameters, spec.parameters,
-                                      {"seed": self._suite.seed + cell.repeat})
+        parameters = self._parameters(spec, target, cell.repeat)
         wants_logprobs = any(a.type.startswith("perplexity") for a in cell.test.asserts)
         common = {"parameters": parameters, "reproducible": True, "n_parallel": self._concurrency,
                   "logprobs": 0 if wants_logprobs else None}
         if spec.raw:
             if cell.prompt.text is None:
-                raise WorkbenchError(f"the prompt {cell.prompt.label!r} is a chat message list, and target "
+                raise InvalidParameter(f"the prompt {cell.prompt.label!r} is a chat message list, and target "
                                      f"{spec.label} takes raw text (no chat template)")
             return prepare_completion(self._wb, target, render(cell.prompt.text, cell.test.vars), **common)
         messages = self._messages(cell)
@@ -184,19 +209,19 @@ class Runner:
         return [{"role": m["role"], "content": render(str(m["content"]), cell.test.vars)}
                 for m in cell.prompt.messages or ()]
 
-    def _judged_cell(self, cell: PlannedCell, target, prepared, text: str, final, latency_ms: float,
-                     logprobs) -> EvalCell:
-        output = CellOutput(text=text, vars=cell.test.vars, prompt=prepared.prompt, latency_ms=latency_ms,
+    def _judged_cell(self, cell: PlannedCell, target, done: Generated) -> EvalCell:
+        prepared, final = done.prepared, done.final
+        output = CellOutput(text=done.text, vars=cell.test.vars, prompt=prepared.prompt, latency_ms=done.latency_ms,
                             completion_tokens=final.completion_tokens, finish_reason=final.finish_reason,
-                            logprobs=logprobs, embed=self._services.embedder(target, prepared.load),
+                            logprobs=done.logprobs, embed=self._services.embedder(target, prepared.load),
                             judge=self._services.judge, allow_code=self._services.allow_code)
         results = [evaluate(spec, output) for spec in cell.test.asserts]
         passed, score = verdict(results, cell.test.threshold)
         provenance = self._services.provenance(target, prepared, final)
-        return self._cell(cell, status="passed" if passed else "failed", output=text, score=score,
+        return self._cell(cell, status="passed" if passed else "failed", output=done.text, score=score,
                           assertions=tuple(results), prompt_tokens=final.prompt_tokens,
                           completion_tokens=final.completion_tokens, ttft_seconds=final.ttft_seconds,
-                          tokens_per_second=final.decode_tokens_per_second, latency_ms=latency_ms,
+                          tokens_per_second=final.decode_tokens_per_second, latency_ms=done.latency_ms,
                           finish_reason=final.finish_reason, provenance=provenance)
 
     def _error_cell(self, cell: PlannedCell, message: str) -> EvalCell:

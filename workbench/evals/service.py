@@ -74,8 +74,8 @@ class Evals:
                 seconds_per_cell = None
             rows.append(TargetEstimate(spec.label, per_target,
                                        None if seconds_per_cell is None else seconds_per_cell * per_target))
-        known = [r.seconds for r in rows]
-        total = None if any(s is None for s in known) else sum(known)  # type: ignore[arg-type]
+        known = [r.seconds for r in rows if r.seconds is not None]
+        total = sum(known) if len(known) == len(rows) else None
         return Estimate(suite.cell_count, total, tuple(rows))
 
     # -- running --------------------------------------------------------------------------------------
@@ -95,17 +95,14 @@ class Evals:
         from .runner import Runner
 
         if resume is not None:
-            run, suite_obj = self._reopen(resume, concurrency, writer_identity())
+            run, suite_obj = self._reopen(resume, concurrency, writer_identity(), allow_code)
         else:
             if suite is None:
                 raise InvalidParameter("give a suite to run, or a run to resume")
             suite_obj = self.load(suite).with_options(targets=targets, repeat=repeat, concurrency=concurrency)
+            _check_code(suite_obj, allow_code)
             run = self._create(suite_obj, baseline, allow_code, judge, writer_identity())
         options = run.options
-        if suite_obj.needs_code() and not options.get("allow_code"):
-            self._repo.set_status(run.id, "cancelled")
-            raise CodeNotAllowed("this suite has python assertions, which run its author's code: run it with "
-                                 "--allow-code (the app: \"Allow code\") if you trust it")
         runner = Runner(self._wb, suite_obj, run.id, concurrency=options["concurrency"],
                         allow_code=bool(options.get("allow_code")), judge=options.get("judge"),
                         on_progress=on_progress, on_cell=on_cell, cancel=cancel)
@@ -126,7 +123,8 @@ class Evals:
         return self._repo.create_run(suite_id, options=options, total_cells=suite.cell_count,
                                      baseline_run_id=baseline_id, writer=writer)
 
-    def _reopen(self, ref: RunRef, concurrency: int | None, writer: dict) -> tuple[EvalRun, Suite]:
+    def _reopen(self, ref: RunRef, concurrency: int | None, writer: dict,
+                allow_code: bool) -> tuple[EvalRun, Suite]:
         self.recover_interrupted()
         run = self.get(ref)
         if run.status == "running":
@@ -135,12 +133,11 @@ class Evals:
             raise InvalidParameter(f"eval run {run.id} is already complete")
         text, resolved, path = self._repo.suite_of(run.id)
         suite = Suite.from_json(resolved, text=text, path=path)
-        if concurrency is not None:
-            suite = suite.with_options(concurrency=concurrency)
+        allowed = allow_code or bool(run.options.get("allow_code"))
+        _check_code(suite, allowed)
         run = self._repo.set_status(run.id, "running", writer=writer)
-        if concurrency is not None:
-            run = self._repo.update_options(run.id, {"concurrency": concurrency})
-        return run, suite
+        changes = {"allow_code": allowed} | ({"concurrency": concurrency} if concurrency is not None else {})
+        return self._repo.update_options(run.id, changes), suite
 
     def recover_interrupted(self) -> list[int]:
         """Mark runs whose process is gone (killed, crashed) `interrupted`; returns their ids."""
@@ -227,3 +224,9 @@ class Evals:
 
             atomic_write_text(Path(path), text)
         return text
+
+
+def _check_code(suite: Suite, allow_code: bool) -> None:
+    if suite.needs_code() and not allow_code:
+        raise CodeNotAllowed("this suite has python assertions, which run its author's code: run it with "
+                             "--allow-code (the app: \"Allow code\") if you trust it")

@@ -49,7 +49,8 @@ class HubUnreachable(httpx2.RequestError):
 
 
 class HubGaveUp(httpx2.RequestError):
-    """A timeout that persisted through our one retry (huggingface_hub would retry it 5 more times, 23 s)."""
+    """A timeout that persisted through our one retry (huggingface_hub would retry it 5 more times, 23 s); a
+    5xx that persisted is raised as huggingface_hub's own HfHubHTTPError, which it does not retry either."""
 
 
 class _HubSession(httpx2.Client):
@@ -69,11 +70,14 @@ class _HubSession(httpx2.Client):
                 retry = False
                 time.sleep(RETRY_WAIT)
                 continue
-            if response.status_code in TRANSIENT_STATUS and retry:
-                response.close()
-                retry = False
-                time.sleep(RETRY_WAIT)
-                continue
+            if response.status_code in TRANSIENT_STATUS:
+                if retry:
+                    response.close()
+                    retry = False
+                    time.sleep(RETRY_WAIT)
+                    continue
+                response.read()
+                hf_raise_for_status(response)  # an HfHubHTTPError, which huggingface_hub does not retry
             return response
 
 

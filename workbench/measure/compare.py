@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..chat.answer import split_answer
 from ..chat.prepare import ChatTarget, merge_parameters, prepare_chat, prepare_completion, resolve_target
 from ..errors import Cancelled, InvalidParameter, WorkbenchError
 from ..modelfile.parameters import PARAMETERS
@@ -36,7 +37,8 @@ class PaneResult:
     model_name: str
     model_sha256: str
     quantization: str | None
-    text: str = ""
+    text: str = ""  # the answer (a reasoning model's thinking is in `thinking`, and is not compared)
+    thinking: str = ""
     tokens: tuple[int, ...] = field(default=(), repr=False)
     prompt_tokens: int = 0
     cached_tokens: int = 0  # prompt tokens reused from the KV cache (an earlier run of the same prompt)
@@ -160,8 +162,10 @@ def _run_one(wb: Workbench, target: ChatTarget, prompt: str, locked: dict[str, A
                 if on_text is not None:
                     on_text(index, event.text)
     final = generation.final
-    return _replace(base, text="".join(parts), tokens=final.tokens, prompt_tokens=final.prompt_tokens,
-                    cached_tokens=final.cached_tokens, completion_tokens=final.completion_tokens,
+    answer = split_answer(prepared.shape, "".join(parts))
+    return _replace(base, text=answer.content, thinking=answer.thinking, tokens=final.tokens,
+                    prompt_tokens=final.prompt_tokens, cached_tokens=final.cached_tokens,
+                    completion_tokens=final.completion_tokens,
                     ttft_seconds=final.ttft_seconds, tokens_per_second=final.decode_tokens_per_second,
                     memory_bytes=loaded.memory_bytes,
                     finish_reason=final.finish_reason, seed=final.seed, parameters=dict(prepared.parameters),

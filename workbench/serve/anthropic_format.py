@@ -112,6 +112,9 @@ def template_messages(body: CountTokensRequest) -> list[dict]:
     system = body.system_text()
     if system:
         out.append({"role": "system", "content": system})
+    if body.messages[-1].role == "assistant":
+        raise InvalidParameter("a last assistant message (prefill) is not supported: end the messages with a "
+                               "user turn")
     tool_names: dict[str, str] = {}  # tool_use id -> tool name, from the assistant turns so far
     for index, message in enumerate(body.messages):
         blocks = message.blocks()

@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..chat.answer import Answer, ThinkingText
-from ..chat.tool_calls import ContentText, ToolCallArguments, ToolCallStart
+from ..chat.tool_calls import ContentText, ToolCall
 from . import anthropic_format as fmt
 from .answer_stream import Finished, answer_events, collect_answer
 from .anthropic_schemas import CountTokensRequest, MessagesRequest
@@ -79,11 +79,9 @@ class _Reply:
     def blocks_of(self, answer: Answer) -> ContentBlocks:
         """A whole answer's blocks: thinking, text, then its tool calls (a malformed call is in the text)."""
         blocks = self.blocks()
-        events = [ThinkingText(answer.thinking), ContentText(answer.content)]
-        for index, call in enumerate(answer.calls):
-            events += [ToolCallStart(index, call.id, call.name), ToolCallArguments(index, call.arguments)]
-        for event in events:
-            blocks.add(event)
+        blocks.thinking(answer.thinking)
+        blocks.text(answer.content)
+        blocks.calls(answer.calls)
         blocks.close()
         return blocks
 
@@ -103,9 +101,13 @@ class _Reply:
 
 
 class ContentBlocks:
-    """Content blocks built from typed pieces of the answer (text, thinking, a tool call's name and input
-    fragments): a block opens when the kind changes and closes before the next. Each call returns the SSE
-    events it causes; `blocks` holds the blocks in the response's shape."""
+    """Content blocks built from typed pieces of the answer (thinking, text, tool calls): a block opens when
+    the kind changes and closes before the next. Each call returns the SSE events it causes; `blocks` holds
+    the blocks in the response's shape.
+
+    Tool calls go out whole, once the answer has ended: only then is a call known to be well formed (a later
+    malformed call makes the whole answer text), and a block once sent cannot be taken back — Anthropic's
+    clients also parse every input_json_delta as it comes, so a broken fragment would fail them."""
 
     def __init__(self, *, omit_thinking: bool = False, max_calls: int | None = None):
         self.blocks: list[dict] = []
@@ -115,16 +117,20 @@ class ContentBlocks:
         self._input: list[str] = []  # the open tool_use block's input JSON fragments
 
     def add(self, event) -> list[tuple[str, dict]]:
-        """One event of chat/answer.py's AnswerParser."""
+        """One event of chat/answer.py's AnswerParser (its tool-call events wait for `calls` at the end)."""
         if isinstance(event, ThinkingText):
             return self.thinking(event.text)
         if isinstance(event, ContentText):
             return self.text(event.text)
-        if self._max_calls is not None and event.index >= self._max_calls:
-            return []
-        if isinstance(event, ToolCallStart):
-            return self.tool_use(event.name, fmt.tool_use_id(event.id))
-        return self.tool_input(event.fragment)
+        return []
+
+    def calls(self, calls: list[ToolCall]) -> list[tuple[str, dict]]:
+        """The answer's tool calls, a tool_use block each (only the first with disable_parallel_tool_use)."""
+        events = []
+        for call in calls[: self._max_calls]:
+            events += self.tool_use(call.name, fmt.tool_use_id(call.id))
+            events += self.tool_input(call.arguments)
+        return events
 
     def _start(self, kind: str, block: dict) -> list[tuple[str, dict]]:
         events = self.close()
@@ -195,8 +201,9 @@ async def _events(stream, shape, reply: _Reply):
             error = item.final.error or "generation failed"
             yield _sse("error", fmt.error_body(500, error if item.final.finish_reason == "error" else CANCELLED))
             return
-        # text the parser held back (a malformed call's, text after the calls) goes out as text
-        for kind, payload in [*blocks.text(item.answer.unsent), *blocks.close()]:
+        # text the parser held back (a malformed call's, text after the calls), then the calls
+        answer = item.answer
+        for kind, payload in [*blocks.text(answer.unsent), *blocks.calls(answer.calls), *blocks.close()]:
             yield _sse(kind, payload)
         reason, sequence, usage = reply.ending(item)
         yield _sse("message_delta", {"delta": {"stop_reason": reason, "stop_sequence": sequence}, "usage": usage})

@@ -1,8 +1,9 @@
 """Request bodies of Anthropic's Messages API (/v1/messages, /v1/messages/count_tokens), validated by pydantic.
 
-As in schemas.py: unknown fields are ignored (cache_control, citations, service_tier …), known ones are
-type-checked, so a wrong value is a 400 naming the field. Content blocks are told apart by `type`; a type this
-endpoint does not take (document, search_result, server tools …) is a 400 naming it.
+As in schemas.py (whose Lenient base also refuses lone surrogates in any text): unknown fields are ignored
+(cache_control, citations, service_tier …), known ones are type-checked, so a wrong value is a 400 naming the
+field. Content blocks are told apart by `type`; one this endpoint does not take (document, search_result …)
+is a 400 naming it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .schemas import Lenient, _no_surrogates
+from .schemas import Lenient
 
 BLOCK_TYPES = ("text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking")
 
@@ -19,8 +20,6 @@ BLOCK_TYPES = ("text", "image", "tool_use", "tool_result", "thinking", "redacted
 class TextBlock(Lenient):
     type: Literal["text"]
     text: str
-
-    _check = field_validator("text")(lambda cls, v: _no_surrogates(v))
 
 
 class ImageBlock(Lenient):
@@ -79,7 +78,6 @@ class AnthropicMessage(Lenient):
     content: str | list[ContentBlock]
 
     _blocks = field_validator("content", mode="before")(lambda cls, v: _known_blocks(v))
-    _check = field_validator("content")(lambda cls, v: _no_surrogates(v) if isinstance(v, str) else v)
 
     def blocks(self) -> list:
         """The content as blocks (a plain string is one text block)."""
@@ -158,8 +156,6 @@ class CountTokensRequest(Lenient):
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
     output_config: OutputConfig | None = None
-
-    _check = field_validator("system")(lambda cls, v: _no_surrogates(v) if isinstance(v, str) else v)
 
     def system_text(self) -> str | None:
         if self.system is None:

@@ -94,14 +94,17 @@ async def show(body: OllamaShowRequest, request: Request):
 
 @router.get("/api/ps")
 async def ps(request: Request):
-    rows = request.app.state.serve.wb.runtime.loaded()
+    """One row per name (preset, else library model) whose requests use each loaded model, as Ollama lists the
+    names clients asked for; a model loaded by other callers (the app's chat) under its library name."""
+    state = request.app.state.serve
     now = time.time()
     models = []
-    for row in rows:
+    for row in state.wb.runtime.loaded():
         expires = now + row.expires_in if row.expires_in is not None else now + 365 * 86400
-        models.append({"name": row.name, "model": row.name, "size": row.memory_bytes, "digest": row.sha256 or "",
-                       "details": {"format": "gguf"}, "size_vram": 0, "context_length": row.options.n_ctx,
-                       "expires_at": datetime.fromtimestamp(expires, UTC).isoformat()})
+        for name in state.users(row) or [row.name]:
+            models.append({"name": name, "model": name, "size": row.memory_bytes, "digest": row.sha256 or "",
+                           "details": {"format": "gguf"}, "size_vram": 0, "context_length": row.options.n_ctx,
+                           "expires_at": datetime.fromtimestamp(expires, UTC).isoformat()})
     return {"models": models}
 
 

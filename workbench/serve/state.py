@@ -55,6 +55,9 @@ class ServeState:
         self._in_flight: dict[str, int] = {}  # model label -> requests queued or generating
         self._slots: dict[str, int] = {}  # model label -> n_parallel of its loaded instance
         self._streams: set[Stream] = set()
+        # (model sha256 or path, load options, loaded at) -> the preset or model names whose requests used that loaded
+        # instance, in first-use order: /api/ps lists these, as Ollama lists the names clients asked for
+        self._users: dict[tuple, dict[str, None]] = {}
         # arrival times of streamed text pieces (≈ tokens) for the "now" rate; bounded when nobody reads it
         self._recent: deque[float] = deque(maxlen=100_000)
         self._requests = self._errors = 0
@@ -101,6 +104,7 @@ class ServeState:
             prepared = prepare()
             self._check_max_tokens(prepared)
             loaded = self.wb.runtime.acquire(prepared.target.model, prepared.load)
+            self.note_user(loaded, target)
             self.note_slots(model, loaded.n_parallel)
             if keep_alive is not None:
                 self.wb.runtime.set_keep_alive(loaded, keep_alive)
@@ -137,7 +141,23 @@ class ServeState:
     def load_model(self, target: chat.ChatTarget):
         """Acquire (load if needed) the target's model with this endpoint's load options; blocking."""
         *_, load, _ignored = chat.build_options(target.base_parameters(), **self._options())
-        return self.wb.runtime.acquire(target.model, load)
+        loaded = self.wb.runtime.acquire(target.model, load)
+        self.note_user(loaded, target)
+        return loaded
+
+    def note_user(self, loaded, target: chat.ChatTarget) -> None:
+        """Remember that `target` (a preset, else a library model) used this loaded instance."""
+        name = target.preset.preset_name if target.preset is not None else target.model.name
+        key = _instance_key(loaded)
+        with self._lock:
+            for old in [k for k in self._users if k[:2] == key[:2] and k != key]:
+                del self._users[old]  # an earlier instance of the same model and options, unloaded since
+            self._users.setdefault(key, {})[name] = None
+
+    def users(self, loaded) -> list[str]:
+        """The names whose requests used a loaded instance (a LoadedModel or a runtime.loaded() row)."""
+        with self._lock:
+            return list(self._users.get(_instance_key(loaded), ()))
 
     def embed(self, target: chat.ChatTarget, texts: list[str], truncate: bool, route: str, client: str):
         """Pooled embeddings from the target's (shared) loaded model; blocking, recorded in the log."""
@@ -217,3 +237,8 @@ class ServeState:
             streams = list(self._streams)
         for stream in streams:
             stream.cancel()
+
+
+def _instance_key(loaded) -> tuple:
+    """A loaded instance: the runtime's key (the model and the resolved load options) and when it loaded."""
+    return loaded.sha256 or str(loaded.path), loaded.options, loaded.loaded_at

@@ -1,7 +1,8 @@
 """Repository for the audit trail: hash-chained appends, filtered reads and a full-chain check.
 
 Each event's hash is sha256(prev_hash + canonical JSON of its fields); an append runs in one BEGIN IMMEDIATE
-transaction, so no two events claim the same predecessor (docs/design.md §11).
+transaction, so no two events claim the same predecessor (docs/design.md §11). Retention prunes events only
+behind a checkpoint (the range and the hash of its last event), which `verify` steps over.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import delete, func, insert, or_, select, text
 
 from ..records import AuditEvent, AuditVerification
-from .audit_tables import APPEND_ONLY_TRIGGERS, AuditEventRow
+from .audit_tables import APPEND_ONLY_TRIGGERS, CHECKPOINT_TRIGGERS, AuditCheckpointRow, AuditEventRow
 
 GENESIS = "0" * 64
 VERIFY_BATCH = 2000
@@ -104,8 +105,43 @@ class AuditRepository:
     def missing_triggers(self) -> list[str]:
         with self._store.session() as s:
             present = set(s.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                                         "AND tbl_name = 'audit_events'")))
-        return [t for t in APPEND_ONLY_TRIGGERS if t not in present]
+                                         "AND tbl_name IN ('audit_events', 'audit_checkpoints')")))
+        return [t for t in (*APPEND_ONLY_TRIGGERS, *CHECKPOINT_TRIGGERS) if t not in present]
+
+    # -- retention -----------------------------------------------------------------------------------------
+    def prunable(self, before: str | None, kinds_before: str | None, kinds: Sequence[str]) -> dict[str, int]:
+        """{kind: count} of the events `prune` would remove (see there)."""
+        condition = _prune_filter(before, kinds_before, kinds)
+        if condition is None:
+            return {}
+        with self._store.session() as s:
+            rows = s.execute(select(AuditEventRow.kind, func.count()).where(condition).group_by(AuditEventRow.kind))
+            return {kind: count for kind, count in rows}
+
+    def prune(self, before: str | None, kinds_before: str | None, kinds: Sequence[str], *, at: str) -> list[dict]:
+        """Delete every event older than `before` (stored `at` text) and those of `kinds` older than
+        `kinds_before` (None: no such limit), behind one checkpoint per run of consecutive ids, in one
+        transaction. Returns the checkpoints written (as dicts); the caller appends the event that signs them off."""
+        condition = _prune_filter(before, kinds_before, kinds)
+        if condition is None:
+            return []
+        with self._store.session() as s:
+            rows = list(s.execute(select(AuditEventRow.id, AuditEventRow.hash, AuditEventRow.kind)
+                                  .where(condition).order_by(AuditEventRow.id)))
+            last = s.execute(select(AuditCheckpointRow.hash).order_by(AuditCheckpointRow.id.desc()).limit(1)).first()
+            prev_hash, written = (last.hash if last else GENESIS), []
+            for run in _runs(rows):
+                checkpoint = _checkpoint(run, prev_hash, at)
+                s.execute(insert(AuditCheckpointRow), [checkpoint])
+                s.execute(delete(AuditEventRow).where(AuditEventRow.id.between(run[0].id, run[-1].id)))
+                prev_hash = checkpoint["hash"]
+                written.append(checkpoint)
+            return written
+
+    def checkpoints(self) -> list[dict]:
+        with self._store.session() as s:
+            table = AuditCheckpointRow.__table__
+            return [dict(r._mapping) for r in s.execute(select(table).order_by(table.c.id))]
 
     def verify(self, anchor: str | None = None) -> AuditVerification:
         """Recompute the chain from the first event: the first event that breaks it and why.
@@ -113,24 +149,31 @@ class AuditRepository:
         anchor: a head hash recorded earlier (elsewhere); the chain must still hold an event with it, which
         proves that nothing up to that event was removed, cut off or rewritten since.
         """
+        gaps, problem = _checkpoint_gaps(self.checkpoints())
+        if problem:
+            return AuditVerification(False, 0, None, problem)
         checked, prev_id, prev_hash, anchored = 0, 0, GENESIS, anchor is None
         for rows in self._batches():
             for row in rows:
+                prev_id, prev_hash = _step_over(gaps, prev_id, prev_hash)
                 problem = _chain_problem(row, prev_id, prev_hash)
                 if problem:
                     return AuditVerification(False, checked, row.id, problem, prev_id or None,
                                              prev_hash if prev_id else None)
                 checked, prev_id, prev_hash = checked + 1, row.id, row.hash
                 anchored = anchored or row.hash == anchor
+        prev_id, prev_hash = _step_over(gaps, prev_id, prev_hash)
         head = (prev_id or None, prev_hash if prev_id else None)
         missing = self.missing_triggers()
         if missing:
             return AuditVerification(False, checked, None, "the append-only triggers are missing "
                                      f"({', '.join(missing)}): rows could have been changed or removed", *head)
         if not anchored:
+            pruned = " (or retention pruned it: give a newer anchor)" if gaps else ""
             return AuditVerification(False, checked, None, f"no event has the recorded head hash {anchor}: events "
-                                     "up to it were removed, cut off or the chain was rewritten", *head)
-        return AuditVerification(True, checked, None, None, *head)
+                                     f"up to it were removed, cut off or the chain was rewritten{pruned}", *head)
+        return AuditVerification(True, checked, None, None, *head,
+                                 pruned=sum(cp["events"] for cp in gaps.values()))
 
 
 def _chain_problem(row, prev_id: int, prev_hash: str) -> str | None:
@@ -143,3 +186,53 @@ def _chain_problem(row, prev_id: int, prev_hash: str) -> str | None:
     if _row_hash(row, prev_hash) != row.hash:
         return f"event {row.id}'s contents do not match its hash: it was changed after it was written"
     return None
+
+
+def _prune_filter(before: str | None, kinds_before: str | None, kinds: Sequence[str]):
+    """The SQL condition for what prune removes; None when nothing is to go."""
+    conditions = [AuditEventRow.at < before] if before is not None else []
+    if kinds and kinds_before is not None:
+        conditions.append(AuditEventRow.kind.in_(list(kinds)) & (AuditEventRow.at < kinds_before))
+    return or_(*conditions) if conditions else None
+
+
+def _runs(rows: list) -> Iterator[list]:
+    """Rows (id order) split into runs of consecutive ids: one checkpoint covers each."""
+    run: list = []
+    for row in rows:
+        if run and row.id != run[-1].id + 1:
+            yield run
+            run = []
+        run.append(row)
+    if run:
+        yield run
+
+
+def _checkpoint(run: list, prev_hash: str, at: str) -> dict:
+    kinds: dict[str, int] = {}
+    for row in run:
+        kinds[row.kind] = kinds.get(row.kind, 0) + 1
+    fields = dict(at=at, first_event_id=run[0].id, last_event_id=run[-1].id, last_event_hash=run[-1].hash,
+                  events=len(run), kinds=canonical_json(kinds))
+    digest = hashlib.sha256((prev_hash + canonical_json(fields)).encode("utf-8")).hexdigest()
+    return {**fields, "prev_hash": prev_hash, "hash": digest}
+
+
+def _checkpoint_gaps(checkpoints: list[dict]) -> tuple[dict[int, dict], str | None]:
+    """{first pruned id: checkpoint} after checking the checkpoints' own chain; or the problem found."""
+    prev_hash, gaps = GENESIS, {}
+    for cp in checkpoints:
+        fields = {k: cp[k] for k in ("at", "first_event_id", "last_event_id", "last_event_hash", "events", "kinds")}
+        if cp["prev_hash"] != prev_hash or \
+                hashlib.sha256((prev_hash + canonical_json(fields)).encode("utf-8")).hexdigest() != cp["hash"]:
+            return {}, f"audit checkpoint {cp['id']} was changed or replaced after retention wrote it"
+        gaps[cp["first_event_id"]] = cp
+        prev_hash = cp["hash"]
+    return gaps, None
+
+
+def _step_over(gaps: dict[int, dict], prev_id: int, prev_hash: str) -> tuple[int, str]:
+    """Past the pruned ranges that start right after prev_id: the next event links to the last pruned one."""
+    while (cp := gaps.get(prev_id + 1)) is not None:
+        prev_id, prev_hash = cp["last_event_id"], cp["last_event_hash"]
+    return prev_id, prev_hash

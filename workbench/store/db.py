@@ -34,6 +34,7 @@ def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes, fast commits
     cursor.execute("PRAGMA busy_timeout=10000")  # CLI, GUI and server may open the same file at once
+    cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left in free pages (retention)
     cursor.close()
 
 
@@ -115,6 +116,12 @@ class Store:
         from .audit_repo import AuditRepository
 
         return AuditRepository(self)
+
+    @cached_property
+    def retention(self):
+        from .retention_repo import RetentionRepository
+
+        return RetentionRepository(self)
 
     @cached_property
     def evals(self):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .audit_tables import AUDIT_EVENTS
+from .audit_tables import AUDIT_CHECKPOINTS, AUDIT_EVENTS
 from .evals_tables import EVALS
 from .schema_v3 import PRESETS_AND_SESSIONS
 
@@ -84,6 +84,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "an answer's thinking, apart from its text", (
         "ALTER TABLE messages ADD COLUMN thinking TEXT",
     )),
+    Migration(7, "audit checkpoints: retention prunes events only behind one", AUDIT_CHECKPOINTS),
 )
 
 LATEST_VERSION = max(m.version for m in MIGRATIONS)

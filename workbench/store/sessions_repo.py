@@ -102,8 +102,8 @@ class SessionRepository:
                 if parent is None or parent.session_id != session_id:
                     raise NotFound(f"message {parent_id} is not in session {session_id}")
             row = MessageRow(session_id=session_id, parent_id=parent_id, role=role, content=content,
-                             thinking=thinking or None, status=status, provenance=json.dumps(provenance) if provenance else None,
-                             created_at=utc_naive_now())
+                             thinking=thinking or None, status=status,
+                             provenance=json.dumps(provenance) if provenance else None, created_at=utc_naive_now())
             s.add(row)
             s.flush()
             session.current_leaf_id = row.id
