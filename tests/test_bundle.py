@@ -11,8 +11,10 @@ import hashlib
 import io
 import json
 import tarfile
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
@@ -447,11 +449,21 @@ def test_a_bundled_model_brings_its_references_and_old_bundles_stay_version_1(so
         export_bundle(source, tmp_path / "none.wbundle", references=["tiny:Q8"])
 
 
+def damaged_copy(reference: Path) -> bytes:
+    """The reference file with one window's scales not finite: it opens, and only reading every window tells."""
+    buffer, scales = io.BytesIO(), io.BytesIO()
+    np.lib.format.write_array(scales, np.full(63, np.nan, dtype="<f4"), allow_pickle=False)
+    with zipfile.ZipFile(reference) as good, zipfile.ZipFile(buffer, "w") as bad:
+        for name in good.namelist():
+            bad.writestr(name, scales.getvalue() if name == "w1.scale.npy" else good.read(name))
+    return buffer.getvalue()
+
+
 def test_a_reference_member_that_is_not_a_reference_is_refused(source, target, tmp_path: Path):
-    store_reference(source)
+    stored = store_reference(source)
     good = tmp_path / "good.wbundle"
     manifest = export_bundle(source, good, references=["tiny:F32"])
-    junk = b"PK not really a reference"
+    junk = damaged_copy(Path(stored.path))
     entry = dataclasses.replace(manifest.references[0], sha256=hashlib.sha256(junk).hexdigest(), size=len(junk),
                                 member=f"references/{hashlib.sha256(junk).hexdigest()}.wbref")
     forged = dataclasses.replace(manifest, references=(entry,))
@@ -460,7 +472,7 @@ def test_a_reference_member_that_is_not_a_reference_is_refused(source, target, t
         for name, data in (("manifest.json", forged.to_json()), (entry.member, junk)):
             info, payload = member(name, data)
             tar.addfile(info, io.BytesIO(payload))
-    with pytest.raises(InvalidBundle, match="not a usable quality reference"):
+    with pytest.raises(InvalidBundle, match=r"not a usable quality reference .*not finite"):
         import_bundle(target, path)
     assert not target.paths.references.exists() or not any(target.paths.references.rglob("*.wbref"))
     assert list(target.paths.downloads.iterdir()) == []  # the copy was removed

@@ -192,3 +192,11 @@ def test_adding_a_prompt_keeps_the_rest_of_the_file(tmp_path):
     assert len(parse_suite(scalar, tmp_path).prompts) == 2
     fresh = new_suite_text("Hello", ["default"])
     assert parse_suite(fresh, tmp_path).cell_count == 1
+
+
+def test_prompts_render_in_the_sandbox():
+    from workbench.errors import TemplateSecurityError
+
+    assert render("{{ word | upper }} {{ messages[0] }}", {"word": "hi", "messages": ["m"]}) == "HI m"
+    with pytest.raises(TemplateSecurityError):
+        render("{{ word.__class__.__mro__ }}", {"word": "hi"})

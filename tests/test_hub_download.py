@@ -93,12 +93,14 @@ def test_dropped_connection_resumes_in_place(wb, served: FakeHub, tiny_model_pat
     assert len(served.cdn_gets()) == 2 and served.ranges_seen() == ["bytes=200000-"]
 
 
-def test_disk_full_while_writing_removes_the_partial(wb, served: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disk_full_while_writing_keeps_the_partial_for_a_resume(wb, served: FakeHub,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     target = _target(served)
     written = []
 
     def fill_up(fh, data: bytes) -> None:
         if sum(written) > 100_000:
+            fh.write(data[:1000])  # a short write first, as a filling disk gives
             raise OSError(errno.ENOSPC, "No space left on device")
         written.append(len(data))
         fh.write(data)
@@ -107,9 +109,13 @@ def test_disk_full_while_writing_removes_the_partial(wb, served: FakeHub, monkey
     with pytest.raises(DiskFull) as info:
         _fetch(wb, target)
     message = str(info.value)
-    assert "disk filled up" in message and "partial file was removed" in message and "of 436.9 KB" in message
-    assert not partial_path(wb.paths.downloads, target.key).exists()
-    assert wb.store.downloads.get(target.key).status == "failed"
+    assert "disk filled up" in message and "partial file is kept" in message and "of 436.9 KB" in message
+    assert partial_path(wb.paths.downloads, target.key).stat().st_size == sum(written)  # the short write undone
+    state = wb.store.downloads.get(target.key)
+    assert (state.status, state.bytes_done) == ("paused", sum(written))
+    monkeypatch.undo()  # space is back
+    assert _fetch(wb, target).sha256 == target.sha256
+    assert served.ranges_seen() == [f"bytes={sum(written)}-"]
 
 
 def test_too_little_free_space_refuses_before_downloading(wb, served: FakeHub,

@@ -13,6 +13,9 @@ import hashlib
 import io
 import json
 import math
+import subprocess
+import sys
+import textwrap
 import threading
 import zipfile
 from pathlib import Path
@@ -446,3 +449,32 @@ def test_quality_command_json_table_and_folder(quants, tmp_path, capsys):
     assert "cannot read the text file" in capsys.readouterr().err
     assert main(["quality", "--reference-only", "-m", source.name, "-m", q4.name]) == 1
     assert "takes one model" in capsys.readouterr().err
+
+
+def test_a_full_disk_while_storing_the_reference_keeps_nothing(quants, workbench_home, tmp_path):
+    """A real short write: the child process may not write files over 256 KB (RLIMIT_FSIZE → EFBIG); the
+    reference of this text takes ~470 KB (a failed audit write on the way is only logged)."""
+    source, q4 = quants
+    script = textwrap.dedent(f"""
+        import resource, signal, sys
+        from workbench.app import Workbench
+        from workbench.errors import DiskFull
+        from workbench.measure.quality import default_text, quality
+        from workbench.paths import default_paths
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
+        with Workbench(default_paths()) as wb:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+            try:
+                quality(wb, [{source.name!r}, {q4.name!r}], text=default_text()[:8000], window=256)
+            except DiskFull as exc:
+                print("DiskFull:", exc)
+                sys.exit(0)
+        sys.exit(3)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).parent.parent, env={"PATH": "/usr/bin:/bin",
+                                                                  "WORKBENCH_HOME": str(workbench_home),
+                                                                  "WORKBENCH_NO_DEFAULT_MODEL": "1"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "DiskFull: no room to store the reference" in done.stdout and "nothing was kept" in done.stdout
+    assert [p.name for p in (workbench_home / "data" / "models" / "references").rglob("*") if p.is_file()] == []

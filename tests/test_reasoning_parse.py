@@ -16,12 +16,12 @@ from workbench.chat.reasoning import NO_REASONING, ReasoningSplitter, Thinking, 
 from workbench.chat.tool_calls import (
     ContentText,
     ToolCallArguments,
-    ToolCallParser,
     ToolCallStart,
     ToolPlan,
     check_tools,
     detect_tool_format,
 )
+from workbench.chat.tool_parser import ToolCallParser
 from workbench.errors import InvalidParameter
 
 
@@ -162,3 +162,10 @@ def test_answer_parser_combines_thinking_and_calls():
     held, answer = parser.finish()
     assert "".join(e.text for e in events + held if isinstance(e, ThinkingText)) == "Hmm." == answer.thinking
     assert [c.name for c in answer.calls] == ["get_weather"] and answer.finish_reason("stop") == "tool_calls"
+
+
+def test_thinking_tokens_of_merged_pieces_are_shared_by_characters():
+    splitter = ReasoningSplitter(detect_format(THINKER), in_thinking=True)
+    splitter.feed("Plan", 4)
+    splitter.feed(" more.</think>The answer.", 20)  # 16 tokens merged: 14 of the 25 characters are thinking
+    assert splitter.thinking == "Plan more." and splitter.thinking_tokens == 4 + round(16 * 14 / 25)

@@ -49,7 +49,7 @@ def test_old_sessions_leave_the_rows_the_search_index_and_the_files_bytes(tiny_w
     wb = tiny_wb
     ids = [chat(wb, n) for n in range(6)]
     age(wb, "UPDATE sessions SET updated_at = ? WHERE id = ?", 40, *ids[:4])
-    wb.update_settings(keep_sessions_days=30, vacuum_free_share=0.05)
+    wb.update_settings(keep_sessions_days=30, vacuum_free_share=1.0)  # first without compacting the file
     assert MARKER.format(0).encode() in database_bytes(wb)
 
     plan = wb.retention.plan()
@@ -57,15 +57,19 @@ def test_old_sessions_leave_the_rows_the_search_index_and_the_files_bytes(tiny_w
     assert len(wb.sessions.list()) == 6  # a dry run touches nothing
 
     report = wb.retention.apply()
-    assert (report.sessions, report.chat_messages) == (4, 8) and report.vacuumed
+    assert (report.sessions, report.chat_messages) == (4, 8) and not report.vacuumed
     assert sorted(s.id for s in wb.sessions.list()) == ids[4:]
     assert wb.sessions.search(MARKER.format(1)) == [] and len(wb.sessions.search(MARKER.format(5))) == 2
     raw = database_bytes(wb)
     assert all(MARKER.format(n).encode() not in raw for n in range(4))  # not in free pages, the WAL, the index
     assert MARKER.format(4).encode() in raw
 
-    wb.update_settings(keep_sessions_days=None, keep_sessions_count=1)
-    assert wb.retention.apply().sessions == 1 and [s.id for s in wb.sessions.list()] == [ids[5]]
+    size = wb.paths.db.stat().st_size
+    wb.update_settings(keep_sessions_days=None, keep_sessions_count=1, vacuum_free_share=0.05)
+    report = wb.retention.apply()
+    assert report.sessions == 1 and [s.id for s in wb.sessions.list()] == [ids[5]]
+    assert report.free_share > 0.05 and report.vacuumed and wb.paths.db.stat().st_size < size
+    assert wb.retention.apply().free_share < 0.05
     (event,) = wb.audit.list(kind="retention.applied", limit=5)[-1:]
     assert event.details["sessions"] == 1 and "quokka" not in str(event.details)  # counts, never content
 
@@ -105,10 +109,10 @@ def old_event(wb: Workbench, kind: str, days: int, subject: str = "tiny:F32") ->
 def test_the_request_log_and_old_audit_events_are_pruned_behind_verified_checkpoints(wb: Workbench, capsys):
     for days in (50, 50, 40):
         old_event(wb, "endpoint.request", days)
+    anchor = wb.audit.verify().head_hash  # kept elsewhere back then: event 3's hash
     old_event(wb, "model.loaded", 40)
     old_event(wb, "endpoint.request", 40)
     old_event(wb, "endpoint.refused", 2)
-    anchor = wb.audit.verify().head_hash
     wb.update_settings(keep_request_log_days=7)  # a settings.changed event, now
     assert wb.audit.prunable(None, ("endpoint.request",), utc_naive_now() - timedelta(days=7)) == \
         {"endpoint.request": 4}
@@ -163,11 +167,15 @@ def test_stale_pulls_temp_files_and_unreferenced_stored_files_are_removed(tiny_w
     host = _writer_tag().split("-")[0]
     dead = wb.paths.blobs / f".tmp-{host}-{os.getpid()}-1-{'0' * 32}.partial"  # our pid, another start time
     dead.write_bytes(b"x")
-    old_orphan, new_orphan = (wb.paths.blobs / f"sha256-{c * 64}.gguf" for c in "ab")
-    for path in (old_orphan, new_orphan):
-        path.write_bytes(b"GGUF" * 100)
+    old_orphan, new_orphan = (wb.paths.references / f"sha256-{c * 64}" for c in "ab")
+    for folder in (old_orphan, new_orphan):
+        folder.mkdir(parents=True)
+        (folder / "text-w512.wbref").write_bytes(b"REF" * 100)
     past = time.time() - ORPHAN_GRACE_SECONDS - 60
     os.utime(old_orphan, (past, past))
+    unregistered_model = wb.paths.blobs / f"sha256-{'c' * 64}.gguf"  # e.g. after a damaged database was reset
+    unregistered_model.write_bytes(b"GGUF")
+    os.utime(unregistered_model, (past, past))
     wb.update_settings(keep_partial_pulls_days=30)
 
     plan = wb.retention.plan()
@@ -175,9 +183,10 @@ def test_stale_pulls_temp_files_and_unreferenced_stored_files_are_removed(tiny_w
     assert partial.exists() and dead.exists() and old_orphan.exists()
     report = wb.retention.apply()
     assert (report.partial_pulls, report.temp_files, report.unreferenced_files, report.unreferenced_bytes) == \
-        (1, 1, 1, 400)
+        (1, 1, 1, 300)
     assert not partial.exists() and not dead.exists() and not old_orphan.exists()
-    assert new_orphan.exists()  # written moments ago: maybe an import about to register it
+    assert new_orphan.exists()  # written moments ago: its model may be being imported right now
+    assert unregistered_model.exists()  # model bytes are never retention's to delete
     assert [d.key for d in wb.store.downloads.list()] == ["fresh"]
     assert wb.library.get("tiny:F32").path.exists()  # a registered model is never touched
 
@@ -189,8 +198,10 @@ def test_the_command_line_shows_sets_and_applies(capsys, tiny_wb: Workbench):
     wb.close()
     code, out, _ = run(capsys, "retention", "set", "sessions-days", "5")
     assert code == 0 and out.strip() == "sessions-days = 5"
-    code, _, err = run(capsys, "retention", "set", "sessions-days", "-1")
+    code, _, err = run(capsys, "retention", "set", "sessions-days", "--", "-1")
     assert code == 1 and "whole number" in err
+    code, _, err = run(capsys, "retention", "set", "sessions-days", "ten")
+    assert code == 1 and "not a number" in err
     code, out, _ = run(capsys, "retention")
     assert "sessions-days        5" in out and "would remove: 1 session(s) (2 messages)" in out
     code, out, _ = run(capsys, "retention", "apply", "--dry-run", "--json")
@@ -199,3 +210,43 @@ def test_the_command_line_shows_sets_and_applies(capsys, tiny_wb: Workbench):
     assert code == 0 and out.startswith("removed: 1 session(s) (2 messages)")
     code, out, _ = run(capsys, "retention", "apply")
     assert out.startswith("removed: 0 session(s)")
+
+
+def test_the_app_applies_retention_at_start(qtbot, tiny_wb: Workbench):
+    from tests.ui_helpers import wait_done
+    from ui.main_window import MainWindow
+
+    wb = tiny_wb
+    ids = [chat(wb, n) for n in range(2)]
+    wb.update_settings(keep_sessions_count=1)
+    window = MainWindow(wb)
+    qtbot.addWidget(window)
+    wait_done(qtbot, window.start_retention())
+    assert [s.id for s in wb.sessions.list()] == [ids[1]]
+    assert window.chat.sessions.count() == 1  # the Chat page's list was refreshed
+    assert "Retention removed 1 session(s)" in window.statusBar().currentMessage()
+
+
+def test_the_endpoint_applies_retention_at_start(tiny_wb: Workbench, workbench_home: Path):
+    import subprocess
+    import sys
+
+    wb = tiny_wb
+    ids = [chat(wb, n) for n in range(2)]
+    wb.update_settings(keep_sessions_count=1)
+    wb.close()
+    env = {**os.environ, "WORKBENCH_HOME": str(workbench_home)}
+    command = [sys.executable, "-c", "from workbench.cli import entry; entry()", "serve", "--port", "0"]
+    server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in server.stderr:  # blocks until the server says it serves (or dies)
+            lines.append(line)
+            if line.startswith("serving on"):
+                break
+        assert any("retention removed 1 session(s)" in line for line in lines), lines
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    with Workbench() as again:
+        assert [s.id for s in again.sessions.list()] == [ids[1]]

@@ -250,6 +250,14 @@ def test_ollama_think_on_a_model_without_it_is_a_400(olla):
     assert caught.value.status_code == 400 and "has no thinking" in caught.value.error
 
 
+def test_ollama_tool_schema_that_is_not_json_schema_is_a_400(olla):
+    bad = {"type": "function", "function": {"name": "f", "parameters": {
+        "type": "object", "properties": {"x": {"type": "strin"}}}}}
+    with pytest.raises(ollama.ResponseError) as caught:
+        olla.chat("hermes", messages=USER, tools=[bad])
+    assert caught.value.status_code == 400 and "tools[0] (f)" in caught.value.error
+
+
 def test_ollama_show_lists_thinking(olla):
     assert "thinking" in olla.show("thinker").capabilities
     assert "thinking" not in (olla.show("tiny:F32").capabilities or [])

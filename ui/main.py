@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from .main_window import MainWindow
 
-    wb = Workbench(paths, caller="gui")
+    wb, recovered = Workbench.open_recovering(paths, caller="gui")  # a damaged database is moved aside
     wb.sessions.recover_interrupted()  # answers a killed process left `streaming` become `interrupted`
     sys.excepthook = _excepthook_for(log_file)
     window = MainWindow(wb, log_file=log_file)
@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     # start-up objects live as long as the app: keep the collector from walking them all in a full pass
     # while an answer streams (one such pass took ~130 ms here, over the 50 ms stall budget)
     gc.freeze()
+    if recovered:
+        window.show_error("Database", recovered)
     window.start_background_setup()
     window.start_retention()  # the keep_* settings, applied at each start (workbench/retention.py)
     wake = _close_on_signals(window)  # noqa: F841  (the timer must live as long as the loop)

@@ -37,6 +37,21 @@ class Workbench:
     def open(cls, caller: str = "api") -> Workbench:
         return cls(caller=caller)
 
+    @classmethod
+    def open_recovering(cls, paths: Paths | None = None, *, caller: str = "gui") -> tuple[Workbench, str | None]:
+        """Open, and when the database file is damaged, move it aside (timestamped, nothing deleted) and start
+        on a new one: the app must still start. Returns the Workbench and what to tell the user (or None)."""
+        from .store.db import CorruptDatabase, move_aside
+
+        try:
+            return cls(paths, caller=caller), None
+        except CorruptDatabase as exc:
+            moved = move_aside((paths or default_paths()).db)
+            workbench = cls(paths, caller=caller)
+            workbench.audit.record("store.recovered", str(moved), {"moved_to": str(moved)})
+            return workbench, (f"{exc}. It was moved aside to {moved} and Workbench started with a new, empty "
+                               "database: model files are untouched; import them again from the Library page.")
+
     def update_settings(self, **changes) -> Settings:
         import dataclasses
 

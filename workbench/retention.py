@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from .app import Workbench
 
 REQUEST_KINDS = ("endpoint.request", "endpoint.refused")  # the endpoint's request log, as the audit trail keeps it
-ORPHAN_GRACE_SECONDS = 86_400  # a stored file without a library row is only removed a day after it was written:
-#                                an import in another process registers its file moments after writing it
+ORPHAN_GRACE_SECONDS = 86_400  # a derived file without a library model is only removed a day after it was
+#                                written: a model being imported in another process is registered moments later
 _STORED = re.compile(r"^sha256-(?P<sha>[0-9a-f]{64})(?:\.gguf)?$")
 LIMITS = ("keep_sessions_days", "keep_sessions_count", "keep_eval_runs_days", "keep_eval_runs_count",
           "keep_request_log_days", "keep_audit_days", "keep_partial_pulls_days")
@@ -43,7 +43,7 @@ class RetentionReport:
     partial_pulls: int = 0
     partial_bytes: int = 0
     temp_files: int = 0
-    unreferenced_files: int = 0  # content-addressed model files and reference distributions nothing uses
+    unreferenced_files: int = 0  # reference distributions (models/references/) of models no longer in the library
     unreferenced_bytes: int = 0
     free_share: float = 0.0  # of the database file, before compacting
     vacuumed: bool = False
@@ -156,17 +156,16 @@ class Retention:
         return [paths.data, models, *subfolders, *references]
 
     def _unreferenced(self) -> list[Path]:
-        """Content-addressed entries (models/blobs/sha256-…, models/references/sha256-…) whose model is no
-        longer in the library, written more than a day ago."""
+        """Content-addressed derived files (models/references/sha256-<model>/: quality reference distributions)
+        whose model is no longer in the library, written more than a day ago. Model files themselves
+        (models/blobs/) are never removed here: a database moved aside after damage leaves every stored model
+        unregistered, and those bytes are the user's to import again."""
         known = {m.sha256 for m in self._wb.store.models.list()}
         cutoff = time.time() - ORPHAN_GRACE_SECONDS
-        found = []
-        for folder in (self._wb.paths.blobs, self._wb.paths.references):
-            for entry in folder.iterdir() if folder.is_dir() else ():
-                match = _STORED.match(entry.name)
-                if match and match["sha"] not in known and entry.stat().st_mtime < cutoff:
-                    found.append(entry)
-        return found
+        folder = self._wb.paths.references
+        return [entry for entry in (folder.iterdir() if folder.is_dir() else ())
+                if (match := _STORED.match(entry.name)) and match["sha"] not in known
+                and entry.stat().st_mtime < cutoff]
 
     def _compact(self, s, deleted_rows: bool) -> dict:
         if deleted_rows:

@@ -5,6 +5,7 @@ sessions, the CLI and the app.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,12 +27,12 @@ from .tool_calls import (
     ContentText,
     ToolCall,
     ToolCallArguments,
-    ToolCallParser,
     ToolCallStart,
     ToolPlan,
     detect_tool_format,
     plan_tools,
 )
+from .tool_parser import ToolCallParser
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,41 @@ class AnswerParser:
     @property
     def thinking_seconds(self) -> float | None:
         return self._split.thinking_seconds
+
+
+class AnswerPieces:
+    """A session answer's text as it streams: ("thinking" | "answer", text) pieces queued for the caller,
+    the thinking and the answer kept apart, and the thinking's provenance facts at the end."""
+
+    def __init__(self, shape: AnswerShape | None = None):
+        self._parser = None if shape is None or shape.plain else shape.parser()
+        self.thinking: list[str] = []
+        self.answer: list[str] = []
+        self.queue: deque[tuple[str, str]] = deque()
+
+    def feed(self, text: str, completion_tokens: int | None = None) -> None:
+        if self._parser is None:
+            self._take([ContentText(text)])
+        else:
+            self._take(self._parser.feed(text, completion_tokens))
+
+    def finish(self) -> None:
+        if self._parser is not None:
+            self._take(self._parser.finish()[0])
+
+    def _take(self, events: list[AnswerEvent]) -> None:
+        for item in events:
+            thinking = isinstance(item, ThinkingText)
+            (self.thinking if thinking else self.answer).append(item.text)
+            self.queue.append(("thinking" if thinking else "answer", item.text))
+
+    def facts(self) -> dict[str, Any]:
+        """thinking_tokens and thinking_seconds for the answer's provenance ({} when it did not think)."""
+        if self._parser is None or not self.thinking:
+            return {}
+        seconds = self._parser.thinking_seconds
+        return {"thinking_tokens": self._parser.thinking_tokens,
+                "thinking_seconds": None if seconds is None else round(seconds, 3)}
 
 
 def split_answer(shape: AnswerShape, text: str) -> Answer:

@@ -212,6 +212,7 @@ class ReasoningSplitter:
         self.thinking = ""
         self.answer = ""
         self.thinking_tokens = 0
+        self._tokens_seen = 0  # the completion-token count of the previous piece
         self._started: float | None = None
         self._thinking_done: float | None = None
 
@@ -221,9 +222,19 @@ class ReasoningSplitter:
             self._started = now
         was_thinking = self.in_thinking
         thinking, answer = self._impl.feed(text) if self._impl is not None else ("", text)
-        if completion_tokens is not None and (was_thinking or self.in_thinking or thinking):
-            self.thinking_tokens = completion_tokens  # up to the close tag (it belongs to the block)
+        if completion_tokens is not None:
+            self._count(text, answer, completion_tokens, was_thinking or bool(thinking))
         return self._account(thinking, answer, now)
+
+    def _count(self, text: str, answer: str, tokens: int, thought: bool) -> None:
+        """Tokens up to the close tag (it belongs to the block). A piece that closes the block may carry
+        several tokens (a lagging consumer's merged pieces): its share is by characters."""
+        if self.in_thinking:
+            self.thinking_tokens = tokens
+        elif thought:
+            share = (len(text) - len(answer)) / max(len(text), 1)
+            self.thinking_tokens = self._tokens_seen + round((tokens - self._tokens_seen) * share)
+        self._tokens_seen = tokens
 
     def flush(self) -> tuple[str, str]:
         """At the end: what was held back (an unclosed block's text stays thinking)."""

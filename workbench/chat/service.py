@@ -12,7 +12,6 @@ import os
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ import psutil
 from ..errors import EngineError, InvalidParameter, WorkbenchError
 from ..files import utc_text
 from ..records import ChatSession, Message, Provenance
-from .answer import ThinkingText
+from .answer import AnswerPieces
 from .prepare import ChatTarget, PreparedChat, merge_parameters, prepare_chat, prepare_completion
 
 if TYPE_CHECKING:
@@ -215,22 +214,19 @@ class AnswerStream:
         self._state = "new"  # new -> running -> done
         self._cancelled = False
         self._generation = None
-        self._parts: list[str] = []
+        self._pieces = AnswerPieces()  # the text so far: thinking and answer apart (a reasoning model)
         self._record = placeholder.provenance_record  # filled in as the answer goes, stored at its end
         self._saved_at = time.monotonic()
-        self._parser = None  # a reasoning model's AnswerParser (None: all text is answer)
-        self._thinking: list[str] = []
-        self._pending: deque[tuple[str, str]] = deque()  # pieces parsed but not yet handed out
         self.result: Message | None = None
         self.error: WorkbenchError | None = None
 
     @property
     def text(self) -> str:
-        return "".join(self._parts)
+        return "".join(self._pieces.answer)
 
     @property
     def thinking(self) -> str:
-        return "".join(self._thinking)
+        return "".join(self._pieces.thinking)
 
     @property
     def done(self) -> bool:
@@ -255,8 +251,9 @@ class AnswerStream:
                 return
 
     def _next_piece(self) -> tuple[str, str]:
-        if self._pending:
-            return self._pending.popleft()
+        queue = self._pieces.queue
+        if queue:
+            return queue.popleft()
         with self._lock:
             if self._state == "done":
                 raise StopIteration
@@ -274,27 +271,16 @@ class AnswerStream:
             self._generation.cancel()
             self._store("stopped", replace(self._record, finish_reason="cancelled"))
             raise
+        queue = self._pieces.queue  # (a new one once started: the prepared chat's shape)
         if hasattr(event, "finish_reason"):
-            if self._parser is not None:
-                self._take(self._parser.finish()[0])
+            self._pieces.finish()
             self._finish(event)
-            if self._pending:
-                return self._pending.popleft()
+            if queue:
+                return queue.popleft()
             raise StopIteration
-        if self._parser is None:
-            self._parts.append(event.text)
-            self._pending.append(("answer", event.text))
-        else:
-            self._take(self._parser.feed(event.text, event.completion_tokens))
+        self._pieces.feed(event.text, event.completion_tokens)
         self._save_progress()
-        return self._pending.popleft() if self._pending else ("answer", "")
-
-    def _take(self, events) -> None:
-        """Parsed events → thinking and answer text, and the pieces to hand out."""
-        for item in events:
-            thinking = isinstance(item, ThinkingText)
-            (self._thinking if thinking else self._parts).append(item.text)
-            self._pending.append(("thinking" if thinking else "answer", item.text))
+        return queue.popleft() if queue else ("answer", "")
 
     def collect(self) -> Message:
         """Run to the end; the stored assistant Message (raises like iteration does)."""
@@ -342,7 +328,7 @@ class AnswerStream:
             prepared = chat.prepare(self._session, self.user_message, target, self._replay)
             self._record = _with_prompt(self._record, prepared, self._session, self._replay)
             generation = prepared.generate(chat.workbench.runtime)
-            self._parser = None if prepared.shape.plain else prepared.shape.parser()
+            self._pieces = AnswerPieces(prepared.shape)
             self._record = _with_load(self._record, chat, prepared)
         except WorkbenchError as exc:
             self._fail(exc)
@@ -365,10 +351,7 @@ class AnswerStream:
     def _finish(self, final) -> None:
         status = _STATUS[final.finish_reason]
         record = _with_outcome(self._record, final)
-        if self._parser is not None and self.thinking:  # how long and how many tokens the model thought
-            seconds = self._parser.thinking_seconds
-            record = replace(record, extra={**record.extra, "thinking_tokens": self._parser.thinking_tokens,
-                                            "thinking_seconds": None if seconds is None else round(seconds, 3)})
+        record = replace(record, extra={**record.extra, **self._pieces.facts()})  # how long the model thought
         self._store(status, record)
         if status == "failed":
             self.error = EngineError(f"the answer failed while generating: {final.error}")

@@ -1,10 +1,7 @@
-"""Next-token distributions compared the way `llama-perplexity --kl-divergence` compares them.
-
-`compact(logits, targets)` turns a batch of the reference's logits into a `ReferenceRows`: per position only the
-tokens whose log-probability is above −16, each as a 16-bit step between the position's smallest kept logit and
-its largest (llama-perplexity's own file format, minus the tokens it ignores anyway), the target token's
-log-probability and the top token. `against(reference, logits, targets)` gives a candidate's per-position figures
-(NLL, the reference's NLL, KL(ref ‖ cand), Δp, same top token) from its logits and those rows.
+"""Next-token distributions compared the way `llama-perplexity --kl-divergence` compares them: `compact` keeps
+a reference batch's tokens above log p −16 in llama-perplexity's 16-bit steps (`ReferenceRows`), `against` gives a
+candidate's per-position NLL, KL(ref ‖ cand), Δp and same top token, `WorstPositions` the largest KLs
+(docs/design.md §4.8).
 """
 
 from __future__ import annotations

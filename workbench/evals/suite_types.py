@@ -148,11 +148,14 @@ class Suite:
 
 def render(source: str, variables: dict[str, Any]) -> str:
     """`{{var}}` placeholders rendered in the engine's sandboxed Jinja environment (time and size capped)."""
-    from ..engine.templates import ChatTemplate
+    from ..engine.templates import render_prompt
 
     if "{{" not in source and "{%" not in source:
         return source
-    return ChatTemplate(source).render([], add_generation_prompt=False, **variables)
+    # the chat-template renderer names three of its variables itself; a test may still set them
+    named = {k: v for k, v in variables.items() if k not in ("messages", "tools", "add_generation_prompt")}
+    return render_prompt(source, variables.get("messages", []), tools=variables.get("tools"),
+                         add_generation_prompt=variables.get("add_generation_prompt", False), **named)
 
 
 def placeholders(source: str) -> tuple[str, ...]:

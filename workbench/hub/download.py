@@ -94,8 +94,11 @@ def free_bytes(folder: Path) -> int:
 
 
 def _write(fh, data: bytes) -> None:
-    """The write layer (one place, so tests can inject ENOSPC here)."""
-    fh.write(data)
+    """The write layer (one place, so tests can inject ENOSPC here). An unbuffered write may be short (a disk
+    filling up takes what fits): write the rest until it is all written or the OS says why not."""
+    view = memoryview(data)
+    while view:
+        view = view[fh.write(view):]
 
 
 @contextmanager
@@ -248,12 +251,12 @@ def _write_chunk(fh, chunk: bytes, target: FileTarget, part: Path, written: int,
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        fh.close()
-        part.unlink(missing_ok=True)
+        fh.truncate(written)  # a short write may have left part of this chunk: end where the hash ends
+        left = f"{human_size(target.size - written)} more" if target.size is not None else "some space"
         message = (f"the disk filled up while writing {target.filename} ({human_size(written)} of "
-                   f"{human_size(target.size)} written to {part.parent}): the partial file was removed; "
-                   f"free at least {human_size(target.size)} and pull again")
-        states.set_status(target.key, "failed", bytes_done=0, error=message)
+                   f"{human_size(target.size)} written to {part.parent}): the partial file is kept; free {left} "
+                   "and pull again to resume")
+        _pause(states, target, written, message)
         raise DiskFull(message) from exc
 
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import __version__
-from ..errors import NotFound, WorkbenchError
-from ..files import atomic_writer, disk_full, sweep_stale_temps, utc_text
+from ..errors import DiskFull, NotFound, WorkbenchError
+from ..files import atomic_writer, sweep_stale_temps, utc_text
 from ..tasks import CancelToken, ProgressCallback, no_progress
 
 if TYPE_CHECKING:
@@ -135,9 +135,10 @@ def store_reference(path: Path, loaded, *, model_name: str, quantization: str | 
                 created_at=utc_text(), workbench_version=__version__)
             archive.writestr(META, json.dumps(asdict(info), indent=2))
     except OSError as exc:
-        if isinstance(exc, WorkbenchError):
+        if isinstance(exc, WorkbenchError) or exc.errno not in _NO_SPACE:
             raise
-        raise disk_full(exc, path.parent) if exc.errno in _NO_SPACE else exc from None
+        raise DiskFull(f"no room to store the reference in {path.parent} ({exc.strerror}): nothing was kept; free "
+                       "some space (or move the data folder with WORKBENCH_HOME) and measure again") from None
     return info
 
 

@@ -93,16 +93,16 @@ EFFORT_LEVELS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "hig
 
 
 def _thinking(body: CountTokensRequest) -> Thinking | None:
-    """thinking enabled (with its budget) / adaptive / disabled → chat/reasoning.py's Thinking; output_config's
-    effort sets the level of thinking that is on (alone it asks nothing: not every model thinks)."""
+    """thinking → chat/reasoning.py's Thinking: `enabled` asks for it (a 400 from a model that cannot think),
+    with its budget and output_config's effort as the level; `disabled` turns it off; `adaptive` and
+    `between_tools` leave it to the model (its template's default, or a preset's `think`)."""
     config = body.thinking
-    if config is None:
+    if config is None or config.type in ("adaptive", "between_tools"):
         return None
     if config.type == "disabled":
         return Thinking(enabled=False)
     effort = body.output_config.effort if body.output_config is not None else None
-    budget = config.budget_tokens if config.type == "enabled" else None
-    return Thinking(enabled=True, level=EFFORT_LEVELS.get(effort or ""), budget=budget)
+    return Thinking(enabled=True, level=EFFORT_LEVELS.get(effort or ""), budget=config.budget_tokens)
 
 
 def template_messages(body: CountTokensRequest) -> list[dict]:

@@ -116,8 +116,8 @@ class ToolChoice(Lenient):
 
 
 class ThinkingConfig(Lenient):
-    """`enabled` with a budget, `disabled`, or `adaptive` / `between_tools` (the model decides: here thinking
-    on, no budget). `display: omitted` returns thinking blocks with the text left out."""
+    """`enabled` with a budget, `disabled`, or `adaptive` / `between_tools` (the model decides: its template's
+    default). `display: omitted` returns thinking blocks with the text left out."""
 
     type: Literal["enabled", "disabled", "adaptive", "between_tools"]
     budget_tokens: int | None = Field(default=None, ge=1)

@@ -26,6 +26,24 @@ class DatabaseError(WorkbenchError):
     """The database file is newer than this program, unreadable or corrupt."""
 
 
+class CorruptDatabase(DatabaseError):
+    """The file is not a readable SQLite database (damaged, truncated, or another kind of file)."""
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged database (and its -wal/-shm files) to `<name>.corrupt-<UTC time>`, so a new one can be
+    made in its place and nothing in it is lost; returns the new name of the main file."""
+    from ..files import utc_text
+
+    stamp = utc_text(timespec="seconds").replace("+00:00", "Z").replace(":", "")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in ("-wal", "-shm", ""):  # the main file last: a crash in between leaves it where it was
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.rename(target.with_name(target.name + suffix))
+    return target
+
+
 def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     # Python's sqlite3 opens transactions implicitly, which defeats BEGIN IMMEDIATE; let SQLAlchemy drive them.
     dbapi_connection.isolation_level = None
@@ -69,7 +87,9 @@ class Store:
         try:
             current = self.schema_version()
         except Exception as exc:  # sqlite3 raises DatabaseError for a non-database file
-            raise DatabaseError(f"{self.path} is not a readable Workbench database: {exc}") from exc
+            self.engine.dispose()
+            reason = getattr(exc, "orig", None) or exc  # sqlite3's own words, without SQLAlchemy's wrapping
+            raise CorruptDatabase(f"{self.path} is not a readable Workbench database: {reason}") from exc
         if current > LATEST_VERSION:
             raise DatabaseError(
                 f"{self.path} was written by a newer Workbench (schema {current} > {LATEST_VERSION}): "
