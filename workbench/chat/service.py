@@ -346,7 +346,13 @@ class AnswerStream:
         now = time.monotonic()
         if now - self._saved_at >= SAVE_INTERVAL:
             self._saved_at = now
-            self._sessions.update_message(self.assistant_id, content=self.text, thinking=self.thinking)
+            try:
+                self._sessions.update_message(self.assistant_id, content=self.text, thinking=self.thinking)
+            except WorkbenchError:  # a full disk, a database locked too long: stop generating what cannot be kept
+                self._generation.cancel()
+                with self._lock:
+                    self._state = "done"
+                raise
 
     def _finish(self, final) -> None:
         status = _STATUS[final.finish_reason]

@@ -289,9 +289,15 @@ def _stop(child: subprocess.Popen) -> None:
 def _raise_failure(run: _Run, source: Path, returncode: int | None, stderr: str) -> None:
     if run.exit_code == 0 and returncode == 0:
         return
+    folder = run.target.parent
+    # llama.cpp reports a failed write as "basic_ios::clear: iostream error": a full disk is told by the disk
+    full = folder.is_dir() and shutil.disk_usage(folder).free < 1 << 20
     run.target.unlink(missing_ok=True)
     last_line = stderr.strip().splitlines()[-1] if stderr.strip() else ""
     reason = run.failure or last_line or f"the quantization process ended with code {returncode}"
+    if full:
+        raise DiskFull(f"the disk filled up while quantizing into {folder} ({reason}): the partial output was "
+                       "removed; free some space and quantize again")
     if "failed to load model" in reason or "invalid magic" in reason:
         raise InvalidModelFile(f"llama.cpp cannot read {source.name} as a model ({reason})")
     raise EngineError(f"quantization failed: {reason}")

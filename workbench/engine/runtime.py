@@ -194,8 +194,8 @@ class Runtime:
                 victims, wait = self._expired()
                 for key in victims:
                     self._models.pop(key)
-                if not victims:
-                    self._lock.wait(wait)
+                if not victims:  # at most an hour at a time: a keep-alive of years overflows the wait's clock
+                    self._lock.wait(None if wait is None else min(wait, 3600.0))
                     continue
             for model in victims.values():
                 _log.info("keep-alive expired: unloading %s", model.name)

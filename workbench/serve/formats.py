@@ -8,6 +8,7 @@ OpenAI's sampling fields become Ollama PARAMETER names (chat/prepare.py merges t
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -77,15 +78,24 @@ def logit_bias(raw: dict[str, float] | None) -> dict[int, float] | None:
     return out
 
 
+KEEP_ALIVE_FOREVER = 1e9  # seconds (~32 years): longer is "for ever" (-1), as a clock cannot wait that long
+
+
+def _finite_keep_alive(seconds: float, given) -> float:
+    if math.isnan(seconds):
+        raise InvalidParameter(f"keep_alive {given!r} is not a duration (e.g. 300, \"5m\", \"1h30m\", -1)")
+    return -1.0 if seconds > KEEP_ALIVE_FOREVER else max(seconds, -1.0)
+
+
 def keep_alive_seconds(value) -> float | None:
     """Ollama keep_alive → seconds (negative = forever, 0 = unload after this request); None = not given."""
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return _finite_keep_alive(float(value), value)
     text = str(value).strip()
     try:
-        return float(text)
+        return _finite_keep_alive(float(text), text)
     except ValueError:
         pass
     sign = -1.0 if text.startswith("-") else 1.0

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import WorkbenchError
+from ..errors import DiskFull, WorkbenchError
 from . import (  # noqa: F401  (register their tables on Base.metadata)
     audit_tables,
     evals_tables,
@@ -61,6 +62,29 @@ def _on_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class DatabaseBusy(DatabaseError):
+    """Another process kept the database locked longer than the busy timeout."""
+
+    http_status = 503
+    code = "database_busy"
+
+
+SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL = 5, 6, 13
+
+
+def _storage_error(path: Path, exc: OperationalError) -> Exception:
+    """SQLite's full-disk and lock errors as WorkbenchErrors naming the file; anything else as it was."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    text = str(exc.orig)
+    if code == SQLITE_FULL or "disk is full" in text:
+        return DiskFull(f"the disk holding {path} is full: the change was not saved (nothing saved before is "
+                        "lost); free some space and try again")
+    if code in (SQLITE_BUSY, SQLITE_LOCKED) or "database is locked" in text:
+        return DatabaseBusy(f"{path} stayed locked by another Workbench process (the app, the CLI or the "
+                            "endpoint) for longer than 10 s: nothing was changed; try again")
+    return exc
+
+
 class Store:
     """One SQLite database. Thread-safe: each unit of work gets its own SQLAlchemy session."""
 
@@ -75,9 +99,14 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: committed on success, rolled back on any exception."""
-        with self._sessions() as session, session.begin():
-            yield session
+        """A unit of work: committed on success, rolled back on any exception. A full disk and a database
+        another process keeps locked past the busy timeout become errors that say so (nothing saved is lost:
+        the unit of work is rolled back whole)."""
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            raise _storage_error(self.path, exc) from exc
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
