@@ -194,7 +194,7 @@ async def _pull_lines(request: Request, name: str, job: _Pull):
 
 
 # ---- delete / copy -------------------------------------------------------------------------------------------
-@router.delete("/api/delete")
+@router.delete("/api/delete", response_class=Response, responses={200: {"description": "deleted (no body)"}})
 async def delete(body: OllamaNameRequest, request: Request):
     name = _name(body, request)
     await run_in_threadpool(_delete, request.app.state.serve.wb, name)
@@ -212,7 +212,7 @@ def _delete(wb: Workbench, name: str) -> None:
         raise NotFound(f"model '{name}' not found")
 
 
-@router.post("/api/copy")
+@router.post("/api/copy", response_class=Response, responses={200: {"description": "copied (no body)"}})
 async def copy(body: OllamaCopyRequest, request: Request):
     request.state.model = body.source
     await run_in_threadpool(_copy, request.app.state.serve.wb, body.source, body.destination)

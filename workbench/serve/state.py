@@ -101,8 +101,7 @@ class ServeState:
         stream = Stream(started=started, on_end=finished, on_text=self._recent.append)  # deque.append: atomic
 
         def submit():
-            prepared = prepare()
-            self._check_max_tokens(prepared)
+            prepared = self._check_max_tokens(prepare())
             loaded = self.wb.runtime.acquire(prepared.target.model, prepared.load)
             self.note_user(loaded, target)
             self.note_slots(model, loaded.n_parallel)
@@ -123,11 +122,14 @@ class ServeState:
                 stream.cancel()
         return prepared, stream
 
-    def _check_max_tokens(self, prepared: chat.PreparedChat) -> None:
-        limit = prepared.request.max_tokens
-        if limit is not None and limit > self.config.max_tokens_cap:
-            raise InvalidParameter(f"max_tokens {limit} is over this endpoint's cap of "
-                                   f"{self.config.max_tokens_cap} tokens")
+    def _check_max_tokens(self, prepared: chat.PreparedChat) -> chat.PreparedChat:
+        """Refuse a max_tokens over the cap; a request without one is capped (else it runs to the context's end)."""
+        limit, cap = prepared.request.max_tokens, self.config.max_tokens_cap
+        if limit is not None and limit > cap:
+            raise InvalidParameter(f"max_tokens {limit} is over this endpoint's cap of {cap} tokens")
+        if limit is None:
+            return dataclasses.replace(prepared, request=dataclasses.replace(prepared.request, max_tokens=cap))
+        return prepared
 
     def count_prompt_tokens(self, target: chat.ChatTarget, messages: list[dict], **kwargs) -> int:
         """How many tokens the prompt start_chat would queue for these messages has; blocking (may load)."""
