@@ -16,20 +16,21 @@ def gemma_session(wb, gemma_model_path):
     version = ensure_default_preset(wb, model)
     assert version is not None and version.model_sha256 == model.sha256
     session = wb.sessions.create(preset_ref=DEFAULT_PRESET)
-    wb.sessions.set_overrides(session.id, parameters={"num_predict": 16})
+    # sampled (the preset itself is greedy), so re-running identically shows the recorded seed at work
+    wb.sessions.set_overrides(session.id, parameters={"num_predict": 16, "temperature": 1.0})
     return session
 
 
-def test_the_default_preset_speaks_gemmas_turn_format(wb, gemma_session):
+def test_the_default_preset_writes_a_question_and_answer_page(wb, gemma_session):
     prepared = prepare_chat(wb, DEFAULT_PRESET, [{"role": "system", "content": "You are terse."},
                                                  {"role": "user", "content": "Hi"}])
-    assert prepared.prompt == "<start_of_turn>user\nYou are terse.\n\nHi<end_of_turn>\n<start_of_turn>model\n"
+    # a base model continues a page: the system text, the few-shot pairs, then the question and an open "A:"
+    assert prepared.prompt.startswith("You are terse.\n\nQ: What is the capital of Italy?\nA: Rome.\n")
+    assert prepared.prompt.endswith("\nQ: Hi\nA:") and prepared.prompt.count("Q: ") == 6
     loaded = wb.runtime.acquire(prepared.target.model, prepared.load)
     tokens = loaded.prompt_tokens(prepared.request)
-    turn = loaded.tokenize("<start_of_turn>", add_special=False, parse_special=True)
-    assert len(turn) == 1 and tokens[:2] == [loaded.bos_token_id, turn[0]]  # BOS once, then a real turn token
-    assert tokens.count(loaded.bos_token_id) == 1
-    assert prepared.parameters["stop"] == ["<end_of_turn>"] and prepared.parameters["top_k"] == 64
+    assert tokens[0] == loaded.bos_token_id and tokens.count(loaded.bos_token_id) == 1  # BOS once
+    assert prepared.parameters["stop"] == ["\n", "Q:"] and prepared.parameters["temperature"] == 0.0
 
 
 def test_a_gemma_answer_re_runs_identically_beside_other_work(wb, gemma_session):
@@ -38,7 +39,8 @@ def test_a_gemma_answer_re_runs_identically_beside_other_work(wb, gemma_session)
     assert "<end_of_turn>" not in original.content
     p = original.provenance
     assert p["preset"] == DEFAULT_PRESET and p["parameters"]["temperature"] == 1.0 and p["reproducible"] is True
-    other = wb.sessions.create(preset_ref=DEFAULT_PRESET, parameter_overrides={"num_predict": 400})
+    other = wb.sessions.create(preset_ref=DEFAULT_PRESET,
+                               parameter_overrides={"num_predict": 400, "stop": ["<never>"], "temperature": 1.0})
     busy = wb.chat.send(other.id, "Name three rivers.")
     next(busy)  # another answer decoding in the same batches while the re-run runs
     again = wb.chat.rerun(original.id)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakehub import FakeHub, fake_hub  # noqa: F401  (fixture)
+from tests.test_engine_mechanics import wait_until
 from workbench.app import Workbench
 from workbench.errors import DiskFull
 from workbench.paths import default_paths
@@ -153,7 +154,7 @@ def test_disk_full_during_an_answers_save_loses_nothing_saved(workbench_home: Pa
         with pytest.raises(DiskFull, match=re.escape(f"the disk holding {wb.paths.db} is full")):
             for _piece in stream:
                 filler = filler or fill(data)
-        assert wb.runtime.loaded()[0].busy is False  # the generation was stopped, its slot is free
+        assert wait_until(lambda: not wb.runtime.loaded()[0].busy)  # the generation stopped, its slot freed
         filler.unlink()
         user, answer = wb.sessions.path(session.id, first.id)
         assert (user.content, answer.content, answer.status) == ("the first question", first.content, "complete")
