@@ -17,13 +17,11 @@ from workbench.app import Workbench
 
 ROUNDS = 25
 WRITER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
+    import sys
     from workbench.app import Workbench
-    caller, rounds, start = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+    caller, rounds = sys.argv[1], int(sys.argv[2])
     with Workbench(caller=caller) as wb:
-        while not start.exists():  # every writer begins at the same moment
-            time.sleep(0.001)
+        sys.stdin.readline()  # every writer begins at the same moment: when the test writes "go"
         for i in range(rounds):
             session = wb.sessions.create(model_name="tiny:F32", title=f"{caller} {i}")
             user = wb.sessions.add_message(session.id, None, "user", f"{caller} question {i}")
@@ -37,14 +35,15 @@ def test_the_app_the_cli_and_the_endpoint_write_at_once_and_nothing_is_lost(
         wb: Workbench, tiny_model_path: Path, workbench_home: Path, tmp_path: Path):
     wb.library.import_file(tiny_model_path, name="tiny:F32")
     wb.update_settings(default_context=256, keep_alive_seconds=-1)
-    start = tmp_path / "go"
     env = {**os.environ, "WORKBENCH_HOME": str(workbench_home)}
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, caller, str(ROUNDS), str(start)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, caller, str(ROUNDS)], env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for caller in ("gui", "cli")]
     with serving(wb, parallel=2) as server, ThreadPoolExecutor(4) as pool:
         body = {"model": "tiny:F32", "prompt": "x", "max_tokens": 2}
-        start.touch()
+        for writer in writers:
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
         answers = list(pool.map(lambda _: httpx.post(server.url + "/v1/completions", json=body, timeout=120),
                                 range(2 * ROUNDS)))
         results = [(w.wait(300), *w.communicate()) for w in writers]

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 
-from PySide6.QtGui import QColor, QFont, QTextCharFormat
+from PySide6.QtGui import QTextCharFormat
 
 from workbench.modelfile import parser as modelfile
 
 from ..theme import is_dark
-from .validating_editor import DiagnosticHighlighter, ValidatingEditor
+from .validating_editor import DiagnosticHighlighter, ValidatingEditor, char_format
 
 IN_TRIPLE = 1  # block state: the block ends inside a """ value
 _INSTRUCTION = re.compile(r"^\s*(" + "|".join(modelfile.INSTRUCTIONS + modelfile.OLLAMA_ONLY) + r")\b", re.I)
@@ -24,22 +24,15 @@ _ARGUMENT = re.compile(r"^\s*(?:PARAMETER|MESSAGE)\s+(\w+)", re.I)
 _QUOTED = re.compile(r'"""|"[^"]*"?')
 
 
-def _format(colour: str, *, bold: bool = False, italic: bool = False) -> QTextCharFormat:
-    fmt = QTextCharFormat()
-    fmt.setForeground(QColor(colour))
-    if bold:
-        fmt.setFontWeight(QFont.Weight.Bold)
-    fmt.setFontItalic(italic)
-    return fmt
 
 
 def _formats() -> dict[str, QTextCharFormat]:
     dark = is_dark()
     return {
-        "instruction": _format("#7fb4ff" if dark else "#0b4fb3", bold=True),
-        "argument": _format("#e0a458" if dark else "#8a4b00"),
-        "string": _format("#9bd48b" if dark else "#1f7a1f"),
-        "comment": _format("#8a8d93" if dark else "#7a7a7a", italic=True),
+        "instruction": char_format("#7fb4ff" if dark else "#0b4fb3", bold=True),
+        "argument": char_format("#e0a458" if dark else "#8a4b00"),
+        "string": char_format("#9bd48b" if dark else "#1f7a1f"),
+        "comment": char_format("#8a8d93" if dark else "#7a7a7a", italic=True),
     }
 
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from PySide6.QtGui import QColor, QFont, QTextCharFormat
-
 from workbench.evals import validate_suite
 from workbench.files import atomic_write_text
 
 from ..theme import is_dark
-from .validating_editor import DiagnosticHighlighter, ValidatingEditor
+from .validating_editor import DiagnosticHighlighter, ValidatingEditor, char_format
 
 STARTER = """\
 description: My suite
@@ -39,13 +37,6 @@ _PLACEHOLDER = re.compile(r"\{\{.*?\}\}")
 _FILE_REF = re.compile(r"file://\S+")
 
 
-def _format(colour: str, *, bold: bool = False, italic: bool = False) -> QTextCharFormat:
-    fmt = QTextCharFormat()
-    fmt.setForeground(QColor(colour))
-    if bold:
-        fmt.setFontWeight(QFont.Weight.Bold)
-    fmt.setFontItalic(italic)
-    return fmt
 
 
 def starter_suite(target: str) -> str:
@@ -57,11 +48,11 @@ class SuiteHighlighter(DiagnosticHighlighter):
     def refresh_formats(self) -> None:
         dark = is_dark()
         self.formats = {
-            "key": _format("#7fb4ff" if dark else "#0b4fb3", bold=True),
-            "string": _format("#9bd48b" if dark else "#1f7a1f"),
-            "placeholder": _format("#e0a458" if dark else "#8a4b00", bold=True),
-            "file": _format("#c9a0ff" if dark else "#6b2fb3"),
-            "comment": _format("#8a8d93" if dark else "#7a7a7a", italic=True),
+            "key": char_format("#7fb4ff" if dark else "#0b4fb3", bold=True),
+            "string": char_format("#9bd48b" if dark else "#1f7a1f"),
+            "placeholder": char_format("#e0a458" if dark else "#8a4b00", bold=True),
+            "file": char_format("#c9a0ff" if dark else "#6b2fb3"),
+            "comment": char_format("#8a8d93" if dark else "#7a7a7a", italic=True),
         }
 
     def highlight_syntax(self, text: str) -> None:

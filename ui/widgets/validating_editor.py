@@ -9,8 +9,19 @@ pure and bounded, since it runs on the GUI thread. The Modelfile and eval-suite 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFontDatabase, QSyntaxHighlighter, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QSyntaxHighlighter, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
+
+
+def char_format(colour: str, *, bold: bool = False, italic: bool = False) -> QTextCharFormat:
+    """A highlighter's text format: a colour, optionally bold or italic."""
+    fmt = QTextCharFormat()
+    fmt.setForeground(QColor(colour))
+    if bold:
+        fmt.setFontWeight(QFont.Weight.Bold)
+    fmt.setFontItalic(italic)
+    return fmt
+
 
 VALIDATE_DELAY_MS = 250
 ERROR_COLOUR, WARNING_COLOUR = "#e5484d", "#f5a623"
