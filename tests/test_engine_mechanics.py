@@ -161,6 +161,16 @@ def test_json_schema_output_parses_and_validates(tiny):
         jsonschema.validate(json.loads(text), schema)
 
 
+def test_json_schema_strings_hold_no_raw_control_characters(tiny):
+    """JSON forbids a raw newline inside a string; llama-cpp-python's converter let one in."""
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    for seed in range(40):
+        sampling = SamplingParams(temperature=1.0, seed=seed, json_schema=schema)
+        text, final = tiny.generate(GenerationRequest(prompt="x", max_tokens=300, sampling=sampling)).collect()
+        if final.finish_reason == "stop":
+            assert isinstance(json.loads(text)["city"], str), text
+
+
 def test_gbnf_alternatives_and_bad_grammar(tiny):
     sampling = SamplingParams(temperature=1.0, seed=3, grammar='root ::= "yes" | "no"')
     text, _ = tiny.generate(GenerationRequest(prompt="?", max_tokens=10, sampling=sampling)).collect()

@@ -39,9 +39,16 @@ def schema_grammar(schema: dict) -> str:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        return json_schema_to_gbnf(json.dumps(schema))
+        grammar = json_schema_to_gbnf(json.dumps(schema))
     except Exception as exc:  # the converter raises assorted errors on schemas it cannot express
         raise InvalidParameter(f"json_schema cannot be turned into a grammar: {exc}") from exc
+    # llama-cpp-python's copy of the converter lets a string hold raw control characters (a newline), which JSON
+    # forbids; llama.cpp's current converter excludes them, and so does this.
+    return grammar.replace(_LOOSE_STRING_CHAR, _JSON_STRING_CHAR)
+
+
+_LOOSE_STRING_CHAR = r'char ::= [^"\\]'
+_JSON_STRING_CHAR = r'char ::= [^"\\\x7F\x00-\x1F]'
 
 
 class Sampler:
