@@ -212,3 +212,21 @@ def test_estimate_uses_the_measured_speed(wb, tiny, tmp_path):
     after = wb.evals.estimate(path)
     assert after.seconds is not None and after.seconds > 0
     assert [t.cells for t in after.targets] == [6, 6]
+
+
+@pytest.mark.parametrize("ram, both_loaded", [(None, True), (1, False)])
+def test_the_previous_model_is_unloaded_only_when_both_would_not_fit(wb, tiny, tmp_path, monkeypatch, ram,
+                                                                      both_loaded):
+    """"Load A, run the set, unload, load B": a small machine (free memory set by the test) unloads A before B."""
+    from tests.tinymodel import write_tiny_model
+    from workbench.gguf import estimate
+
+    other = wb.library.import_file(write_tiny_model(tmp_path / "other.gguf", seed=3), name="other:F32")
+    if ram is not None:
+        monkeypatch.setattr(estimate, "available_ram", lambda: ram)
+    body = SUITE.replace("  - id: ollama:completion:tiny:F32\n    label: raw\n", "").replace(
+        "  - tiny:F32\n", "  - tiny:F32\n  - other:F32\n")
+    run = wb.evals.run(write_suite(tmp_path, body), concurrency=2)
+    assert [t.target for t in run.targets] == ["tiny:F32", "other:F32"] and all(t.errors == 0 for t in run.targets)
+    loaded = {info.sha256 for info in wb.runtime.loaded()}
+    assert other.sha256 in loaded and (tiny.sha256 in loaded) == both_loaded
