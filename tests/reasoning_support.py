@@ -29,8 +29,14 @@ HARMONY = ("<|system|>Reasoning: {{ reasoning_effort | default('medium') }} <|ch
 PLAIN_TOOLS = _TOOLS.replace("{HOW}", "Answer with JSON.") + _TURNS + \
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 
+# Qwen3-Coder's XML calls and the pythonic list of Llama 3.2 / 4 (their detection keys are in the text)
+XML = _TOOLS.replace("{HOW}", "Call as <tool_call><function=NAME><parameter=KEY>VALUE</parameter></function>"
+                     "</tool_call>") + _TURNS + "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+PYTHONIC = _TOOLS.replace("{HOW}", "Call as [func_name1(params_name1=params_value1)]") + _TURNS + \
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+
 TEMPLATES = {"thinker": THINKER, "self-opening": SELF_OPENING, "hermes": HERMES, "llama3": LLAMA3,
-             "mistral": MISTRAL, "harmony": HARMONY, "plain-tools": PLAIN_TOOLS}
+             "mistral": MISTRAL, "harmony": HARMONY, "plain-tools": PLAIN_TOOLS, "xml": XML, "pythonic": PYTHONIC}
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather of a city",

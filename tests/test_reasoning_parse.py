@@ -22,6 +22,7 @@ from workbench.chat.tool_calls import (
     detect_tool_format,
 )
 from workbench.chat.tool_parser import ToolCallParser
+from workbench.chat.tool_text_calls import make_tool_parser
 from workbench.errors import InvalidParameter
 
 
@@ -169,3 +170,55 @@ def test_thinking_tokens_of_merged_pieces_are_shared_by_characters():
     splitter.feed("Plan", 4)
     splitter.feed(" more.</think>The answer.", 20)  # 16 tokens merged: 14 of the 25 characters are thinking
     assert splitter.thinking == "Plan more." and splitter.thinking_tokens == 4 + round(16 * 14 / 25)
+
+
+_TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}}},
+    {"type": "function", "function": {"name": "add", "parameters": {
+        "type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}}}]
+
+
+def _parse_text_calls(fmt, text: str, seed: int):
+    parser = make_tool_parser(ToolPlan(_TOOLS, fmt, True, None, ("get_weather", "add")))
+    events = [e for piece in _pieces(text, seed) for e in parser.feed(piece)]
+    return events, parser.finish()
+
+
+def test_xml_and_pythonic_formats_read_from_templates():
+    qwen3_coder = "<tool_call>\n<function=example_function_name>\n<parameter=example_parameter_1>\nvalue_1\n"
+    llama32 = "[func_name1(params_name1=params_value1, params_name2=params_value2...), func_name2(params)]"
+    assert [detect_tool_format(t) for t in (qwen3_coder, llama32, "<|python_start|>")] == \
+        ["xml", "pythonic", "pythonic"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+@pytest.mark.parametrize(("fmt", "text", "content"), [
+    ("xml", "Checking.\n<tool_call>\n<function=get_weather>\n<parameter=city>\nParis <north>\n</parameter>\n"
+            "<parameter=days>\n3\n</parameter>\n</function>\n</tool_call>\n<tool_call>\n<function=add>\n"
+            "<parameter=a>\n1\n</parameter>\n<parameter=b>\n2\n</parameter>\n</function>\n</tool_call>", "Checking."),
+    ("pythonic", '[get_weather(city="Paris <north>", days=3), add(a=1, b=2)]', ""),
+    ("pythonic", "<|python_start|>[get_weather(city='Paris <north>', days=3), add(a=1, b=2)]<|python_end|>", ""),
+])
+def test_text_calls_in_any_pieces(seed, fmt, text, content):
+    events, result = _parse_text_calls(fmt, text, seed)
+    expected = [("get_weather", {"city": "Paris <north>", "days": 3}), ("add", {"a": 1, "b": 2})]
+    assert _calls(events) == expected == [(c.name, json.loads(c.arguments)) for c in result.calls]
+    assert result.content == content and not result.malformed
+
+
+@pytest.mark.parametrize(("fmt", "text"), [
+    ("xml", "<tool_call>\n<function=delete_everything>\n</function>\n</tool_call>"),  # not offered
+    ("xml", "<tool_call>\n<function=get_weather>\n<parameter=city>\nPar"),  # cut off
+    ("pythonic", "[get_weather(city=Paris)]"),  # a name, not a literal
+    ("pythonic", '[get_weather(city="Paris"'),  # cut off
+])
+def test_a_malformed_text_call_is_the_whole_text(fmt, text):
+    _, result = _parse_text_calls(fmt, text, 3)
+    assert result.malformed and result.calls == [] and result.content == text
+
+
+def test_text_that_merely_looks_like_a_call_is_content():
+    for fmt, text in [("pythonic", "[1] is a footnote, and [see(this)] too."), ("xml", "A <tool_cal> typo.")]:
+        events, result = _parse_text_calls(fmt, text, 0)
+        assert result.calls == [] and not result.malformed and result.content == text
+        assert "".join(e.text for e in events) + result.unsent == text

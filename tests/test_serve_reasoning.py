@@ -139,6 +139,8 @@ def test_streamed_parallel_tool_calls(client):
     ("harmony", '<|channel|>analysis<|message|>Need the tool.<|end|><|start|>assistant<|channel|>commentary '
                 'to=functions.get_weather <|constrain|>json<|message|>{"city": "Paris"}'),
     ("plain-tools", '```json\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n```'),
+    ("xml", "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>"),
+    ("pythonic", '[get_weather(city="Paris")]'),
 ])
 def test_each_tool_call_format_streams(client, preset, text):
     reasoning, content, calls, finish, _ = _stream(client, model=preset, messages=USER, tools=[WEATHER],
@@ -168,9 +170,10 @@ def test_a_malformed_call_is_text_with_finish_reason_stop(client, stream):
     assert finish == "stop" and content == text.removeprefix("</think>")
 
 
+@pytest.mark.parametrize("preset", ["hermes", "xml", "pythonic"])
 @pytest.mark.parametrize("choice", ["required", {"type": "function", "function": {"name": "get_weather"}}])
-def test_forced_tool_choice_returns_arguments_that_validate(client, choice):
-    reply = client.chat.completions.create(model="hermes", messages=USER, tools=[ADD, WEATHER], tool_choice=choice,
+def test_forced_tool_choice_returns_arguments_that_validate(client, choice, preset):
+    reply = client.chat.completions.create(model=preset, messages=USER, tools=[ADD, WEATHER], tool_choice=choice,
                                            max_tokens=200, seed=3)
     (call,) = reply.choices[0].message.tool_calls
     schema = {"add": ADD, "get_weather": WEATHER}[call.function.name]["function"]["parameters"]

@@ -32,7 +32,7 @@ from .tool_calls import (
     detect_tool_format,
     plan_tools,
 )
-from .tool_parser import ToolCallParser
+from .tool_text_calls import make_tool_parser
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class AnswerParser:
         self.shape = shape
         self._split = ReasoningSplitter(shape.reasoning, in_thinking=shape.starts_thinking)
         tools = shape.tools
-        self._calls = ToolCallParser(tools.format, tools.names) if tools.parse else None
+        self._calls = make_tool_parser(tools) if tools.parse else None
 
     def feed(self, text: str, completion_tokens: int | None = None) -> list[AnswerEvent]:
         thinking, answer = self._split.feed(text, completion_tokens)

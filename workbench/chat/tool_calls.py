@@ -2,8 +2,9 @@
 (`detect_tool_format`), a grammar that forces a call, and the events and results tool_parser.py produces.
 
 Formats: Hermes/Qwen `<tool_call>{json}</tool_call>`, Llama 3.x JSON and `<|python_tag|>`, Mistral
-`[TOOL_CALLS]` (list or `name[ARGS]{json}`), gpt-oss harmony `to=functions.NAME<|message|>{json}`, and a bare
-JSON object for other templates that read `tools`.
+`[TOOL_CALLS]` (list or `name[ARGS]{json}`), gpt-oss harmony `to=functions.NAME<|message|>{json}`, a bare
+JSON object for other templates that read `tools`, and (tool_text_calls.py) Qwen3-Coder's XML and the pythonic
+`[name(key=value)]` list.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 from ..errors import InvalidParameter
 
-ToolFormat = Literal["hermes", "llama3", "mistral", "harmony", "json"]
+ToolFormat = Literal["hermes", "llama3", "mistral", "harmony", "json", "xml", "pythonic"]
 
 
 # -- events ------------------------------------------------------------------------------------------------
@@ -160,6 +161,10 @@ def plan_tools(tools: list | None, tool_choice: Any, fmt: ToolFormat,
 
 def call_grammar(functions: list[dict], fmt: ToolFormat, schema_grammar: Callable[[dict], str]) -> str:
     """GBNF for exactly one call to one of `functions` in the model's syntax, arguments valid for the schema."""
+    if fmt in ("xml", "pythonic"):
+        from .tool_text_calls import text_call_grammar
+
+        return text_call_grammar(functions, fmt, schema_grammar)
     key = "parameters" if fmt == "llama3" else "arguments"
     alternatives, rules = [], []
     for i, function in enumerate(functions):
@@ -191,6 +196,10 @@ def _prefixed(grammar: str, prefix: str) -> str:
 def detect_tool_format(template: str | None) -> ToolFormat:
     """The tool-call syntax a chat template teaches its model (json for templates that only read `tools`)."""
     source = template or ""
+    if "<function=" in source and "<parameter=" in source:  # Qwen3-Coder's XML (its template has <tool_call> too)
+        return "xml"
+    if "[func_name1(" in source or "<|python_start|>" in source:  # Llama 3.2 / 4 pythonic templates
+        return "pythonic"
     if "<|channel|>" in source and "to=functions" in source.replace(" ", ""):
         return "harmony"
     if "<tool_call>" in source:
