@@ -176,7 +176,7 @@ def call_grammar(functions: list[dict], fmt: ToolFormat, schema_grammar: Callabl
             body = {"type": "object", "properties": {"name": {"const": function["name"]}, key: params},
                     "required": ["name", key]}
             prefix = ""
-        rules.append(_prefixed(schema_grammar(body), f"c{i}-"))
+        rules.append(prefixed_rules(schema_grammar(body), f"c{i}-"))
         alternatives.append(f"{prefix} c{i}-root" if prefix else f"c{i}-root")
     wrap = {"hermes": ('"<tool_call>\\n" ', ' "\\n</tool_call>"'), "mistral": ('"[TOOL_CALLS][" ', ' "]"')}
     head, tail = wrap.get(fmt, ("", ""))
@@ -186,7 +186,7 @@ def call_grammar(functions: list[dict], fmt: ToolFormat, schema_grammar: Callabl
 _GBNF_PIECE = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|[A-Za-z][A-Za-z0-9-]*|.', re.DOTALL)
 
 
-def _prefixed(grammar: str, prefix: str) -> str:
+def prefixed_rules(grammar: str, prefix: str) -> str:
     """Every rule name of a GBNF text prefixed (so several schemas' rules can share one grammar); quoted
     literals and character classes are left alone."""
     return "".join(prefix + piece if piece[0].isalpha() else piece for piece in _GBNF_PIECE.findall(grammar))

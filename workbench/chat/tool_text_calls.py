@@ -22,8 +22,8 @@ from .tool_calls import (
     ToolCallArguments,
     ToolCallStart,
     ToolPlan,
-    _prefixed,
     new_call_id,
+    prefixed_rules,
 )
 from .tool_parser import ToolCallParser
 
@@ -207,7 +207,7 @@ def text_call_grammar(functions: list[dict], fmt: str, schema_grammar) -> str:
                 limit = prop.get("maxLength")  # raw text up to </parameter>
                 value = f"[^<]{{1,{int(limit)}}}" if isinstance(limit, int) and limit > 0 else "[^<]+"
             else:
-                rules.append(_prefixed(schema_grammar(prop or {}), f"c{i}-p{j}-"))
+                rules.append(prefixed_rules(schema_grammar(prop or {}), f"c{i}-p{j}-"))
             pieces.append((key, value, key in required))
         alternatives.append(_xml_call(function["name"], pieces) if fmt == "xml" else
                             _python_call(function["name"], pieces))
