@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import InvalidParameter
+from .gbnf import prefixed_rules, text_call_grammar
 
 ToolFormat = Literal["hermes", "llama3", "mistral", "harmony", "json", "xml", "pythonic"]
 
@@ -162,8 +163,6 @@ def plan_tools(tools: list | None, tool_choice: Any, fmt: ToolFormat,
 def call_grammar(functions: list[dict], fmt: ToolFormat, schema_grammar: Callable[[dict], str]) -> str:
     """GBNF for exactly one call to one of `functions` in the model's syntax, arguments valid for the schema."""
     if fmt in ("xml", "pythonic"):
-        from .tool_text_calls import text_call_grammar
-
         return text_call_grammar(functions, fmt, schema_grammar)
     key = "parameters" if fmt == "llama3" else "arguments"
     alternatives, rules = [], []
@@ -181,15 +180,6 @@ def call_grammar(functions: list[dict], fmt: ToolFormat, schema_grammar: Callabl
     wrap = {"hermes": ('"<tool_call>\\n" ', ' "\\n</tool_call>"'), "mistral": ('"[TOOL_CALLS][" ', ' "]"')}
     head, tail = wrap.get(fmt, ("", ""))
     return f"root ::= {head}( {' | '.join(alternatives)} ){tail}\n" + "\n".join(rules)
-
-
-_GBNF_PIECE = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|[A-Za-z][A-Za-z0-9-]*|.', re.DOTALL)
-
-
-def prefixed_rules(grammar: str, prefix: str) -> str:
-    """Every rule name of a GBNF text prefixed (so several schemas' rules can share one grammar); quoted
-    literals and character classes are left alone."""
-    return "".join(prefix + piece if piece[0].isalpha() else piece for piece in _GBNF_PIECE.findall(grammar))
 
 
 # -- which syntax a template's model uses ------------------------------------------------------------------------
