@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -102,10 +101,8 @@ def walk(app, window, hub, out: Path, shots: list[Path]) -> None:
     wait_until(app, lambda: done, 600, "the bundled model")
     presets = window.pages["Presets"]
     if wb.presets.exists("default"):
-        text = wb.presets.get("default").content.replace("PARAMETER temperature 1\n", "PARAMETER temperature 0.7\n")
-        text = re.sub(r"PARAMETER num_predict \d+\n", "", text)
-        text += 'PARAMETER num_predict 160\nSYSTEM """Answer briefly and plainly."""\n'
-        wb.presets.save("default", text, message="cooler, brief answers")
+        wb.presets.save("default", _edited_default(wb.presets.get("default").content),
+                        message="one more example, shorter answers")
         presets.refresh(select="default")
         presets.version_list.setCurrentRow(1)
         presets.show_diff()
@@ -122,11 +119,30 @@ def walk(app, window, hub, out: Path, shots: list[Path]) -> None:
     evals_page(app, window, out, shots)
 
 
+def _edited_default(text: str) -> str:
+    """The bundled default preset (resources/default.Modelfile) with a small edit for the diff shot:
+    one more few-shot pair and a shorter answer cap. Fails loudly when that preset's lines change."""
+    edits = {"PARAMETER num_predict 64\n": "PARAMETER num_predict 32\n",
+             "MESSAGE assistant Eight.\n": "MESSAGE assistant Eight.\nMESSAGE user What colour is the sky?\n"
+                                           "MESSAGE assistant Blue.\n"}
+    for old, new in edits.items():
+        if old not in text:
+            raise SystemExit(f"the default preset has no line {old.strip()!r}: update scripts/screenshots.py")
+        text = text.replace(old, new, 1)
+    return text
+
+
 def compare_page(app, window, out: Path, shots: list[Path]) -> None:
     page = window.pages.get("Compare")
     if page is None:
         return
-    if hasattr(page, "run"):  # a raw prompt (gemma is a base model) on the preset and on the bare model
+    if hasattr(page, "run"):  # a raw prompt (gemma is a base model) on two quantizations of it
+        wb = window.wb
+        quantized = wb.library.quantize("gemma-3-270m:Q4_K_M", "Q8_0", allow_requantize=True)
+        window.library_changed()
+        window.show_page("Compare")
+        page.panes[0].target.setCurrentText("gemma-3-270m:Q4_K_M")
+        page.panes[1].target.setCurrentText(quantized.name)
         page.prompt.setPlainText("Three things a lighthouse keeper does every day are")
         page.raw.setChecked(True)
         page.seed.setValue(42)
@@ -230,7 +246,7 @@ def chat_page(app, window, out: Path, shots: list[Path]) -> None:
     answered = []
     if hasattr(chat, "open_preset") and window.wb.presets.exists("default"):
         chat.open_preset("default")
-        chat.input.setPlainText("In two sentences: what is a GGUF file?")
+        chat.input.setPlainText("What is the capital of France?")
         chat.answer_finished.connect(answered.append)
         chat.send()
         wait_until(app, lambda: answered, 300, "gemma's answer")

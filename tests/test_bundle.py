@@ -220,8 +220,8 @@ def test_a_manifest_with_a_bad_name_or_a_newer_format_is_refused(tmp_path: Path)
 
     base = {"format": "workbench-bundle", "format_version": 1, "created_at": "now", "workbench_version": "0",
             "models": [], "presets": []}
-    with pytest.raises(InvalidBundle, match="format version 3"):
-        inspect_bundle(bundle_with({**base, "format_version": 3}))
+    with pytest.raises(InvalidBundle, match="format version 4"):
+        inspect_bundle(bundle_with({**base, "format_version": 4}))
     bad = {"name": "../x", "sha256": "0" * 64, "files": [{"member": f"models/{'0' * 64}.gguf",
                                                           "sha256": "0" * 64, "size": 1}]}
     with pytest.raises(InvalidBundle, match="unacceptable name"):
@@ -483,3 +483,82 @@ def test_a_reference_member_that_is_not_a_reference_is_refused(source, target, t
         tar.addfile(info, io.BytesIO(payload))
     with pytest.raises(InvalidBundle, match="a reference must be stored as"):
         inspect_bundle(path)
+
+
+def test_a_paired_projector_travels_with_its_model_and_is_verified(source, target, tmp_path: Path):
+    from tests.projector_samples import write_projector
+
+    projector = write_projector(tmp_path / "mmproj-tiny-F16.gguf", audio=True)
+    paired = source.library.pair_projector("tiny:F32", projector)
+    path = tmp_path / "vision.wbundle"
+    manifest = export_bundle(source, path, presets=["helper"])
+    assert manifest.models[0].projector.sha256 == paired.projector_sha256
+    assert inspect_bundle(path).models[0].projector == manifest.models[0].projector
+    assert inspect_bundle(path).format_version == 3  # an older Workbench refuses it rather than drop the projector
+    import_bundle(target, path)
+    here = target.library.get("tiny:F32")
+    assert here.projector_sha256 == paired.projector_sha256 and here.modalities == ("vision", "audio")
+    assert Path(here.projector_path).parent == target.paths.blobs
+    assert Path(here.projector_path).read_bytes() == projector.read_bytes()
+    assert target.presets.resolve("helper").model.projector_path == here.projector_path
+    assert list(target.paths.downloads.iterdir()) == []
+    assert import_bundle(target, path).bytes_copied == 0  # the second time: nothing to copy
+
+
+def test_a_damaged_projector_member_registers_nothing(source, target, tmp_path: Path):
+    from tests.projector_samples import write_projector
+
+    source.library.pair_projector("tiny:F32", write_projector(tmp_path / "mmproj.gguf"))
+    path = tmp_path / "vision.wbundle"
+    manifest = export_bundle(source, path, models=["tiny:F32"])
+    with tarfile.open(path) as tar:
+        data = tar.getmember(manifest.models[0].projector.member).offset_data
+    raw = bytearray(path.read_bytes())
+    raw[data + 100] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    before = snapshot(target)
+    with pytest.raises(ChecksumMismatch):
+        import_bundle(target, path)
+    assert snapshot(target) == before  # verified before anything was registered
+
+
+def test_a_session_travels_with_its_images_and_its_preset_once(source, target, tmp_path: Path, capsys, monkeypatch):
+    from tests.tinyvision import tiny_png
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "connected"))  # the CLI below opens `source`'s folder
+
+    session = source.sessions.create(preset_ref="helper")
+    user = source.sessions.add_message(session.id, None, "user", "what is this?", images=[tiny_png(1)])
+    source.sessions.add_message(session.id, user.id, "assistant", "a picture")
+    session = source.sessions.get(session.id)
+    path = tmp_path / "chat.wbundle"
+    code, text, err = run(capsys, "bundle", "create", path, "--session", session.id)
+    assert code == 0 and "1 model, 1 preset, 0 quality references, 1 session" in text, err
+    manifest = inspect_bundle(path)
+    assert manifest.format_version == 3 and [s.title for s in manifest.sessions] == [session.title]
+    report = import_bundle(target, path)
+    assert report.sessions_added == (session.title,) and report.presets_created == ("helper",)
+    [here] = target.sessions.list()
+    question, answer = target.sessions.path(here.id)
+    assert (question.content, answer.content) == ("what is this?", "a picture")
+    assert target.sessions.images(question)[0].data == tiny_png(1) and here.preset_ref == "helper@2"
+    again = import_bundle(target, path)
+    assert not again.changed and again.sessions_present == (session.title,) and len(target.sessions.list()) == 1
+
+
+def test_a_damaged_session_member_imports_nothing(source, target, tmp_path: Path):
+    from tests.tinyvision import tiny_png
+
+    session = source.sessions.create(preset_ref="helper")
+    source.sessions.add_message(session.id, None, "user", "what is this?", images=[tiny_png(1)])
+    path = tmp_path / "chat.wbundle"
+    manifest = export_bundle(source, path, sessions=[session.id])
+    with tarfile.open(path) as tar:
+        data = tar.getmember(manifest.sessions[0].member).offset_data
+    raw = bytearray(path.read_bytes())
+    raw[data + 10] ^= 0x01
+    path.write_bytes(bytes(raw))
+    before = snapshot(target)
+    with pytest.raises(ChecksumMismatch):
+        import_bundle(target, path)
+    assert snapshot(target) == before and target.sessions.list() == []

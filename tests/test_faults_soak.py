@@ -1,6 +1,7 @@
 """Soak: 64 streaming clients against the real endpoint, a third of them hanging up at random points; afterwards
 no slot is busy and nothing is queued (/metrics), the next request is served, and the process's memory is back
-within 10% of where it started. Bounded here (WORKBENCH_SOAK_SECONDS, default 20 s) against the issue's 2 min."""
+within 10% of where it started. The issue's two minutes by default (as CI runs it); WORKBENCH_SOAK_SECONDS=20 for a
+quicker local run."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import pytest
 from workbench.app import Workbench
 
 CLIENTS = 64
-SECONDS = float(os.environ.get("WORKBENCH_SOAK_SECONDS", "20"))
+SECONDS = float(os.environ.get("WORKBENCH_SOAK_SECONDS", "120"))
 
 
 async def _client(url: str, index: int, until: float, rng: random.Random, tally: dict) -> None:

@@ -60,6 +60,10 @@ DATA: dict[int, list[tuple[str, tuple]]] = {
          "VALUES (1, 'c1', 0, 0, 0, 0, 'p', 'helper', 't', 'passed', 'Paris', 1.0, ?)", (T,)),
         ("INSERT INTO eval_tags (name, run_id, created_at) VALUES ('baseline', 1, ?)", (T,))],
     6: [("UPDATE messages SET thinking = 'eggs, surely' WHERE id = 2", ())],
+    8: [("UPDATE models SET projector_path = '/models/mmproj.gguf', projector_sha256 = ?, "
+         "projector_modalities = 'vision' WHERE name = 'old:Q4_0'", (SHA,)),
+        ("INSERT INTO message_media (message_id, position, sha256, kind, mime, size_bytes) "
+         "VALUES (1, 0, ?, 'image', 'image/png', 10)", (SHA,))],
 }
 
 
@@ -101,6 +105,9 @@ def test_a_database_from_every_earlier_version_migrates_with_its_data(version: i
             assert old_run.tags == ("baseline",) and wb.evals.cells(old_run.id)[0].output == "Paris"
         if version >= 6:
             assert wb.sessions.path(1)[1].thinking == "eggs, surely"
+        if version >= 8:
+            assert (model.projector_path, model.modalities) == ("/models/mmproj.gguf", ("vision",))
+            assert wb.sessions.path(1)[0].media[0].sha256 == SHA
         wb.update_settings(keep_sessions_count=0)  # and the newest code works on it: retention, a new preset
         assert wb.retention.apply().sessions == (1 if version >= 3 else 0)
         with sqlite3.connect(wb.paths.db) as conn:

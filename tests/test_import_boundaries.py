@@ -72,7 +72,9 @@ def _under(package: str) -> set[str]:
     ("gguf", "workbench.gguf"),
     ("huggingface_hub", "workbench.hub"),
     ("llama_cpp", "workbench.engine"),
+    ("PIL", "workbench.chat.media"),  # images are checked and decoded in one place
     ("sqlalchemy", "workbench.store"),
+    ("keyring", "workbench.remote"),
 ])
 def test_each_third_party_library_has_one_adapter_package(library, package):
     assert _importers(library) - _under(package) == set()

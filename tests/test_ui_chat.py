@@ -162,7 +162,7 @@ def test_side_panel_overrides_search_and_export(qtbot, window, tmp_path):
     assert page.session_id == session.id
     page.search.clear()
     page.rename_session("  ")
-    assert "empty" in page.status.text() and wb.sessions.get(session.id).title == "tuned@1"
+    assert "empty" in page.status.text() and wb.sessions.get(session.id).title == "Where is the zebra"
     page.rename_session("Zebra <b>facts</b>")
     assert wb.sessions.get(session.id).title == "Zebra <b>facts</b>"
     assert "&lt;b&gt;" in page.title.text()  # a title is shown as text, not markup

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import sys
+import time
 from logging.handlers import RotatingFileHandler
+from pathlib import Path
 
-from PySide6.QtCore import QLockFile, QTimer
+from PySide6.QtCore import QEvent, QLockFile, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from workbench.app import Workbench
 from workbench.paths import default_paths
+
+from .file_handoff import FileHandoff, send_to_running
+from .theme import app_icon
 
 
 def setup_logging(paths) -> str:
@@ -38,13 +44,18 @@ def acquire_instance_lock(paths) -> QLockFile | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, open_file: Path | None = None) -> int:
+    """Run the app; `open_file` (a .gguf or .wbundle, `workbench gui FILE`) is offered for import once shown."""
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     app.setApplicationName("Workbench")
     app.setOrganizationName("Workbench")
+    app.setDesktopFileName("workbench")  # Wayland and task bars match the window to workbench.desktop
+    app.setWindowIcon(app_icon())
     paths = default_paths().ensure()
     log_file = setup_logging(paths)
     lock = acquire_instance_lock(paths)
+    if lock is None and open_file is not None and send_to_running(paths.data, open_file):
+        return 0  # the running window offers the import
     if lock is None:
         QMessageBox.warning(None, "Workbench is already running",
                             f"Another Workbench window is using {paths.data}. Switch to it, or close it first.")
@@ -63,13 +74,47 @@ def main(argv: list[str] | None = None) -> int:
         window.show_error("Database", recovered)
     window.start_background_setup()
     window.start_retention()  # the keep_* settings, applied at each start (workbench/retention.py)
+    if open_file is not None:
+        QTimer.singleShot(0, lambda: window.open_file(open_file))
+    handoff = FileHandoff(paths.data, window)  # later `workbench gui FILE` starts hand their file here
+    handoff.file_received.connect(lambda path: _bring_up(window).open_file(path))
     wake = _close_on_signals(window)  # noqa: F841  (the timer must live as long as the loop)
+    probe = _first_paint_probe(window) if os.environ.get(FIRST_PAINT_ENV) else None  # noqa: F841
     logging.getLogger("ui").info("window shown for %s", paths.data)
     try:
         return app.exec()
     finally:
         wb.close()
         lock.unlock()
+
+
+def _bring_up(window):
+    """The window to the front (a file was opened from elsewhere, e.g. a double-click in the file manager)."""
+    window.showNormal() if window.isMinimized() else window.show()
+    window.raise_()
+    window.activateWindow()
+    return window
+
+
+FIRST_PAINT_ENV = "WORKBENCH_QUIT_AFTER_FIRST_PAINT"  # for benchmarks (tests/benchmarks/bench_frozen.py)
+
+
+class _FirstPaint(QObject):
+    """Prints the CLOCK_MONOTONIC time of the window's first paint and quits: how a benchmark times the real
+    start-up path (`workbench gui`, the frozen app) from outside the process."""
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Paint and not self.property("done"):
+            self.setProperty("done", True)
+            print(f"first-paint {time.monotonic()}", flush=True)
+            QTimer.singleShot(0, watched.close)
+        return False
+
+
+def _first_paint_probe(window) -> QObject:
+    probe = _FirstPaint(window)
+    window.installEventFilter(probe)
+    return probe
 
 
 def _close_on_signals(window) -> QTimer:

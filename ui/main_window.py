@@ -7,19 +7,23 @@ Ctrl+N and the Presets page's "Try it" go to the Chat page. Window geometry and 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psutil
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
 from workbench.app import Workbench
+from workbench.errors import WorkbenchError
 from workbench.units import human_size
 
 from .errors import show_error
 from .pages import PAGES, ChatPage, Page
 from .task_runner import TaskRunner
-from .theme import apply_theme
+from .theme import app_icon, apply_theme
 from .widgets.first_start_notice import FirstStartNotice
+from .widgets.open_file_dialog import OpenFileDialog, open_file_dialog
 
 
 class MainWindow(QMainWindow):
@@ -30,10 +34,11 @@ class MainWindow(QMainWindow):
         self.runner = TaskRunner()
         self.endpoint = None  # the running EndpointServer; the Server page sets and clears it
         self.setWindowTitle("Workbench")
+        self.setWindowIcon(app_icon())
         self.resize(1200, 800)
         self.nav = QListWidget()
         self.nav.setFixedWidth(150)
-        self.nav.setStyleSheet("QListWidget { font-size: 11pt; } QListWidget::item { padding: 7px 10px; }")
+        self.nav.setObjectName("nav")  # resources/styles give it its size and spacing
         self.stack = QStackedWidget()
         self.pages: dict[str, Page] = {}
         apply_theme(wb.settings.theme)
@@ -77,19 +82,47 @@ class MainWindow(QMainWindow):
         self.show_page(ChatPage.name)
         return self.chat.open_preset(preset_ref) is not None
 
+    def open_file(self, path: Path) -> OpenFileDialog | None:
+        """A .gguf or .wbundle opened with the app: say what it holds and import it on the Library page when
+        the person agrees (the dialog is returned open; None when the file cannot be read)."""
+        try:
+            dialog = open_file_dialog(Path(path), self)
+        except WorkbenchError as exc:
+            self.show_error("Open file", str(exc))
+            return None
+        library = self.pages["Library"]
+
+        def accepted() -> None:
+            self.show_page("Library")
+            if dialog.path.suffix.lower() == ".gguf":
+                library.import_path(dialog.path, copy=dialog.copy_box.isChecked())
+            else:
+                library.import_bundle(dialog.path)
+
+        dialog.accepted.connect(accepted)
+        dialog.open()
+        return dialog
+
     # -- start-up ----------------------------------------------------------------------------------------
     def start_background_setup(self):
         """Prepare the bundled default model (and its preset) off the GUI thread; pages refresh when ready."""
-        from workbench.library.bundled import default_model_pending, ensure_default_model
+        from workbench.library.bundled import DEFAULT_PRESET, default_model_pending, ensure_default_model
 
         pending = default_model_pending(self.wb)
         if pending:
             self.statusBar().showMessage("Preparing the bundled default model…")
         task = self.runner.submit("Preparing the default model", ensure_default_model, self.wb)
         task.finished.connect(lambda _model: self.library_changed())
+        task.finished.connect(lambda _model: self.preload(DEFAULT_PRESET) if self.wb.presets.exists(DEFAULT_PRESET)
+                              else None)  # the first answer then need not wait for the load
         task.finished.connect(lambda model: self._first_start_ready(model) if pending else None)
         task.failed.connect(lambda msg, details: self.show_error("Default model", msg, details))
         return task
+
+    def preload(self, name: str):
+        """Load the model behind a preset or model name on a worker thread, before anyone asks it anything; a
+        failure is left for the answer to report (it would say the same)."""
+        return self.runner.submit(f"Loading {name}", self.wb.chat.preload, name, progress=False)
 
     def start_retention(self):
         """Apply the retention limits off the GUI thread (each start); what went is in the audit trail."""

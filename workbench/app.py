@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the services load lazily (see above); these imports are for
     from .hub.service import Hub
     from .library.service import Library
     from .presets import Presets
+    from .remote import Remotes
     from .retention import Retention
 
 
@@ -115,6 +116,13 @@ class Workbench:
         from .retention import Retention
 
         return Retention(self)
+
+    @cached_property
+    def remotes(self) -> Remotes:
+        """Remote OpenAI-compatible endpoints: registry, keyring-held keys, streamed answers (remote.Remotes)."""
+        from .remote import Remotes
+
+        return Remotes(self)
 
     @cached_property
     def runtime(self) -> Runtime:

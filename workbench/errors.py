@@ -52,6 +52,12 @@ class InvalidParameter(WorkbenchError, ValueError):
     """A sampling or load parameter of the wrong type or out of range."""
 
 
+class InvalidMedia(InvalidParameter):
+    """An image or audio clip that is not one, is truncated, too large, or sent to a model without a projector."""
+
+    code = "invalid_media"
+
+
 class Cancelled(WorkbenchError):
     """A long operation stopped because its CancelToken was cancelled (Ctrl-C, Cancel button, disconnect)."""
 
@@ -98,13 +104,13 @@ class ContextLengthExceeded(WorkbenchError, ValueError):
 
     code = "context_length_exceeded"
 
-    def __init__(self, prompt_tokens: int, limit: int):
+    def __init__(self, prompt_tokens: int, limit: int, *, media_tokens: int = 0):
         self.prompt_tokens = prompt_tokens
         self.limit = limit
-        super().__init__(
-            f"the prompt is {prompt_tokens} tokens but the context holds {limit}: "
-            "shorten the prompt or raise num_ctx"
-        )
+        images = f" ({media_tokens} of them for its images or audio)" if media_tokens else ""
+        fix = "attach fewer or smaller images (or shorter audio), shorten the prompt or raise num_ctx" \
+            if media_tokens else "shorten the prompt or raise num_ctx"
+        super().__init__(f"the prompt is {prompt_tokens} tokens{images} but the context holds {limit}: {fix}")
 
 
 class EngineError(WorkbenchError, RuntimeError):

@@ -47,6 +47,11 @@ class Paths:
         return self.data / "models" / "partial"
 
     @property
+    def media(self) -> Path:
+        """Images (and audio) attached to session messages, content-addressed: media/sha256-<hex>."""
+        return self.data / "media"
+
+    @property
     def settings_file(self) -> Path:
         return self.config / "settings.json"
 

@@ -64,6 +64,30 @@ def check_adapter(adapter: str, line: int, model: LocalModel) -> None:
     if info.architecture and model.architecture and info.architecture != model.architecture:
         raise InvalidModelfile(f"ADAPTER {adapter}: made for the {info.architecture} architecture, but FROM "
                                f"{model.name} is {model.architecture}", line)
+    weights: dict[str, tuple[int, ...]] = {}
+    for file in model.files:
+        weights.update(read_gguf_info(file).tensor_shapes)
+    problem = lora_misfit(info.tensor_shapes, weights)
+    if problem:
+        raise InvalidModelfile(f"ADAPTER {adapter}: does not fit {model.name}: {problem}", line)
+
+
+def lora_misfit(lora: dict[str, tuple[int, ...]], weights: dict[str, tuple[int, ...]]) -> str | None:
+    """Why a LoRA's tensor pairs do not fit the model's weights (llama.cpp's own load-time checks, made at create
+    so the preset is never saved), or None. ggml shapes: weight [n_in, n_out], lora_a [n_in, r], lora_b [r, n_out]."""
+    pairs = [name.removesuffix(".lora_a") for name in lora if name.endswith(".lora_a")]
+    if not pairs:
+        return "it has no .lora_a/.lora_b tensor pairs"
+    for base in pairs:
+        a, b, weight = lora[base + ".lora_a"], lora.get(base + ".lora_b"), weights.get(base)
+        if b is None:
+            return f"{base}.lora_a has no {base}.lora_b"
+        if weight is None:
+            return f"the model has no tensor {base}"
+        if len(a) < 2 or len(b) < 2 or a[1] != b[0] or (a[0], b[1]) != tuple(weight[:2]):
+            return (f"{base} is {list(weight)} in the model, but the adapter's pair is {list(a)} x {list(b)} "
+                    "(made for another model size?)")
+    return None
 
 
 class Presets:
@@ -150,9 +174,27 @@ class Presets:
         model = self._obtain_model(parsed.from_, on_progress=on_progress, cancel=cancel)
         if model.context_length:
             mf.parse(text, max_context=model.context_length)  # num_ctx beyond what the model supports
-        for line, adapter in mf.instruction_values(text, "ADAPTER"):
+        adapters = mf.instruction_values(text, "ADAPTER")
+        for line, adapter in adapters:
             check_adapter(adapter, line, model)
+        if len(adapters) > 1:  # what the engine applies (chat/prepare.py)
+            raise InvalidModelfile("one ADAPTER per preset: merge the LoRAs into one first", adapters[1][0])
+        if parsed.projector is not None:
+            model = self._pair_projector(model, *mf.instruction_values(text, "FROM")[1])
         return model
+
+    def _pair_projector(self, model: LocalModel, line: int, projector: str) -> LocalModel:
+        """A second FROM pairs its projector with the FROM model in the library (where a preset's model finds its
+        projector at run time, as for a model imported with --mmproj); a file that is none is refused."""
+        path = Path(projector).expanduser()
+        if not path.is_file():
+            raise InvalidModelfile(f"FROM {projector}: no such projector file ({path.absolute()})", line)
+        if model.projector_path and Path(model.projector_path) == path.absolute():
+            return model
+        try:
+            return self._wb.library.pair_projector(model.name, path)
+        except InvalidModelFile as exc:
+            raise InvalidModelfile(f"FROM {projector}: {exc}", line) from exc
 
     def _obtain_model(self, source: str, *, on_progress: ProgressCallback,
                       cancel: CancelToken | None) -> LocalModel:

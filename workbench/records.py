@@ -43,7 +43,15 @@ class LocalModel:
     source_file: str | None = None
     parent_sha256: str | None = None
     requantized: bool = False
+    projector_path: str | None = None  # the paired mmproj GGUF (vision/audio encoder), Library.pair_projector
+    projector_sha256: str | None = None
+    projector_modalities: str | None = None  # "vision", "audio" or "vision,audio", from the projector's metadata
     id: int | None = None
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """What the paired projector lets the model take in besides text: () without one."""
+        return tuple(self.projector_modalities.split(",")) if self.projector_modalities else ()
 
     @property
     def has_chat_template(self) -> bool:
@@ -186,11 +194,21 @@ class Provenance:
     tokens_per_second: float | None = None
     stop_sequence: str | None = None
     batch_sequences: int | None = None  # > 1: decoded beside other requests
+    drafted_tokens: int | None = None  # speculative decoding: tokens drafted and verified (None: it was off)
+    accepted_tokens: int | None = None  # … of which the model's own sampling agreed with
     finish_reason: str | None = None  # stop | length | cancelled | error
     error: str | None = None
     error_type: str | None = None
     finished_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def speculation_text(self) -> str | None:
+        """"drafts 40/52 accepted (77%)" when speculative decoding drafted anything, else None."""
+        if not self.drafted_tokens:
+            return None
+        accepted = self.accepted_tokens or 0
+        return f"drafts {accepted}/{self.drafted_tokens} accepted ({accepted / self.drafted_tokens:.0%})"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Provenance:
@@ -222,6 +240,16 @@ _PROVENANCE_GROUPS = {  # recorded together: the first field is always set when 
 
 
 @dataclass(frozen=True)
+class MediaRef:
+    """An image (or audio clip) a message carries, by content address; the bytes are in `Paths.media`."""
+
+    sha256: str
+    kind: str  # image | audio
+    mime: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
 class Message:
     """A node of a session's conversation tree. Assistant messages carry their provenance."""
 
@@ -234,6 +262,7 @@ class Message:
     created_at: datetime
     provenance: dict | None = field(default=None, hash=False, compare=False)  # Provenance.as_dict(), as stored
     thinking: str = ""  # a reasoning model's thinking before the answer (kept apart from `content`)
+    media: tuple[MediaRef, ...] = ()  # images attached to a user message, in order
 
     @property
     def provenance_record(self) -> Provenance:

@@ -14,12 +14,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InvalidParameter
+from .errors import Cancelled, InvalidParameter
 from .files import remove_tree_or_file, stale_temps, utc_naive_now
 from .tasks import CancelToken, ProgressCallback, ProgressMeter, check, no_progress
+from .units import human_size
 
 if TYPE_CHECKING:
     from .app import Workbench
+    from .settings import Settings
 
 REQUEST_KINDS = ("endpoint.request", "endpoint.refused")  # the endpoint's request log, as the audit trail keeps it
 ORPHAN_GRACE_SECONDS = 86_400  # a derived file without a library model is only removed a day after it was
@@ -43,7 +45,7 @@ class RetentionReport:
     partial_pulls: int = 0
     partial_bytes: int = 0
     temp_files: int = 0
-    unreferenced_files: int = 0  # reference distributions (models/references/) of models no longer in the library
+    unreferenced_files: int = 0  # quality references of models no longer in the library; images no message keeps
     unreferenced_bytes: int = 0
     free_share: float = 0.0  # of the database file, before compacting
     vacuumed: bool = False
@@ -56,6 +58,18 @@ class RetentionReport:
     def counts(self) -> dict:
         """The report as plain counts (what the audit event and `--json` carry)."""
         return {k: v for k, v in asdict(self).items() if k != "dry_run"}
+
+    def summary(self) -> str:
+        """One line for people: "would remove: 3 session(s) (12 messages); …" (the CLI and the Settings page)."""
+        audit = sum(self.audit_events.values())
+        kinds = f" ({', '.join(f'{k} {v}' for k, v in self.audit_events.items())})" if audit else ""
+        parts = [f"{self.sessions} session(s) ({self.chat_messages} messages)",
+                 f"{self.eval_runs} eval run(s) ({self.eval_cells} cells, {self.eval_suites} unused suites)",
+                 f"{audit} audit event(s){kinds}",
+                 f"{self.partial_pulls} partial pull(s) ({human_size(self.partial_bytes)})",
+                 f"{self.temp_files} leftover temp file(s)",
+                 f"{self.unreferenced_files} unreferenced stored file(s) ({human_size(self.unreferenced_bytes)})"]
+        return f"{'would remove' if self.dry_run else 'removed'}: " + "; ".join(parts)
 
 
 def check_limits(settings) -> None:
@@ -74,29 +88,39 @@ class Retention:
         self._wb = workbench
         self._repo = workbench.store.retention
 
-    def plan(self) -> RetentionReport:
-        """What `apply` would remove now (nothing is touched)."""
-        return self.apply(dry_run=True)
+    def plan(self, limits: Settings | None = None) -> RetentionReport:
+        """What `apply` would remove now (nothing is touched); `limits`: other limits than the saved ones (the
+        Settings page previews limits before they are saved)."""
+        return self.apply(dry_run=True, limits=limits)
 
     def apply(self, *, dry_run: bool = False, on_progress: ProgressCallback = no_progress,
-              cancel: CancelToken | None = None) -> RetentionReport:
+              cancel: CancelToken | None = None, limits: Settings | None = None) -> RetentionReport:
         """Remove what the limits exclude, then merge the search index and compact the file past the free
-        share; the audit trail gets a `retention.applied` event with the counts."""
-        s = self._wb.settings
+        share; the audit trail gets a `retention.applied` event with the counts. A cancel is seen between
+        steps (never inside one); what the finished steps removed is still recorded (`stopped`: true)."""
+        s = limits if limits is not None else self._wb.settings
         check_limits(s)
         meter = ProgressMeter("applying retention", 5, on_progress)
         report: dict = {"dry_run": dry_run}
-        for step in (self._sessions, self._eval_runs, self._audit, self._partial_pulls, self._files):
-            check(cancel, "applying retention")
-            report.update(step(s, dry_run))
-            meter.advance(1)
+        try:
+            for step in (self._sessions, self._eval_runs, self._audit, self._partial_pulls, self._files):
+                check(cancel, "applying retention")
+                report.update(step(s, dry_run))
+                meter.advance(1)
+        except Cancelled:
+            if not dry_run:
+                self._record(RetentionReport(**report), stopped=True)
+            raise
         if not dry_run:
             report.update(self._compact(s, bool(report["sessions"] or report["eval_runs"])))
-            result = RetentionReport(**report)
-            if result.removed_anything:
-                self._wb.audit.record("retention.applied", "retention", result.counts())
+            self._record(RetentionReport(**report))
         meter.finish()
         return RetentionReport(**report)
+
+    def _record(self, result: RetentionReport, stopped: bool = False) -> None:
+        if result.removed_anything:
+            self._wb.audit.record("retention.applied", "retention",
+                                  {**result.counts(), **({"stopped": True} if stopped else {})})
 
     # -- the steps, each {report field: value} ----------------------------------------------------------------
     def _sessions(self, s, dry_run: bool) -> dict:
@@ -153,7 +177,7 @@ class Retention:
         models = paths.data / "models"
         subfolders = [p for p in models.iterdir() if p.is_dir()] if models.is_dir() else []
         references = [p for p in paths.references.iterdir() if p.is_dir()] if paths.references.is_dir() else []
-        return [paths.data, models, *subfolders, *references]
+        return [paths.data, models, *subfolders, *references, paths.media]
 
     def _unreferenced(self) -> list[Path]:
         """Content-addressed derived files (models/references/sha256-<model>/: quality reference distributions)
@@ -163,9 +187,19 @@ class Retention:
         known = {m.sha256 for m in self._wb.store.models.list()}
         cutoff = time.time() - ORPHAN_GRACE_SECONDS
         folder = self._wb.paths.references
-        return [entry for entry in (folder.iterdir() if folder.is_dir() else ())
-                if (match := _STORED.match(entry.name)) and match["sha"] not in known
-                and entry.stat().st_mtime < cutoff]
+        references = [entry for entry in (folder.iterdir() if folder.is_dir() else ())
+                      if (match := _STORED.match(entry.name)) and match["sha"] not in known
+                      and entry.stat().st_mtime < cutoff]
+        return references + self._unreferenced_media(cutoff)
+
+    def _unreferenced_media(self, cutoff: float) -> list[Path]:
+        """Images attached to messages that are all gone (deleted sessions, pruned branches): media/sha256-<hex>
+        no message refers to, written (or last attached again) before the grace period."""
+        from .chat.media_store import MediaStore
+
+        referenced = self._wb.store.sessions.media_sha256s()
+        return [path for sha, path in MediaStore(self._wb.paths.media).stored()
+                if sha not in referenced and path.stat().st_mtime < cutoff]
 
     def _compact(self, s, deleted_rows: bool) -> dict:
         if deleted_rows:

@@ -31,6 +31,7 @@ class Settings:
     theme: str = "system"
     models_dir: str | None = None  # extra folder shown in import dialogs
     audit_strict: bool = False  # True: an audit event that cannot be written fails the action (docs/design.md §11)
+    fetch_image_urls: bool = False  # the endpoint fetches http(s) image URLs (off: no egress; serve/media_parts.py)
     # retention (workbench/retention.py; `workbench retention`): None keeps for ever; applied at each start
     keep_sessions_days: int | None = None  # sessions not changed for this many days are deleted
     keep_sessions_count: int | None = None  # only the newest N sessions are kept

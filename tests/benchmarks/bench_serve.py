@@ -1,6 +1,7 @@
 """Endpoint benchmark: `workbench serve` vs llama-cpp-python's own server, both measured with `workbench bench`.
 
     .venv/bin/python tests/benchmarks/bench_serve.py [--runs 3] [--max-tokens 128] [--requests 2]
+        [--llama-cpp-bin DIR] [--cold-start N]
 
 gemma-3-270m Q4_K_M, 2 threads each, greedy, streaming /v1/completions, in one run: the endpoint in throughput
 mode with 8 slots, and `python -m llama_cpp.server --interrupt_requests False` (it serialises requests; with
@@ -9,6 +10,13 @@ interruption on, a second request cuts the running stream short). Each server ru
 level so that load from other processes falls on both alike; each run is printed, then the best of the runs,
 with the ratios the issue sets as targets: at 8 clients aggregate tok/s >= 2.5x llama_cpp.server's and TTFT
 p95 <= 1/10 of its; at 1 client tok/s >= its. Needs the `bench` extra (`pip install -e '.[bench]'`).
+
+With `--llama-cpp-bin DIR` (llama.cpp's C++ `llama-server`, built from the llama.cpp that llama-cpp-python vendors,
+as bench_engine.py's flag; not part of this repository) llama-server joins as a third server with 8 slots (`-np 8`,
+2,048 tokens each) and the ratios against it are printed too: the issue's targets are 8-client aggregate tok/s
+>= 1.0x and TTFT p95 <= 1.0x llama-server's. `--cold-start N` measures, N times each (best printed), a fresh
+`workbench serve` (with and without `--preload`) and a fresh llama-server: process start until the answer to a
+1-token completion has arrived.
 
 `--ignore-eos` goes to both: every request generates exactly max-tokens tokens (llama_cpp.server does not
 know the field and ignores it; the token counts printed show that both did equal work). Without it
@@ -87,6 +95,54 @@ def start_llama_cpp_server(model: Path, port: int) -> subprocess.Popen:
          "--port", str(port), "--interrupt_requests", "False", "--n_threads", str(THREADS),
          "--n_threads_batch", str(THREADS), "--n_ctx", "2048"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start_llama_server(bin_dir: Path, model: Path, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(bin_dir / "llama-server"), "-m", str(model), "--alias", MODEL_NAME, "--port", str(port),
+         "-t", str(THREADS), "-tb", str(THREADS), "-np", "8", "-c", str(2048 * 8), "--no-webui"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def first_answer_seconds(command: list, env: dict | None, port: int, model: str) -> float:
+    """Process start until a 1-token completion has been answered (polling: the server may not listen yet)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while proc.poll() is None:
+            try:
+                answer = httpx.post(f"http://127.0.0.1:{port}/v1/completions", timeout=60,
+                                    json={"model": model, "prompt": "Hello", "max_tokens": 1})
+                if answer.status_code == 200:
+                    return time.perf_counter() - start
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.01)  # a benchmark harness polling a child process, not a test
+        raise SystemExit(f"{command[0]} exited with {proc.returncode}")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def cold_start(model: Path, args) -> None:
+    """Best of N cold starts (the model file is in the page cache after the first, for every server alike)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        start_workbench(model, home, free_port()).terminate()  # imports the model; first_start done once
+        env = {**os.environ, "WORKBENCH_HOME": str(home), "WORKBENCH_NO_DEFAULT_MODEL": "1"}
+        port = free_port()
+        serve = [str(BIN / "workbench"), "serve", "--port", str(port), "--throughput"]
+        runs = {"workbench serve": (serve, env, MODEL_NAME),
+                "workbench serve --preload": ([*serve, "--preload", MODEL_NAME], env, MODEL_NAME)}
+        if args.llama_cpp_bin:
+            runs["llama-server"] = ([str(args.llama_cpp_bin / "llama-server"), "-m", str(model), "--port",
+                                     str(port), "-t", str(THREADS), "--no-webui"], None, MODEL_NAME)
+        best = {name: min(first_answer_seconds(cmd, e, port, m) for _ in range(args.cold_start))
+                for name, (cmd, e, m) in runs.items()}
+    print(f"cold start to the first answer, best of {args.cold_start} (load average {os.getloadavg()[0]:.2f}):")
+    for name, seconds in best.items():
+        ratio = f"  = {seconds / best['llama-server']:.2f}x llama-server" if "llama-server" in best else ""
+        print(f"  {name:26} {seconds:5.2f} s{ratio}")
 
 
 def bench(url: str, level: int, args) -> dict:
@@ -186,16 +242,23 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--requests", type=int, default=2, help="requests per client per level")
     parser.add_argument("--natural-eos", action="store_true", help="do not send ignore_eos (streams may end early)")
+    parser.add_argument("--llama-cpp-bin", type=Path, default=None, help="folder with llama.cpp's llama-server")
+    parser.add_argument("--cold-start", type=int, default=0, metavar="N", help="only measure cold starts, N each")
     args = parser.parse_args()
     if args.bridge:
         bridge()
         return
     model = gemma_path()
+    if args.cold_start:
+        cold_start(model, args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        ports = free_port(), free_port()
+        ports = free_port(), free_port(), free_port()
         servers = {"workbench serve": start_workbench(model, Path(tmp), ports[0]),
                    "llama_cpp.server": start_llama_cpp_server(model, ports[1])}
-        urls = {name: f"http://127.0.0.1:{port}" for name, port in zip(servers, ports, strict=True)}
+        if args.llama_cpp_bin:
+            servers["llama-server"] = start_llama_server(args.llama_cpp_bin, model, ports[2])
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in zip(servers, ports, strict=False)}
         try:
             for name, proc in servers.items():
                 wait_ready(urls[name], proc)
@@ -234,6 +297,12 @@ def report(results: dict[str, dict[int, dict]]) -> None:
     ttft = ours[8]["ttft_p95"] / theirs[8]["ttft_p95"]
     print(f"  1 client tok/s ratio {r1:.2f}x (target >= 1.0)   8 clients tok/s ratio {r8:.2f}x (target >= 2.5)"
           f"   8 clients TTFT p95 ratio {ttft:.3f} (target <= 0.10)", flush=True)
+    if "llama-server" in results:
+        cpp = results["llama-server"]
+        print(f"  vs llama-server: 8 clients tok/s {ours[8]['tokens_per_second'] / cpp[8]['tokens_per_second']:.2f}x"
+              f" (target >= 1.0)  TTFT p50 {ours[8]['ttft_p50'] / cpp[8]['ttft_p50']:.2f}x"
+              f"  p95 {ours[8]['ttft_p95'] / cpp[8]['ttft_p95']:.2f}x (target <= 1.0)"
+              f"  1 client tok/s {ours[1]['tokens_per_second'] / cpp[1]['tokens_per_second']:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QPlainTextEdit,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -35,6 +34,8 @@ from PySide6.QtWidgets import (
 
 from workbench.errors import WorkbenchError
 
+from ..widgets.attachments import AttachingTextEdit, AttachmentBar, add_thumbnails
+from ..widgets.chat_empty_state import ChatEmptyState
 from ..widgets.chat_message import ChatMessageView
 from ..widgets.chat_settings import FIELDS, ChatSettingsPanel
 from ..widgets.chat_stream import PieceBuffer
@@ -86,6 +87,7 @@ class ChatPage(Page):
                       context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.refresh_targets()
         self.refresh_sessions()
+        self.update_empty_state()
         self._set_busy(False)
 
     # -- building ----------------------------------------------------------------------------------------
@@ -124,13 +126,22 @@ class ChatPage(Page):
         self.messages_box = QWidget()
         self.messages_layout = QVBoxLayout(self.messages_box)
         self.messages_layout.setAlignment(Qt.AlignmentFlag.AlignTop)  # each message as tall as its text
+        self.empty_state = ChatEmptyState()  # shown while no message is on screen
+        self.empty_state.link_activated.connect(self.window_.show_page)
+        self.messages_layout.addWidget(self.empty_state)
         self.messages_layout.addStretch(1)
         self.scroll.setWidget(self.messages_box)
         layout.addWidget(self.scroll, 1)
-        self.input = QPlainTextEdit(placeholderText="Message (Ctrl+Enter sends, Esc stops)")
+        self.attachments = AttachmentBar()  # images for the next message (ui/widgets/attachments.py)
+        self.attachments.rejected.connect(lambda message: self.window_.show_error("Attach image", message))
+        self.attachments.model_of = lambda: self.session_id and self.wb.chat.target(
+            self.wb.sessions.get(self.session_id)).model
+        layout.addWidget(self.attachments)
+        self.input = AttachingTextEdit(self.attachments, placeholderText="Message (Ctrl+Enter sends, Esc stops)")
         self.input.setMaximumHeight(110)
         layout.addWidget(self.input)
         row = QHBoxLayout()
+        row.addWidget(self.attachments.clip)
         self.status = QLabel()
         row.addWidget(self.status, 1)
         self.export_button = QToolButton(text="Export", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -152,6 +163,7 @@ class ChatPage(Page):
 
     def library_changed(self) -> None:
         self.refresh_targets()
+        self.update_empty_state()
 
     def showEvent(self, event) -> None:  # presets made on the Presets page since: offer them
         super().showEvent(event)
@@ -168,6 +180,8 @@ class ChatPage(Page):
             self.target_combo.addItem(f"Preset: {preset.name}", f"preset:{preset.latest.ref}")
         for model in self.wb.library.list():
             self.target_combo.addItem(f"Model: {model.name}", f"model:{model.name}")
+        for remote in self.wb.remotes.list():  # Settings › Remote endpoints: answered by that server
+            self.target_combo.addItem(f"Remote: {remote.name} ({remote.model})", f"model:{remote.ref}")
         index = self.target_combo.findData(current)
         if index >= 0:
             self.target_combo.setCurrentIndex(index)
@@ -250,6 +264,8 @@ class ChatPage(Page):
         self.session_id = session_id
         self.render()
         self._load_settings()
+        session = self.wb.sessions.get(session_id)
+        self.window_.preload(session.preset_ref or session.model_name)  # before the first question is typed
 
     def _load_settings(self) -> None:
         session = self.wb.sessions.get(self.session_id)
@@ -276,6 +292,11 @@ class ChatPage(Page):
         for view in self.views.values():
             view.deleteLater()
         self.views = {}
+        self.update_empty_state()
+
+    def update_empty_state(self) -> None:
+        self.empty_state.set_library_empty(not self.wb.library.list())
+        self.empty_state.setVisible(not self.views)
 
     def render(self) -> None:
         """Show the session's current branch, rebuilding only the messages that changed.
@@ -304,6 +325,7 @@ class ChatPage(Page):
                 old.deleteLater()
             self.messages_layout.insertWidget(index, view)
             self.views[m.id] = view
+        self.empty_state.setVisible(not self.views)
         QTimer.singleShot(0, self._scroll_to_end)
 
     def _message_view(self, message, siblings) -> ChatMessageView:
@@ -312,6 +334,8 @@ class ChatPage(Page):
         view.regenerate_requested.connect(self.regenerate)
         view.edit_requested.connect(self.edit)
         view.set_busy(self.stream is not None)
+        if message.media:
+            add_thumbnails(view, lambda: self.wb.sessions.images(message))
         return view
 
     def _scroll_to_end(self) -> None:
@@ -335,11 +359,13 @@ class ChatPage(Page):
 
     # -- answers -----------------------------------------------------------------------------------------
     def send(self) -> None:
-        text = self.input.toPlainText()
+        text, images = self.input.toPlainText(), self.attachments.media()
         if self.session_id is None and self.new_session() is None:
             return
-        if self.stream is None and text.strip() and self._answer(lambda: self.wb.chat.send(self.session_id, text)):
+        if self.stream is None and (text.strip() or images) and \
+                self._answer(lambda: self.wb.chat.send(self.session_id, text, images=images)):
             self.input.clear()
+            self.attachments.clear()
 
     def regenerate(self, assistant_id: int) -> None:
         self._answer(lambda: self.wb.chat.regenerate(assistant_id))
@@ -358,6 +384,7 @@ class ChatPage(Page):
         self.stream = stream
         self._set_busy(True)
         self.render()  # shows the new user message and the empty answer that is about to stream
+        self.refresh_sessions()  # a first question names the session
         self.buffer.start()
         self.task = self.window_.runner.submit("Answer", _pump, stream, self.buffer, progress=False)
         self.task.failed.connect(lambda message, details: self.window_.show_error("Chat", message, details))

@@ -31,6 +31,7 @@ from workbench.measure.report import write_report
 from workbench.modelfile.parameters import parse_parameter
 
 from ..widgets.add_to_suite import AddToSuiteDialog
+from ..widgets.attachments import AttachmentBar
 from ..widgets.chat_compare_pane import ComparePaneView
 from ..widgets.chat_quantize import QuantizeRow
 from ..widgets.chat_stream import PieceBuffer
@@ -57,6 +58,9 @@ class ComparePage(Page):
         self.prompt = QPlainTextEdit(placeholderText="One prompt, sent to every pane")
         self.prompt.setMaximumHeight(90)
         layout.addWidget(self.prompt)
+        self.attachments = AttachmentBar()  # an image sent with the prompt to every pane (vision models)
+        self.attachments.rejected.connect(lambda message: self.window_.show_error("Attach image", message))
+        layout.addWidget(self.attachments)
         layout.addLayout(self._build_controls())
         layout.addLayout(self._build_quality_row())
         self.quantize_row = QuantizeRow(window)
@@ -88,7 +92,7 @@ class ComparePage(Page):
         for label, widget in (("Seed", self.seed), ("Temperature", self.temperature), ("Max tokens", self.num_predict)):
             row.addWidget(QLabel(label))
             row.addWidget(widget)
-        for widget in (self.raw, self.add_button, self.remove_button):
+        for widget in (self.raw, self.add_button, self.remove_button, self.attachments.clip):
             row.addWidget(widget)
         row.addStretch(1)
         self.export_button = QPushButton("Export…", clicked=self.choose_export)
@@ -124,7 +128,9 @@ class ComparePage(Page):
 
     # -- panes -------------------------------------------------------------------------------------------
     def target_names(self) -> list[str]:
-        return [p.name for p in self.wb.presets.list()] + [m.name for m in self.wb.library.list()]
+        """Presets, library models, then registered remote endpoints (Settings › Remote endpoints) as remote:NAME."""
+        return ([p.name for p in self.wb.presets.list()] + [m.name for m in self.wb.library.list()]
+                + [r.ref for r in self.wb.remotes.list()])
 
     def add_pane(self) -> None:
         if len(self.panes) >= MAX_TARGETS:
@@ -189,7 +195,7 @@ class ComparePage(Page):
         self.task = self.window_.runner.submit(
             "Compare", compare, self.wb, self.prompt.toPlainText(), targets, parameters=parameters,
             seed=self.seed.value(), raw=self.raw.isChecked(), on_text=self.buffer.append,
-            on_pane=self.pane_finished.emit)
+            on_pane=self.pane_finished.emit, images=self.attachments.media())
         self.task.finished.connect(self._finished)
         self.task.failed.connect(self._failed)
         self.task.done.connect(self._done)
@@ -311,7 +317,7 @@ class ComparePage(Page):
             self.error.setText("Write a prompt first: it becomes the new test case.")
             return None
         evals = self.window_.pages[EvalsPage.name]
-        dialog = AddToSuiteDialog(prompt, evals.suites_dir, self)
+        dialog = AddToSuiteDialog(prompt, evals.suites_dir, self, images=self.attachments.media())
         dialog.accepted.connect(lambda: evals.suite_file_changed(dialog.written))
         dialog.accepted.connect(lambda: self.error.setText(f"Added the prompt to {dialog.written}"))
         dialog.open()

@@ -92,7 +92,8 @@ class EvalsPage(Page):
     def _build_right(self) -> QSplitter:
         self.targets = QLineEdit(placeholderText="the suite's targets")
         self.targets.setToolTip("Run on other targets, comma-separated (presets: name, name@3, name:tag; "
-                                "library models); empty: the suite's own")
+                                "library models; remote:NAME for a remote endpoint from Settings); empty: the "
+                                "suite's own")
         self.allow_code = QCheckBox("Allow code")
         self.allow_code.setToolTip("Let the suite's python assertions run: they execute its author's code")
         self.run_button = QPushButton("Run", clicked=lambda: self.run())

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.errors import WorkbenchError
+from workbench.hub.refs import is_projector
 from workbench.hub.types import GGUFEntry, HubRef, RepoListing
 from workbench.units import human_count, human_size
 
@@ -157,7 +158,8 @@ class HubPage(Page):
         self.listing = listing
         self.files.setRowCount(len(listing.entries))
         for row, entry in enumerate(listing.entries):
-            name = entry.name + (f"  ({len(entry.files)} parts)" if entry.split else "")
+            name = entry.name + (f"  ({len(entry.files)} parts)" if entry.split else "") + \
+                ("  (projector: comes with the models)" if is_projector(entry) else "")
             for col, text in enumerate((name, entry.quant or "-", human_size(entry.size), "estimating…")):
                 self.files.setItem(row, col, QTableWidgetItem(text))
         context = self.wb.settings.default_context

@@ -131,6 +131,8 @@ class LibraryPage(Page):
         self.copy_box.setToolTip("Off: the file is used where it is. On: it is copied into the content-addressed "
                                  "store, so moving the original later does not break the model.")
         self.verify_button = QPushButton("Verify")
+        self.projector_button = QPushButton("Pair projector…", clicked=self.choose_projector)
+        self.projector_button.setToolTip("The model's mmproj-*.gguf (image encoder): the model can then see images")
         self.remove_button = QPushButton("Remove")
         self.export_bundle_button = QPushButton("Export bundle…")
         self.export_bundle_button.setToolTip("Models and presets in one file, to carry to a machine with no network")
@@ -140,7 +142,7 @@ class LibraryPage(Page):
         self.remove_button.clicked.connect(self.remove_selected)
         self.export_bundle_button.clicked.connect(self.choose_export_bundle)
         self.import_bundle_button.clicked.connect(self.choose_import_bundle)
-        buttons = hrow(self.import_button, self.copy_box, self.verify_button, self.remove_button,
+        buttons = hrow(self.import_button, self.copy_box, self.verify_button, self.projector_button, self.remove_button,
                        self.export_bundle_button, self.import_bundle_button, self.progress)
         buttons.addStretch()
         return buttons
@@ -199,6 +201,21 @@ class LibraryPage(Page):
         return self._run(f"Importing {path.name}", self.wb.library.import_file, path, copy=copy,
                          done=lambda m: self.status.setText(f"Imported {m.name}"))
 
+    def choose_projector(self) -> None:
+        model = self.selected()
+        if model is None:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, f"Projector for {model.name}", str(model.path.parent),
+                                              "Projectors (mmproj*.gguf *.gguf)")
+        if path:
+            self.pair_projector(model.name, Path(path))
+
+    def pair_projector(self, name: str, path: Path, copy: bool | None = None):
+        """Pair an mmproj file with a model (library/projectors.py); a file that is none is refused, saying why."""
+        copy = self.copy_box.isChecked() if copy is None else copy
+        return self._run(f"Pairing {path.name} with {name}", self.wb.library.pair_projector, name, path, copy=copy,
+                         done=lambda m: self.status.setText(f"{m.name} now takes {m.projector_modalities}"))
+
     def verify_selected(self):
         model = self.selected()
         if model is not None:
@@ -227,16 +244,17 @@ class LibraryPage(Page):
         selected = self.selected()
         choice = ask_export(self, self.wb, selected.name if selected else None)
         if choice is not None:
-            path, models, presets = choice
-            self.export_bundle(path, models, presets, overwrite=True)  # the save dialog asked about replacing
+            path, models, presets, sessions = choice
+            self.export_bundle(path, models, presets, overwrite=True, sessions=sessions)  # the dialog asked
 
-    def export_bundle(self, path: Path, models: list[str], presets: list[str], overwrite: bool = False):
+    def export_bundle(self, path: Path, models: list[str], presets: list[str], overwrite: bool = False,
+                      sessions: list[int] = ()):
         def done(manifest) -> None:
             self.status.setText(f"Bundle {path.name} written: {len(manifest.models)} model(s), "
                                 f"{len(manifest.presets)} preset(s), {human_size(manifest.total_size)}")
 
         return self._run(f"Exporting {path.name}", bundle.export_bundle, self.wb, path, models=models,
-                         presets=presets, overwrite=overwrite, done=done)
+                         presets=presets, sessions=sessions, overwrite=overwrite, done=done)
 
     def choose_import_bundle(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a bundle", str(Path.home()), BUNDLE_FILTER)
@@ -248,7 +266,8 @@ class LibraryPage(Page):
             if not report.changed:
                 self.status.setText(f"{path.name}: everything in it is here already")
                 return
-            added = [*report.models_added, *report.presets_created, *report.presets_updated]
+            added = [*report.models_added, *report.presets_created, *report.presets_updated,
+                     *(f"session {title}" for title in report.sessions_added)]
             self.status.setText(f"Imported from {path.name}: {', '.join(added)}")
 
         return self._run(f"Importing {path.name}", bundle.import_bundle, self.wb, path, done=done)

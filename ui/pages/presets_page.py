@@ -2,7 +2,8 @@
 and an eval suite run on one version or on two side by side (on the Evals page).
 
 Every save is a new immutable version (`wb.presets.save`), run on the TaskRunner because FROM may import or pull
-a model; a rejected save is reported inline and saves nothing. Rollback appends; history is never rewritten.
+a model (Stop cancels it); a rejected or stopped save is reported inline and saves nothing. Rollback appends;
+history is never rewritten.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class PresetsPage(Page):
         self.current: str | None = None  # the preset in the editor
         self.new = False  # the editor holds a preset not saved yet
         self.versions: list = []  # PresetVersion, newest first
+        self.save_task = None  # the running (or last) save: FROM may be pulled or imported first
         self.presets = QListWidget()
         self.presets.currentItemChanged.connect(self._preset_selected)
         new_button = QPushButton("New preset…")
@@ -79,8 +81,12 @@ class PresetsPage(Page):
         self.try_button = QPushButton("Try it")
         self.try_button.setToolTip("Open a chat on the selected version (the newest when none is selected)")
         self.try_button.clicked.connect(self.try_it)
+        self.stop_button = QPushButton("Stop", enabled=False)
+        self.stop_button.setToolTip("Stop the save (a FROM being pulled or imported): nothing is saved, a pull "
+                                    "resumes on the next save")
+        self.stop_button.clicked.connect(self.stop_saving)
         self.status = QLabel("", wordWrap=True)
-        actions = hrow((self.message, 1), self.save_button, self.try_button)
+        actions = hrow((self.message, 1), self.save_button, self.stop_button, self.try_button)
         return vcolumn(self.title, (self.editor, 1), actions, self.status)
 
     def _build_history(self) -> QWidget:
@@ -101,7 +107,10 @@ class PresetsPage(Page):
         self.compare_suite_button = QPushButton("Compare the two on a suite…",
                                                 clicked=lambda: self.compare_versions_on_suite())
         self.compare_suite_button.setToolTip("Run an eval suite on the 'from' and 'to' versions side by side")
-        evals = hrow(self.suite_button, self.compare_suite_button)
+        self.promote_button = QPushButton("Promote…", clicked=lambda: self.promote_selected())
+        self.promote_button.setToolTip("Write the selected version (the newest when none is selected) out for "
+                                       "vLLM, TGI, llama-server or Ollama")
+        evals = hrow(self.suite_button, self.compare_suite_button, self.promote_button)
         return vcolumn(QLabel("<b>Versions</b>"), (self.version_list, 1), actions, pick, (self.diff, 2), evals)
 
     # -- window hooks ------------------------------------------------------------------------------------
@@ -190,7 +199,16 @@ class PresetsPage(Page):
                                           self.editor.plain_text(), self.message.text().strip(), new)
         task.finished.connect(lambda result: self._saved(name, *result))
         task.failed.connect(self._save_failed)
+        task.cancelled.connect(lambda: self.status.setText(
+            f"Not saved: stopped. Nothing of {name} was written; a pull FROM the Hub resumes on the next save."))
+        self.save_task = task
+        self.stop_button.setEnabled(True)
+        task.done.connect(lambda: self.stop_button.setEnabled(False))
         return task
+
+    def stop_saving(self) -> None:
+        if self.save_task is not None and self.save_task.running:
+            self.save_task.cancel()
 
     def _saved(self, name: str, version, saved: bool) -> None:
         self.new = False
@@ -274,6 +292,16 @@ class PresetsPage(Page):
         self.window_.show_page(EvalsPage.name)
         return evals.run_suite_file(suite_path, targets)
 
+    def promote_selected(self, show: bool = True):
+        """The "Promote…" dialog (ui/widgets/promote_dialog.py) on the selected version; returned for tests."""
+        from ..widgets.promote_dialog import PromoteDialog
+
+        version = self.selected_version()
+        dialog = PromoteDialog(self.wb, version.ref if version is not None else self.current, self)
+        if show:
+            dialog.open()
+        return dialog
+
     def _validated(self, diagnostics: list) -> None:
         self._update_buttons()
 
@@ -283,4 +311,5 @@ class PresetsPage(Page):
         self.rollback_button.setEnabled(saved and self.selected_version() is not None)
         self.suite_button.setEnabled(saved)
         self.compare_suite_button.setEnabled(saved and len(self.versions) > 1)
+        self.promote_button.setEnabled(saved)
         self.save_button.setEnabled(self.current is not None and not self.editor.errors)

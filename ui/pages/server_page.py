@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from workbench.errors import WorkbenchError
 from workbench.serve.config import MAX_PARALLEL, ServeConfig, is_loopback
 
+from ..widgets.bench_panel import BenchPanel
 from .base import Page
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class ServerPage(Page):
         self.log_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         layout.addWidget(QLabel("<b>Requests</b> (newest first; no prompt or completion text is kept)"))
         layout.addWidget(self.log_table, 1)
+        self.bench = BenchPanel(self.wb, window)  # ui/widgets/bench_panel.py: the load curve with a Run button
+        layout.addWidget(self.bench, 1)
         self.timer = QTimer(self, interval=POLL_MS, timeout=self.poll)
         self._update_warning()
         self._set_running(False)

@@ -1,5 +1,5 @@
-"""Settings page: folders, threads, GPU layers, context, keep-alive, offline mode, strict audit, theme, and the
-read-only audit trail (ui/widgets/audit_panel.py).
+"""Settings page: folders, threads, GPU layers, context, keep-alive, offline mode, strict audit, theme, data
+retention (ui/widgets/retention_settings.py) and the read-only audit trail (ui/widgets/audit_panel.py).
 
 Saving goes through `Workbench.update_settings` and tells the window (theme, the Hub page's offline state); the
 theme previews live as soon as it is picked. Engine settings apply to models loaded after the save.
@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
 from ..theme import THEMES, apply_theme
 from ..widgets.audit_panel import AuditPanel
 from ..widgets.layout import hrow
+from ..widgets.remote_endpoints import RemoteEndpoints
+from ..widgets.retention_settings import RetentionSettings
 from .base import Page
 
 
@@ -46,6 +48,12 @@ class SettingsPage(Page):
         inner.addLayout(self._form())
         inner.addSpacing(8)
         inner.addLayout(hrow(save, (self.saved, 1)))
+        self.retention = RetentionSettings(self.wb, window.runner)
+        inner.addSpacing(12)
+        inner.addWidget(self.retention)
+        self.remotes = RemoteEndpoints(self.wb, window.runner)  # ui/widgets/remote_endpoints.py
+        inner.addSpacing(12)
+        inner.addWidget(self.remotes)
         layout = QVBoxLayout(self)
         layout.addWidget(panel)
         layout.addSpacing(12)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import mimetypes
 from pathlib import Path
 
 import yaml
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 from workbench.errors import InvalidParameter, WorkbenchError
 from workbench.evals import load_suite
 from workbench.evals.suite_files import is_file_ref, resolve
-from workbench.files import atomic_write_text
+from workbench.files import atomic_write_bytes, atomic_write_text
 
 from .layout import hrow
 
@@ -47,6 +48,16 @@ def new_test_case(variable: str, prompt: str, description: str, expect: str = ""
     if expect:
         case["assert"] = [{"type": "icontains", "value": expect}]
     return case
+
+
+def store_image_beside(suite_path: Path, media) -> str:
+    """Copy an image next to the suite (named by its content, so adding it twice writes one file) and return the
+    `file://` reference a test case's `image` variable holds (evals/suite_files.py)."""
+    name = f"image-{media.sha256[:12]}{mimetypes.guess_extension(media.mime) or '.img'}"
+    target = suite_path.parent / name
+    if not target.is_file():
+        atomic_write_bytes(target, media.data)
+    return f"file://{name}"
 
 
 def append_test_case(suite_path: Path, case: dict) -> Path:
@@ -154,10 +165,11 @@ def _csv_with_row(text: str, case: dict, path: Path) -> str:
 class AddToSuiteDialog(QDialog):
     """Pick a suite file, the variable the prompt fills, a description and an optional expectation."""
 
-    def __init__(self, prompt: str, start_dir: Path, parent=None):
+    def __init__(self, prompt: str, start_dir: Path, parent=None, images=()):
         super().__init__(parent)
         self.setWindowTitle("Add this prompt to a suite")
         self.prompt, self.start_dir = prompt, start_dir
+        self.images = list(images)  # Compare's attached image: copied beside the suite, the case's `image` var
         self.path = QLineEdit(placeholderText="suite.yaml")
         self.path.editingFinished.connect(self.suite_chosen)
         browse = QPushButton("Browse…", clicked=self.browse)
@@ -200,9 +212,15 @@ class AddToSuiteDialog(QDialog):
         if not self.path.text().strip() or not variable:
             self.message.setText("Pick a suite file and the variable the prompt fills.")
             return None
+        if len(self.images) > 1:
+            self.message.setText("A test case carries one image (an `image` list makes one case per image): "
+                                 "keep one attached on the Compare page.")
+            return None
         case = new_test_case(variable, self.prompt, self.description.text().strip() or self.prompt[:60],
                          self.expect.text().strip())
         try:
+            if self.images:
+                case["vars"]["image"] = store_image_beside(Path(self.path.text().strip()), self.images[0])
             self.written = append_test_case(Path(self.path.text().strip()), case)
         except (WorkbenchError, OSError, ValueError, yaml.YAMLError) as exc:
             self.message.setText(f"Not added: {exc}")

@@ -24,6 +24,8 @@ def pane_stats(pane: PaneResult) -> str:
              f"{pane.tokens_per_second or 0:.1f} tok/s", human_size(pane.memory_bytes)]
     if pane.quantization:
         parts.append(pane.quantization)
+    if pane.provenance.get("endpoint"):  # a remote pane: what its server said it is
+        parts.append(f"served as {pane.provenance.get('reported_model') or '?'}")
     if pane.finish_reason not in (None, "stop", "length"):
         parts.append(pane.finish_reason)
     return " · ".join(parts)

@@ -1,18 +1,21 @@
 """One message of a chat transcript: Markdown body, a collapsible "Thinking" block (a reasoning model's thinking,
 with its token count and time), sibling arrows, actions, stats and a provenance popover.
 
-Markdown is rendered to Qt rich text (code highlighted by Pygments); raw HTML in a message is escaped, never
-interpreted. While streaming only the unfinished tail is re-rendered (docs/design.md §3). The widget emits
-signals the chat page handles; it never talks to the core.
+Markdown is rendered to Qt rich text (code highlighted by Pygments, in monospace, with a "Copy" link); raw
+HTML in a message is escaped, never interpreted. While streaming only the unfinished tail is re-rendered
+(docs/design.md §3). The widget emits signals the chat page handles; it never talks to the core.
 """
 
 from __future__ import annotations
 
+import html
 import json
+import re
+from urllib.parse import quote, unquote
 
 import markdown
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPalette, QTextCursor
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QFontDatabase, QGuiApplication, QPalette, QTextCursor
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -31,13 +34,37 @@ from workbench.records import Message
 _ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
 
 
+COPY_SCHEME = "copy:"  # a code block's "Copy" link: copy:<the code, percent-encoded>
+_CODE_BLOCK = re.compile(r'<div class="codehilite"[^>]*>(<pre[^>]*>.*?</pre>)</div>', re.DOTALL)
+# Code blocks are dark in both themes (as most chat apps draw them), so a message rendered before a theme switch
+# stays readable without being rendered again; their text and link colours are set here, never the palette's.
+_CODE_STYLE = {"background": "#1e1f22", "text": "#e6e6e6", "link": "#8fb0f7", "pygments": "monokai"}
+
+
 def render_markdown(text: str) -> str:
-    """Markdown → Qt rich text; raw HTML is shown as text."""
+    """Markdown → Qt rich text; raw HTML is shown as text. Code blocks get a "Copy" link and a shaded box
+    (Qt's rich text has no widgets inside a document, so the button is a link the view handles)."""
     md = markdown.Markdown(extensions=["fenced_code", "codehilite", "tables", "sane_lists"],
-                           extension_configs={"codehilite": {"noclasses": True, "guess_lang": False}})
+                           extension_configs={"codehilite": {"noclasses": True, "guess_lang": False,
+                                                             "pygments_style": _CODE_STYLE["pygments"]}})
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
-    return md.convert(text).replace("\n</code></pre>", "</code></pre>")  # no blank last line in code blocks
+    rendered = md.convert(text).replace("\n</code></pre>", "</code></pre>")  # no blank last line in code blocks
+    return _CODE_BLOCK.sub(lambda m: _code_box(m.group(1)), rendered)
+
+
+def _code_box(pre: str) -> str:
+    code = html.unescape(re.sub(r"<[^>]+>", "", pre))
+    link = (f'<a href="{COPY_SCHEME}{quote(code, safe="")}" style="color: {_CODE_STYLE["link"]}">Copy</a>')
+    return (f'<table width="100%" cellspacing="0" cellpadding="6" bgcolor="{_CODE_STYLE["background"]}">'
+            f'<tr><td align="right" style="font-size: small">{link}</td></tr>'
+            f'<tr><td style="color: {_CODE_STYLE["text"]}">{pre}</td></tr></table>')
+
+
+def copied_code(url: QUrl) -> str | None:
+    """The code a "Copy" link carries, or None for any other link."""
+    encoded = url.toString(QUrl.ComponentFormattingOption.FullyEncoded)
+    return unquote(encoded[len(COPY_SCHEME):]) if encoded.startswith(COPY_SCHEME) else None
 
 
 LONG_TAIL = 1500  # characters: past this, a single line break also ends the re-rendered tail
@@ -71,12 +98,20 @@ class MarkdownView(QTextBrowser):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.document().documentLayout().documentSizeChanged.connect(self._fit)
+        fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
+        self.document().setDefaultStyleSheet(f"pre, code {{ font-family: '{fixed}'; }}")  # code in monospace
+        self.anchorClicked.connect(self._copy_code)
         self.html = ""
         self._stable = 0  # characters of the streamed text already rendered for good
         self._tail_at = 0  # document position where the re-rendered tail starts
 
     def _fit(self, size) -> None:
         self.setFixedHeight(int(size.height()) + 4)
+
+    def _copy_code(self, url: QUrl) -> None:
+        code = copied_code(url)
+        if code is not None:
+            QGuiApplication.clipboard().setText(code)
 
     def show_markdown(self, text: str) -> None:
         """Render the whole text (a finished message)."""
@@ -118,6 +153,8 @@ def stats_text(message: Message) -> str:
         parts.append(f"TTFT {p.ttft_seconds:.2f} s")
     if p.tokens_per_second is not None:
         parts.append(f"{p.tokens_per_second:.1f} tok/s")
+    if p.speculation_text:
+        parts.append(p.speculation_text)
     if message.status != "complete":
         parts.append(message.status + (f": {p.error}" if p.error else ""))
     return " · ".join(parts)
@@ -224,6 +261,7 @@ class ChatMessageView(QFrame):
         layout.addWidget(self.stats)
         self.set_text(message.content)
         self.stats.setText(stats_text(message) if message.role == "assistant" else "")
+        self.stats.setVisible(bool(self.stats.text()))  # an empty line would pad the bubble
 
     def _header(self) -> QHBoxLayout:
         row = QHBoxLayout()

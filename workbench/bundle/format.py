@@ -1,7 +1,8 @@
 """The air-gap bundle file format: its manifest (dataclasses, JSON, validation) and its tar members.
 
-An uncompressed pax tar: `manifest.json` first, then `models/<sha256>.gguf` and (format 2) stored quality
-references as `references/<sha256>.wbref`. Everything read is untrusted: the
+An uncompressed pax tar: `manifest.json` first, then `models/<sha256>.gguf`, (format 2) stored quality
+references as `references/<sha256>.wbref` and (format 3) chat sessions as `sessions/<sha256>.json` (a session's
+JSON export, its images embedded). Everything read is untrusted: the
 manifest is validated field by field, member names are derived from sha256s, and only the listed regular files
 are read, by name, never extracted (docs/design.md §5.6).
 """
@@ -22,8 +23,8 @@ from ..presets import check_preset_name
 from ..tasks import CancelToken, ProgressMeter, check
 
 FORMAT = "workbench-bundle"
-FORMAT_VERSION = 2  # the newest read and written; a bundle without references is written as version 1
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # the newest read and written; a bundle is written with the oldest version that holds it
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
 MAX_MANIFEST = 64 << 20  # a manifest is text: far below this even with thousands of preset versions
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -60,6 +61,7 @@ class BundleModel:
     parent_sha256: str | None = None
     requantized: bool = False
     added_at: str | None = None
+    projector: BundleFile | None = None  # the paired mmproj GGUF (vision/audio), carried beside the weights
 
     @property
     def member(self) -> str:
@@ -105,12 +107,27 @@ class BundleReference:
 
 
 @dataclass(frozen=True)
+class BundleSession:
+    """A chat session (chat/sessions.py's JSON export, images included) carried as one member."""
+
+    member: str
+    sha256: str
+    size: int
+    title: str
+
+    @property
+    def file(self) -> BundleFile:
+        return BundleFile(self.member, self.sha256, self.size)
+
+
+@dataclass(frozen=True)
 class BundleManifest:
     created_at: str
     workbench_version: str
     models: tuple[BundleModel, ...]
     presets: tuple[BundlePreset, ...]
     references: tuple[BundleReference, ...] = ()
+    sessions: tuple[BundleSession, ...] = ()
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -120,10 +137,10 @@ class BundleManifest:
         references."""
         seen: dict[str, BundleFile] = {}
         for model in self.models:
-            for f in model.files:
+            for f in (*model.files, *([model.projector] if model.projector else [])):
                 seen.setdefault(f.member, f)
-        for reference in self.references:
-            seen.setdefault(reference.member, reference.file)
+        for item in (*self.references, *self.sessions):
+            seen.setdefault(item.member, item.file)
         return tuple(seen.values())
 
     @property
@@ -133,14 +150,26 @@ class BundleManifest:
     def to_json(self) -> bytes:
         data = asdict(self)
         head = {k: data.pop(k) for k in ("format", "format_version")}
-        if not self.references:  # readable by a Workbench that knows only models and presets
+        projectors = any(m.projector for m in self.models)  # an older reader would drop them silently
+        if not self.sessions:
+            del data["sessions"]
+        if not self.sessions and not projectors:  # readable by a Workbench that knows neither
+            head["format_version"] = 2
+        if not self.references and not self.sessions and not projectors:  # by one that knows models and presets
             head["format_version"] = 1
             del data["references"]
+        for model in data["models"]:  # a text model's entry reads as before projectors were carried
+            if model["projector"] is None:
+                del model["projector"]
         return json.dumps({**head, **data}, indent=2, ensure_ascii=False).encode("utf-8")
 
 
 def member_name(sha256: str) -> str:
     return f"models/{sha256}.gguf"
+
+
+def session_member_name(sha256: str) -> str:
+    return f"sessions/{sha256}.json"
 
 
 def reference_member_name(sha256: str) -> str:
@@ -194,11 +223,13 @@ def _parse_model(data, i: int) -> BundleModel:
     text = {k: _get(data, k, str, where, optional=True) for k in (
         "architecture", "quantization", "source_repo", "source_revision", "source_file", "added_at")}
     parent = data.get("parent_sha256")
+    projector = data.get("projector")
     return BundleModel(
         name=name, sha256=files[0].sha256, size=sum(f.size for f in files), files=files, **text,
         parameter_count=_get(data, "parameter_count", int, where, optional=True),
         parent_sha256=None if parent is None else _sha(parent, f"{where}.parent_sha256"),
         requantized=bool(data.get("requantized", False)),
+        projector=None if projector is None else _parse_file(projector, f"{where}.projector"),
     )
 
 
@@ -250,6 +281,20 @@ def _parse_reference(data, i: int) -> BundleReference:
         quantization=_get(data, "quantization", str, where, optional=True))
 
 
+def _parse_session(data, i: int) -> BundleSession:
+    where = f"sessions[{i}]"
+    if not isinstance(data, dict):
+        raise InvalidBundle(f"the bundle's manifest is damaged: {where} is not an object")
+    sha = _sha(data.get("sha256"), f"{where}.sha256")
+    if data.get("member") != session_member_name(sha):
+        raise InvalidBundle(f"the bundle's manifest names member {data.get('member')!r} at {where}: "
+                            f"a session must be stored as {session_member_name(sha)}")
+    size = _get(data, "size", int, where)
+    if not 0 <= size <= MAX_MANIFEST * 8:
+        raise InvalidBundle(f"the bundle's manifest is damaged: {where}.size is out of range")
+    return BundleSession(session_member_name(sha), sha, size, _get(data, "title", str, where))
+
+
 def _unique(names: list[str], what: str) -> None:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -272,6 +317,8 @@ def parse_manifest(raw: bytes) -> BundleManifest:
     presets = tuple(_parse_preset(p, i) for i, p in enumerate(_get(data, "presets", list, "manifest")))
     references = tuple(_parse_reference(r, i) for i, r in enumerate(
         _get(data, "references", list, "manifest", optional=True) or []))
+    sessions = tuple(_parse_session(r, i) for i, r in enumerate(
+        _get(data, "sessions", list, "manifest", optional=True) or []))
     _unique([m.name for m in models], "model")
     _unique([p.name for p in presets], "preset")
     _unique([f"{r.model_name} (sha256 {r.model_sha256[:12]}…) over text {r.text_sha256[:12]}… in windows of "
@@ -279,7 +326,8 @@ def parse_manifest(raw: bytes) -> BundleManifest:
             "reference")
     return BundleManifest(created_at=_get(data, "created_at", str, "manifest"),
                           workbench_version=_get(data, "workbench_version", str, "manifest"),
-                          models=models, presets=presets, references=references, format_version=version)
+                          models=models, presets=presets, references=references, sessions=sessions,
+                          format_version=version)
 
 
 # ---- reading the tar -------------------------------------------------------------------------------------------

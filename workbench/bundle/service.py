@@ -41,6 +41,7 @@ from .format import (
     read_manifest,
 )
 from .references import bundle_references, install_reference, reference_present
+from .sessions import bundle_sessions, import_session, read_session
 
 if TYPE_CHECKING:
     from ..app import Workbench
@@ -63,10 +64,13 @@ class ImportReport:
     presets_unchanged: tuple[str, ...] = ()
     bytes_copied: int = 0
     references_added: tuple[str, ...] = ()  # "<model name> w<window>" per stored quality reference
+    sessions_added: tuple[str, ...] = ()  # titles
+    sessions_present: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
-        return bool(self.models_added or self.presets_created or self.presets_updated or self.references_added)
+        return bool(self.models_added or self.presets_created or self.presets_updated or self.references_added
+                    or self.sessions_added)
 
 
 # ---- export ------------------------------------------------------------------------------------------------
@@ -77,11 +81,18 @@ def _bundle_model(model: LocalModel) -> BundleModel:
         if not path.is_file():
             raise NotFound(f"model {model.name}'s file {path} is missing: `workbench verify {model.name}`")
         files.append(BundleFile(member_name(sha), sha, path.stat().st_size))
+    projector = None
+    if model.projector_path:
+        path = Path(model.projector_path)
+        if not path.is_file():
+            raise NotFound(f"model {model.name}'s projector {path} is missing: `workbench verify {model.name}`")
+        projector = BundleFile(member_name(model.projector_sha256), model.projector_sha256, path.stat().st_size)
     return BundleModel(
         name=model.name, sha256=model.sha256, size=sum(f.size for f in files), files=tuple(files),
         architecture=model.architecture, quantization=model.quantization, parameter_count=model.parameter_count,
         source_repo=model.source_repo, source_revision=model.source_revision, source_file=model.source_file,
-        parent_sha256=model.parent_sha256, requantized=model.requantized, added_at=model.added_at.isoformat())
+        parent_sha256=model.parent_sha256, requantized=model.requantized, added_at=model.added_at.isoformat(),
+        projector=projector)
 
 
 def _bundle_preset(wb: Workbench, name: str) -> tuple[BundlePreset, LocalModel]:
@@ -92,12 +103,13 @@ def _bundle_preset(wb: Workbench, name: str) -> tuple[BundlePreset, LocalModel]:
     return BundlePreset(name, versions), wb.presets.resolve(history[-1]).model
 
 
-def plan_bundle(wb: Workbench, models=(), presets=(), references=()) -> tuple[BundleManifest, dict[str, Path]]:
-    """The manifest of a bundle of these models and presets (with their stored quality references, and those of
-    the models named in `references`), and the file behind each member."""
-    chosen = {m.name: m for m in (wb.library.get(n) for n in models)}
+def plan_bundle(wb: Workbench, models=(), presets=(), references=(), sessions=()) -> tuple[BundleManifest, dict]:
+    """The manifest of a bundle of these models, presets and sessions (with their stored quality references, and
+    those of the models named in `references`), and the file (or, for a session, the bytes) behind each member."""
+    carried_sessions, session_bytes, session_presets, session_models = bundle_sessions(wb, sessions)
+    chosen = {m.name: m for m in (wb.library.get(n) for n in (*models, *session_models))}
     bundled_presets = []
-    for name in dict.fromkeys(presets):
+    for name in dict.fromkeys((*presets, *session_presets)):
         preset, model = _bundle_preset(wb, name)
         bundled_presets.append(preset)
         chosen.setdefault(model.name, model)  # by name: FROM names it (the same bytes share one member)
@@ -107,10 +119,13 @@ def plan_bundle(wb: Workbench, models=(), presets=(), references=()) -> tuple[Bu
     manifest = BundleManifest(
         created_at=utc_text(), workbench_version=__version__,
         models=tuple(_bundle_model(m) for m in chosen.values()), presets=tuple(bundled_presets),
-        references=tuple(carried))
+        references=tuple(carried), sessions=tuple(carried_sessions))
+    sources.update(session_bytes)
     for model in chosen.values():
         for path, sha in zip(model.files, (model.sha256, *model.split_sha256), strict=True):
             sources.setdefault(member_name(sha), path)
+        if model.projector_path:
+            sources.setdefault(member_name(model.projector_sha256), Path(model.projector_path))
     return manifest, sources
 
 
@@ -133,14 +148,14 @@ def _add_model_file(tar: tarfile.TarFile, entry: BundleFile, source: Path, meter
             f"recorded {entry.sha256[:12]}…): `workbench verify` it, then import the file again")
 
 
-def export_bundle(wb: Workbench, path: str | os.PathLike, *, models=(), presets=(), references=(),
+def export_bundle(wb: Workbench, path: str | os.PathLike, *, models=(), presets=(), references=(), sessions=(),
                   on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
                   overwrite: bool = False) -> BundleManifest:
     """Write a bundle of library models (by name) and presets (by name, with the model each FROM resolves to)."""
     path = Path(path).expanduser().absolute()
     if path.exists() and not overwrite:
         raise AlreadyExists(f"{path} exists already: choose another file name, or overwrite it (`--force`)")
-    manifest, sources = plan_bundle(wb, models, presets, references)
+    manifest, sources = plan_bundle(wb, models, presets, references, sessions)
     partial = path.with_name(path.name + ".partial")
     meter = ProgressMeter(f"bundling {path.name}", manifest.total_size, on_progress)
     try:
@@ -148,6 +163,9 @@ def export_bundle(wb: Workbench, path: str | os.PathLike, *, models=(), presets=
               tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK) as tar):
             _add_bytes(tar, MANIFEST, manifest.to_json())
             for entry in manifest.files:
+                if isinstance(sources[entry.member], bytes):  # a session's export, made just now
+                    _add_bytes(tar, entry.member, sources[entry.member])
+                    continue
                 _add_model_file(tar, entry, sources[entry.member], meter, cancel)
                 check(cancel, "bundle export")
     except OSError as exc:
@@ -165,7 +183,7 @@ def _audit_contents(manifest: BundleManifest) -> dict:
             "presets": [{"name": p.name, "versions": len(p.versions)} for p in manifest.presets],
             "references": [{"model": r.model_name, "model_sha256": r.model_sha256, "text_sha256": r.text_sha256,
                             "window": r.window, "sha256": r.sha256} for r in manifest.references],
-            "bytes": manifest.total_size, "created_at": manifest.created_at,
+            "sessions": len(manifest.sessions), "bytes": manifest.total_size, "created_at": manifest.created_at,
             "workbench_version": manifest.workbench_version}
 
 
@@ -240,24 +258,47 @@ def _copy_member(wb: Workbench, tar: tarfile.TarFile, info: tarfile.TarInfo, ent
 
 
 def _import_model(wb: Workbench, tar, members, model: BundleModel, meter, cancel, bundle: Path) -> bool:
-    """Register one bundle model; True when its name is new here. Bytes the library holds are not copied."""
+    """Register one bundle model (and pair its projector); True when its name is new here. Bytes the library
+    holds are not copied; every copied file is verified before anything is registered."""
     known = _local_by_name(wb).get(model.name)
-    if wb.library.find_present(model.sha256, name=model.name) is not None:  # an alias when only the name is new
-        return known is None
     temps: list[Path] = []
     try:
-        for entry in model.files:
-            temps.append(_copy_member(wb, tar, members[entry.member], entry, meter, cancel, bundle))
+        projector = _projector_file(wb, tar, members, model, meter, cancel, bundle, temps)
+        if wb.library.find_present(model.sha256, name=model.name) is not None:  # an alias if only the name is new
+            _pair(wb, model, projector)
+            return known is None
+        files = [_copy_member(wb, tar, members[entry.member], entry, meter, cancel, bundle) for entry in model.files]
+        temps += files
         source = ModelSource(model.source_repo, model.source_revision, model.source_file) \
             if model.source_repo else None
-        shards = [(t, f.sha256) for t, f in zip(temps[1:], model.files[1:], strict=True)]
-        local = wb.library.add_verified_file(temps[0], model.sha256, name=model.name, source=source,
+        shards = [(t, f.sha256) for t, f in zip(files[1:], model.files[1:], strict=True)]
+        local = wb.library.add_verified_file(files[0], model.sha256, name=model.name, source=source,
                                              extra_files=shards)
         wb.audit.model("model.imported", local, bundle=bundle.name)
+        _pair(wb, model, projector)
     finally:
         for t in temps:
             remove_tree_or_file(t)  # moved into the blob store on success: gone already
     return True
+
+
+def _projector_file(wb: Workbench, tar, members, model: BundleModel, meter, cancel, bundle: Path,
+                    temps: list[Path]) -> Path | None:
+    """The bundled projector's bytes here: a stored file another model is paired with, or a verified copy."""
+    entry = model.projector
+    if entry is None:
+        return None
+    held = next((Path(m.projector_path) for m in wb.library.list() if m.projector_sha256 == entry.sha256
+                 and m.projector_path and Path(m.projector_path).is_file()), None)
+    if held is not None:
+        return held
+    temps.append(_copy_member(wb, tar, members[entry.member], entry, meter, cancel, bundle))
+    return temps[-1]
+
+
+def _pair(wb: Workbench, model: BundleModel, projector: Path | None) -> None:
+    if projector is not None and wb.library.get(model.name).projector_sha256 != model.projector.sha256:
+        wb.library.pair_projector(model.name, projector, sha256=model.projector.sha256)
 
 
 def _import_reference(wb: Workbench, tar, members, entry: BundleReference, meter, cancel, bundle: Path) -> bool:
@@ -273,9 +314,11 @@ def _import_reference(wb: Workbench, tar, members, entry: BundleReference, meter
 
 
 def _bytes_needed(wb: Workbench, manifest: BundleManifest) -> int:
-    """Bytes to copy: each distinct file once, none the library holds already."""
-    present = {sha for m in wb.library.list() if all(p.is_file() for p in m.files)
-               for sha in (m.sha256, *m.split_sha256)}
+    """Bytes to copy: each distinct file once, none the library holds already (sessions are read, not copied)."""
+    models = wb.library.list()
+    present = {sha for m in models if all(p.is_file() for p in m.files) for sha in (m.sha256, *m.split_sha256)}
+    present |= {m.projector_sha256 for m in models if m.projector_path and Path(m.projector_path).is_file()}
+    present |= {s.sha256 for s in manifest.sessions}
     return sum(f.size for f in manifest.files if f.sha256 not in present)
 
 
@@ -377,6 +420,7 @@ def _import(wb: Workbench, path: Path, on_progress: ProgressCallback, cancel: Ca
         manifest = read_manifest(tar, path)
         members = open_members(tar, path, manifest)
         _preflight(wb, manifest)
+        sessions = [(entry, read_session(tar, members[entry.member], entry, path)) for entry in manifest.sessions]
         total = _bytes_needed(wb, manifest)
         meter = ProgressMeter(f"importing {path.name}", total, on_progress)
         for model in manifest.models:
@@ -385,11 +429,15 @@ def _import(wb: Workbench, path: Path, on_progress: ProgressCallback, cancel: Ca
         references = [f"{r.model_name} w{r.window}" for r in manifest.references
                       if _import_reference(wb, tar, members, r, meter, cancel, path)]
     outcome = _import_presets(wb, manifest, path.name)
+    chats = {True: [], False: []}  # after the presets: a session names the preset version it ran
+    for entry, data in sessions:
+        chats[import_session(wb, data, entry, path)].append(entry.title)
     meter.finish("done")
     report = ImportReport(path.name, tuple(added), tuple(present), tuple(outcome["created"]),
-                          tuple(outcome["updated"]), tuple(outcome["unchanged"]), total, tuple(references))
+                          tuple(outcome["updated"]), tuple(outcome["unchanged"]), total, tuple(references),
+                          tuple(chats[True]), tuple(chats[False]))
     wb.audit.record("bundle.imported", path.name, {
         "path": str(path), "changed": report.changed, "models_added": added, "models_present": present,
-        "references_added": references,
+        "references_added": references, "sessions_added": len(chats[True]),
         **{f"presets_{k}": v for k, v in outcome.items()}, "bytes_copied": total, **_audit_contents(manifest)})
     return report

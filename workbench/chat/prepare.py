@@ -12,18 +12,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFound, TemplateError
+from ..errors import InvalidMedia, NotFound, TemplateError
 from ..modelfile.parameters import split_parameters
 from ..records import LocalModel, PresetVersion
 from ..resolve import HubReference, ModelMatch, NoMatch, PresetMatch, resolve
 from .answer import AnswerShape, plan_answer
 from .reasoning import Thinking
+from .speculation import speculation_for
 
 if TYPE_CHECKING:
     from ..app import Workbench
     from ..engine import Generation, GenerationRequest, LoadedModel, LoadOptions, Runtime, SamplingParams
     from ..engine.generation import Sink
     from ..modelfile.parser import Modelfile
+    from .media import Media
 
 _LOAD_FIELDS = {"n_ctx", "n_batch", "gpu_layers", "n_threads"}  # LoadOptions fields a PARAMETER may set
 
@@ -126,6 +128,15 @@ def build_options(parameters: Mapping[str, Any], *, reproducible: bool | None = 
     return SamplingParams(**sampling), max_tokens, stop, load_options, ignored
 
 
+def target_load(wb: Workbench, target: ChatTarget, *, reproducible: bool | None = None,
+                n_parallel: int | None = None, speculative: str | None = None) -> LoadOptions:
+    """The load options an answer from `target` would use (its draft model included): what preloading acquires."""
+    parameters = target.base_parameters()
+    *_, load, _ignored = build_options(parameters, reproducible=reproducible, n_parallel=n_parallel)
+    load, _ = speculation_for(wb, target, parameters, speculative, target_load_options(target, load))
+    return load
+
+
 def conversation(target: ChatTarget, messages: Sequence[Mapping[str, Any]],
                  system: str | None = None) -> list[dict[str, Any]]:
     """The messages the template sees: system (request > override > preset), preset few-shots, then the rest."""
@@ -163,22 +174,28 @@ def prepare_chat(wb: Workbench, target: ChatTarget | str, messages: Sequence[Map
                  reproducible: bool | None = None, n_parallel: int | None = None,
                  logit_bias: Mapping[int, float] | None = None, ignore_eos: bool = False,
                  logprobs: int | None = None, tool_choice: Any = None,
-                 thinking: Thinking | None = None) -> PreparedChat:
+                 thinking: Thinking | None = None, speculative: str | None = None,
+                 prefill: str | None = None) -> PreparedChat:
     """Render a conversation through the target's template into a GenerationRequest.
 
     parameters (request) override session_parameters, which override the preset's PARAMETERs (Ollama names).
     thinking (request) overrides the preset's `think` / `think_budget` PARAMETERs; tools + tool_choice are
-    checked and, for required / a named function, forced by a grammar (chat/answer.py).
+    checked and, for required / a named function, forced by a grammar (chat/answer.py). speculative: the
+    endpoint's default speculation (chat/speculation.py). prefill: the start of the answer, written after the
+    template's generation prompt (Anthropic's last assistant message); the model continues it.
     """
     from ..engine import schema_grammar
     from ..engine.templates import render_prompt
 
     if isinstance(target, str):
         target = resolve_target(wb, target)
+    messages, media = with_media_markers(target, messages)
     effective = merge_parameters(target.base_parameters(), session_parameters, parameters)
     thinking = (thinking or Thinking()).over(Thinking.from_parameters(effective))
     sampling, max_tokens, stop, load, ignored = build_options(effective, reproducible=reproducible,
                                                               n_parallel=n_parallel)
+    load = target_load_options(target, load)
+    load, speculation = speculation_for(wb, target, effective, speculative, load)
     loaded = wb.runtime.acquire(target.model, load)
     source, _origin = template_source(target, loaded)
     if tools and not template_supports_tools(source):
@@ -190,14 +207,89 @@ def prepare_chat(wb: Workbench, target: ChatTarget | str, messages: Sequence[Map
                            eos_token=loaded.eos_token, add_generation_prompt=True, tools=plan.tools.tools,
                            **plan.variables)
     prompt, shape = plan.shape(prompt)
+    prompt += prefill or ""
     prepared = _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignored,
                          # add_bos None: the model's own rule, and never twice — a Jinja template that writes
                          # {{ bos_token }} already has it; an Ollama (Go) template never does, Ollama's tokenizer
                          # adds it
                          template_sha256=hashlib.sha256(source.encode()).hexdigest(), add_bos=None,
                          json_schema=json_schema, grammar=grammar or plan.tools.grammar, logit_bias=logit_bias,
-                         ignore_eos=ignore_eos, logprobs=logprobs)
-    return _with_answer_plan(prepared, plan, shape)
+                         ignore_eos=ignore_eos, logprobs=logprobs, speculation=speculation)
+    return _with_answer_plan(_with_media(prepared, media), plan, shape)
+
+
+def with_media_markers(target: ChatTarget, messages: Sequence[Mapping[str, Any]],
+                       ) -> tuple[list[Mapping[str, Any]], tuple[Media, ...]]:
+    """Messages whose `images` (a list of chat.media.Media, Ollama's shape) become the engine's media markers at
+    the head of their content — where the template then renders them — and the media in prompt order.
+
+    InvalidMedia when there are images and the model has no projector: before anything is loaded or stored."""
+    from ..engine.vision import MEDIA_MARKER
+    from .media import Media
+
+    out: list[Mapping[str, Any]] = []
+    media: list[Media] = []
+    for message in messages:
+        images = message.get("images") or ()
+        if not images:
+            out.append(message)
+            continue
+        if not all(isinstance(item, Media) for item in images):
+            raise InvalidMedia("a message's images must be checked Media (chat/media.py), not raw data")
+        if getattr(target.model, "projector_path", None) is None:
+            raise InvalidMedia(f"{target.model.name} has no vision projector; pair one with "
+                               "`workbench import --mmproj FILE`")
+        copy = {k: v for k, v in message.items() if k != "images"}
+        copy["content"] = MEDIA_MARKER * len(images) + (message.get("content") or "")
+        out.append(copy)
+        media.extend(images)
+    return out, tuple(media)
+
+
+def _with_projector(target: ChatTarget, load: LoadOptions) -> LoadOptions:
+    """A model paired with a projector always loads it (one load serves text and image requests alike)."""
+    import dataclasses
+
+    projector = getattr(target.model, "projector_path", None)
+    return dataclasses.replace(load, mmproj_path=str(projector)) if projector else load
+
+
+def target_load_options(target: ChatTarget, load: LoadOptions) -> LoadOptions:
+    """The load options built from parameters, plus what the target itself brings: its model's projector and
+    its preset's LoRA adapter (every caller that loads a target asks for the same instance)."""
+    return _with_adapter(target, _with_projector(target, load))
+
+
+def _with_adapter(target: ChatTarget, load: LoadOptions) -> LoadOptions:
+    """A preset's ADAPTER loads with its model (llama.cpp's LoRA at scale 1, a load of its own); a relative path
+    is read from the current folder, as at create. ModelLoadError naming the preset when the file is gone or
+    there are several (the engine applies one)."""
+    import dataclasses
+    from pathlib import Path
+
+    from ..errors import ModelLoadError
+
+    adapters = target.modelfile.adapters if target.modelfile is not None else ()
+    if not adapters:
+        return load
+    if len(adapters) > 1:
+        raise ModelLoadError(f"{target.name} has {len(adapters)} ADAPTER lines: one LoRA adapter per preset "
+                             "is supported")
+    path = Path(adapters[0]).expanduser().absolute()
+    if not path.is_file():
+        raise ModelLoadError(f"the ADAPTER of {target.name} is gone: no such file {path}")
+    return dataclasses.replace(load, lora_path=str(path))
+
+
+def _with_media(prepared: PreparedChat, media: tuple[Media, ...]) -> PreparedChat:
+    """The request carries the media; the prompt's identity covers their content too."""
+    import dataclasses
+
+    if not media:
+        return prepared
+    identity = "\n".join([prepared.prompt_sha256, *(item.sha256 for item in media)]).encode()
+    return dataclasses.replace(prepared, request=dataclasses.replace(prepared.request, media=media),
+                               prompt_sha256=hashlib.sha256(identity).hexdigest())
 
 
 def _with_answer_plan(prepared: PreparedChat, plan, shape: AnswerShape) -> PreparedChat:
@@ -217,7 +309,8 @@ def prepare_completion(wb: Workbench, target: ChatTarget | str, prompt: str | Se
                        parameters: Mapping[str, Any] | None = None, json_schema: dict | None = None,
                        grammar: str | None = None, reproducible: bool | None = None,
                        n_parallel: int | None = None, logit_bias: Mapping[int, float] | None = None,
-                       ignore_eos: bool = False, logprobs: int | None = None) -> PreparedChat:
+                       ignore_eos: bool = False, logprobs: int | None = None,
+                       speculative: str | None = None) -> PreparedChat:
     """A raw prompt (no template): the preset's parameters still apply, request parameters override them.
 
     The prompt is text, or token ids used as they are, BOS included or not (PreparedChat.prompt is then "")."""
@@ -226,13 +319,16 @@ def prepare_completion(wb: Workbench, target: ChatTarget | str, prompt: str | Se
     effective = merge_parameters(target.base_parameters(), parameters)
     sampling, max_tokens, stop, load, ignored = build_options(effective, reproducible=reproducible,
                                                               n_parallel=n_parallel)
+    load = target_load_options(target, load)
+    load, speculation = speculation_for(wb, target, effective, speculative, load)
     return _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignored,
                      template_sha256=None, add_bos=None, json_schema=json_schema, grammar=grammar,
-                     logit_bias=logit_bias, ignore_eos=ignore_eos, logprobs=logprobs)
+                     logit_bias=logit_bias, ignore_eos=ignore_eos, logprobs=logprobs, speculation=speculation)
 
 
 def _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignored, *, template_sha256,
-              add_bos, json_schema, grammar, logit_bias=None, ignore_eos=False, logprobs=None) -> PreparedChat:
+              add_bos, json_schema, grammar, logit_bias=None, ignore_eos=False, logprobs=None,
+              speculation=None) -> PreparedChat:
     import dataclasses
 
     from ..engine import GenerationRequest
@@ -246,7 +342,7 @@ def _prepared(target, load, prompt, sampling, max_tokens, stop, effective, ignor
     tokens = None if isinstance(prompt, str) else tuple(prompt)
     request = GenerationRequest(prompt=prompt if tokens is None else None, prompt_tokens=tokens, sampling=sampling,
                                 max_tokens=max_tokens, stop=stop, add_bos=add_bos,
-                                parse_special=template_sha256 is not None, logprobs=logprobs)
+                                parse_special=template_sha256 is not None, logprobs=logprobs, speculation=speculation)
     identity = prompt.encode() if tokens is None else ",".join(map(str, tokens)).encode()
     return PreparedChat(target=target, load=load, request=request, prompt=prompt if tokens is None else "",
                         prompt_sha256=hashlib.sha256(identity).hexdigest(),

@@ -18,11 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from ..errors import EngineError, InvalidParameter, WorkbenchError
+from ..errors import EngineError, InvalidMedia, InvalidParameter, WorkbenchError
 from ..files import utc_text
 from ..records import ChatSession, Message, Provenance
+from ..remote.chat_stream import is_remote_session, remote_name, start_remote
 from .answer import AnswerPieces
-from .prepare import ChatTarget, PreparedChat, merge_parameters, prepare_chat, prepare_completion
+from .prepare import (
+    ChatTarget,
+    PreparedChat,
+    merge_parameters,
+    prepare_chat,
+    prepare_completion,
+    resolve_target,
+    target_load,
+)
 
 if TYPE_CHECKING:
     from ..app import Workbench
@@ -61,14 +70,28 @@ class Chat:
         self._engine_facts: dict[str, Any] | None = None
 
     # -- the four ways to get an answer ------------------------------------------------------------------
-    def send(self, session_id: int, text: str, *, parent_id: int | None = None) -> AnswerStream:
-        """A user message under parent_id (default: the session's current leaf) and an answer to it."""
-        if not isinstance(text, str) or not text.strip():
+    def send(self, session_id: int, text: str, *, parent_id: int | None = None,
+             images: list | tuple = ()) -> AnswerStream:
+        """A user message under parent_id (default: the session's current leaf) and an answer to it.
+
+        `images` (Media, image bytes or file paths) are stored with the message; the session's model must have a
+        projector (InvalidMedia otherwise, before anything is stored)."""
+        if not isinstance(text, str) or not (text.strip() or images):
             raise InvalidParameter("a message cannot be empty")
         session = self._wb.sessions.get(session_id)
+        if images:
+            self._check_projector(session)
         parent = session.current_leaf_id if parent_id is None else parent_id
-        user = self._wb.sessions.add_message(session_id, parent, "user", text)
+        user = self._wb.sessions.add_message(session_id, parent, "user", text, images=images)
         return self._answer(session, user)
+
+    def _check_projector(self, session: ChatSession) -> None:
+        if is_remote_session(session):
+            raise InvalidMedia(f"{session.model_name} is a remote endpoint: images are sent to local models only")
+        model = self.target(session).model
+        if model.projector_path is None:
+            raise InvalidMedia(f"{model.name} cannot see images: it has no projector. Pair its mmproj file with "
+                               f"`workbench import MODEL.gguf --mmproj mmproj.gguf`, or pick a vision model")
 
     def answer(self, user_message_id: int) -> AnswerStream:
         """An answer to an already-stored user message (after any answers it has: a sibling of them)."""
@@ -85,7 +108,8 @@ class Chat:
         old = self._message(user_message_id, "user")
         if not isinstance(new_text, str) or not new_text.strip():
             raise InvalidParameter("a message cannot be empty")
-        user = self._wb.sessions.add_message(old.session_id, old.parent_id, "user", new_text)
+        user = self._wb.sessions.add_message(old.session_id, old.parent_id, "user", new_text,
+                                             images=self._wb.sessions.images(old))  # the images stay
         return self._answer(self._wb.sessions.get(old.session_id), user)
 
     def rerun(self, assistant_message_id: int) -> AnswerStream:
@@ -126,10 +150,22 @@ class Chat:
         if session.preset_version_id is not None:
             resolved = self._wb.presets.resolve(self._wb.presets.version_by_id(session.preset_version_id))
             return ChatTarget(resolved.model, resolved.version, resolved.modelfile)
+        if is_remote_session(session):
+            raise InvalidParameter(f"session {session.id} runs on {session.model_name}, a remote endpoint: no local "
+                                   "model or preset to show or re-run")
         if session.model_name:
             return ChatTarget(self._wb.library.get(session.model_name))
         raise InvalidParameter(f"session {session.id} has neither a preset nor a model any more "
                                "(its preset was deleted): start a new session")
+
+    def preload(self, name: str) -> None:
+        """Load the model a preset or model name answers with (and its draft model), as its next answer would:
+        the app calls it on a worker thread for the preset a person is about to use. Blocking; a remote model
+        (answered by another endpoint) has nothing to load here."""
+        if remote_name(name) is not None:
+            return
+        target = resolve_target(self._wb, name)
+        self._wb.runtime.acquire(target.model, target_load(self._wb, target))
 
     def prepare(self, session: ChatSession, user: Message, target: ChatTarget,
                 replay: Provenance | None = None) -> PreparedChat:
@@ -148,8 +184,10 @@ class Chat:
             return prepare_completion(self._wb, target, user.content,
                                       parameters=merge_parameters(session_parameters, parameters),
                                       reproducible=reproducible)
-        history = [{"role": m.role, "content": m.content, **({"thinking": m.thinking} if m.thinking else {})}
-                   for m in self._wb.sessions.path(session.id, user.id)
+        sessions = self._wb.sessions
+        history = [{"role": m.role, "content": m.content, **({"thinking": m.thinking} if m.thinking else {}),
+                    **({"images": sessions.images(m)} if m.media else {})}
+                   for m in sessions.path(session.id, user.id)
                    if m.status != "failed"]  # a failed answer's text is not something the model said
         return prepare_chat(self._wb, target, history, system=system, session_parameters=session_parameters,
                             parameters=parameters, reproducible=reproducible)
@@ -323,13 +361,17 @@ class AnswerStream:
     def _start(self) -> None:
         chat = self._chat
         try:
-            target = chat.target(self._session)
-            self._record = _with_target(self._record, target)
-            prepared = chat.prepare(self._session, self.user_message, target, self._replay)
-            self._record = _with_prompt(self._record, prepared, self._session, self._replay)
-            generation = prepared.generate(chat.workbench.runtime)
-            self._pieces = AnswerPieces(prepared.shape)
-            self._record = _with_load(self._record, chat, prepared)
+            if is_remote_session(self._session):  # model remote:NAME: an endpoint answers (remote/chat_stream.py)
+                generation, self._record = start_remote(chat.workbench, self._session, self.user_message,
+                                                        self._record)
+            else:
+                target = chat.target(self._session)
+                self._record = _with_target(self._record, target)
+                prepared = chat.prepare(self._session, self.user_message, target, self._replay)
+                self._record = _with_prompt(self._record, prepared, self._session, self._replay)
+                generation = prepared.generate(chat.workbench.runtime)
+                self._pieces = AnswerPieces(prepared.shape)
+                self._record = _with_load(self._record, chat, prepared)
         except WorkbenchError as exc:
             self._fail(exc)
             raise
@@ -357,7 +399,8 @@ class AnswerStream:
     def _finish(self, final) -> None:
         status = _STATUS[final.finish_reason]
         record = _with_outcome(self._record, final)
-        record = replace(record, extra={**record.extra, **self._pieces.facts()})  # how long the model thought
+        # how long the model thought; a remote's endpoint, reported model and fingerprint
+        record = replace(record, extra={**record.extra, **self._pieces.facts(), **getattr(final, "extra", {})})
         self._store(status, record)
         if status == "failed":
             self.error = EngineError(f"the answer failed while generating: {final.error}")
@@ -409,4 +452,5 @@ def _with_outcome(record: Provenance, final: FinalEvent) -> Provenance:
                    completion_tokens=final.completion_tokens, ttft_seconds=final.ttft_seconds,
                    tokens_per_second=final.decode_tokens_per_second, finish_reason=final.finish_reason,
                    stop_sequence=final.stop_sequence, error=final.error,
-                   batch_sequences=final.max_batch_sequences)  # > 1: decoded beside other requests
+                   batch_sequences=final.max_batch_sequences,  # > 1: decoded beside other requests
+                   drafted_tokens=final.drafted_tokens or None, accepted_tokens=final.accepted_tokens or None)

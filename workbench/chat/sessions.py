@@ -7,12 +7,18 @@ recovered at start-up; export is Markdown or JSON with provenance (docs/design.m
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidParameter, NotFound
-from ..records import ChatSession, Message, SearchHit
+from ..errors import InvalidMedia, InvalidParameter, NotFound
+from ..records import ChatSession, MediaRef, Message, SearchHit
+from .media import Media
+from .media_store import MediaStore, as_media
+from .titles import retitle_after_question
 
 if TYPE_CHECKING:
     from ..app import Workbench
@@ -53,7 +59,10 @@ class Sessions:
             version_id = version.id
             title = title or version.ref
         elif model_name:
-            self._wb.library.get(model_name)
+            if model_name.startswith("remote:"):  # a registered remote endpoint (workbench/remote)
+                self._wb.remotes.get(model_name.removeprefix("remote:"))
+            else:
+                self._wb.library.get(model_name)
             title = title or model_name
         else:
             raise InvalidParameter("a session needs a preset or a model")
@@ -120,10 +129,29 @@ class Sessions:
             leaf = children[leaf.id][-1]
         return self._repo.update(message.session_id, current_leaf_id=leaf.id)
 
-    def add_message(self, session_id: int, parent_id: int | None, role: str, content: str, **kwargs) -> Message:
+    def add_message(self, session_id: int, parent_id: int | None, role: str, content: str, *,
+                    images: list | tuple = (), **kwargs) -> Message:
+        """`images` (Media, image bytes or file paths) are checked first, then stored by content, then referenced
+        by the message: a bad one raises InvalidMedia before anything is stored."""
         if role not in ("system", "user", "assistant"):
             raise InvalidParameter(f"message role must be system, user or assistant, not {role!r}")
-        return self._repo.add_message(session_id, parent_id, role, content, **kwargs)
+        checked = [as_media(item) for item in images]
+        if checked and role != "user":
+            raise InvalidParameter("only user messages carry images")
+        refs = self.media.put_all(checked)
+        message = self._repo.add_message(session_id, parent_id, role, content, media=refs, **kwargs)
+        if role == "user":
+            retitle_after_question(self._repo, session_id, content)  # "default@1" → the first question
+        return message
+
+    @cached_property
+    def media(self) -> MediaStore:
+        """The content-addressed folder of attached images (chat/media_store.py)."""
+        return MediaStore(self._wb.paths.media)
+
+    def images(self, message: Message) -> list[Media]:
+        """A message's attachments, read back from the media folder."""
+        return [self.media.get(ref) for ref in message.media]
 
     def update_message(self, message_id: int, **kwargs) -> Message:
         return self._repo.update_message(message_id, **kwargs)
@@ -138,6 +166,7 @@ class Sessions:
         preset_text = None
         if session.preset_version_id is not None:
             preset_text = self._wb.presets.version_by_id(session.preset_version_id).content
+        messages = self._repo.messages(session_id)
         return {
             "format": EXPORT_FORMAT,
             "session": {
@@ -149,10 +178,19 @@ class Sessions:
             "messages": [
                 {"id": m.id, "parent": m.parent_id, "role": m.role, "content": m.content, "status": m.status,
                  "created_at": m.created_at.isoformat(), "provenance": m.provenance,
-                 **({"thinking": m.thinking} if m.thinking else {})}
-                for m in self._repo.messages(session_id)
+                 **({"thinking": m.thinking} if m.thinking else {}),
+                 **({"media": [ref.sha256 for ref in m.media]} if m.media else {})}
+                for m in messages
             ],
+            **({"media": self._export_media(messages)} if any(m.media for m in messages) else {}),
         }
+
+    def _export_media(self, messages: list[Message]) -> dict:
+        """Each attached file once, base64 in the JSON (one self-contained file to carry), by sha256."""
+        refs = {ref.sha256: ref for m in messages for ref in m.media}
+        return {sha: {"kind": ref.kind, "mime": ref.mime,
+                      "data_base64": base64.b64encode(self.media.get(ref).data).decode("ascii")}
+                for sha, ref in refs.items()}
 
     def export_markdown(self, session_id: int) -> str:
         session = self._repo.get(session_id)
@@ -164,6 +202,7 @@ class Sessions:
             if m.thinking:  # collapsed where Markdown renders HTML (GitHub, most viewers)
                 lines += ["<details><summary>Thinking</summary>", "", m.thinking, "", "</details>", ""]
             lines.append(m.content)
+            lines += [f"*[{ref.kind} {ref.mime}, sha256 {ref.sha256[:12]}]*" for ref in m.media]
             if m.role == "assistant" and m.provenance:
                 p = m.provenance_record
                 tokens = "?" if p.completion_tokens is None else p.completion_tokens
@@ -190,6 +229,7 @@ class Sessions:
 
     def _import(self, data: dict) -> ChatSession:
         meta = data["session"]
+        media = self._import_media(data.get("media") or {})  # checked and stored before any row is written
         version_id = None
         if meta.get("preset"):
             try:
@@ -206,7 +246,8 @@ class Sessions:
                 parent = new_ids.get(m["parent"]) if m.get("parent") is not None else None
                 created = self._repo.add_message(session.id, parent, m["role"], m["content"],
                                                  status=m.get("status", "complete"), provenance=m.get("provenance"),
-                                                 thinking=m.get("thinking") or "")
+                                                 thinking=m.get("thinking") or "",
+                                                 media=tuple(media[sha] for sha in m.get("media") or ()))
                 new_ids[m["id"]] = created.id
         except BaseException:
             self._repo.delete(session.id)  # all or nothing: no half-imported session is left behind
@@ -215,6 +256,22 @@ class Sessions:
         if leaf is not None:
             session = self._repo.update(session.id, current_leaf_id=leaf)
         return self._repo.get(session.id)
+
+
+    def _import_media(self, exported: dict) -> dict[str, MediaRef]:
+        """The export's attachments, each decoded, checked to be the image its sha256 names, and stored."""
+        refs = {}
+        for sha, item in exported.items():
+            try:
+                data = base64.b64decode(item["data_base64"], validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidMedia(f"attachment {sha[:12]} in the session export is not valid base64") from None
+            media = Media.from_bytes(data)
+            if media.sha256 != sha:
+                raise InvalidMedia(f"attachment {sha[:12]} in the session export has other bytes than its sha256 "
+                                   "says: the export was changed or damaged")
+            refs[sha] = self.media.put(media)
+        return refs
 
 
 def _session_details(session: ChatSession, **extra) -> dict:

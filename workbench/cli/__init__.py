@@ -22,12 +22,15 @@ COMMAND_MODULES = (  # in the order `workbench --help` lists their commands
     "preset_cmds",
     "session_cmds",
     "serve_cmds",
+    "bench_cmds",
     "gui_cmds",
     "compare_cmds",
     "eval_cmds",
     "audit_cmds",
     "retention_cmds",
     "bundle_cmds",
+    "remote_cmds",
+    "promote_cmds",
 )
 
 

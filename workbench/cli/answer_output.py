@@ -70,5 +70,6 @@ def print_stats(message: Message) -> None:
     console_err.print(
         f"{p.completion_tokens or 0} tokens · prompt {p.prompt_tokens or 0} ({p.cached_tokens or 0} cached) · "
         f"TTFT {p.ttft_seconds or 0:.2f} s · {p.tokens_per_second or 0:.1f} tok/s · seed {p.seed} · "
-        f"{p.finish_reason} · session {message.session_id} message {message.id}",
+        + (f"{p.speculation_text} · " if p.speculation_text else "")
+        + f"{p.finish_reason} · session {message.session_id} message {message.id}",
         highlight=False, emoji=False, soft_wrap=True)

@@ -16,7 +16,7 @@ from ..bundle.service import export_bundle, import_bundle, inspect_bundle
 from ..tasks import CancelToken
 from .common import app, column_table, human_size, open_workbench, print_table, progress_bar, say
 
-bundle_app = typer.Typer(help="Air-gap bundles: models and presets in one file, imported with no network.",
+bundle_app = typer.Typer(help="Air-gap bundles: models, presets and sessions in one file, imported with no network.",
                          no_args_is_help=True)
 app.add_typer(bundle_app, name="bundle")
 
@@ -33,19 +33,22 @@ def create(
                                      help="A preset to carry with its history and its model (repeatable)."),
     reference: list[str] = typer.Option([], "--reference", "-r", help="A model whose stored quality references to "
                                         "carry, without its weights (repeatable; bundled models bring theirs)."),
+    session: list[int] = typer.Option([], "--session", "-s", help="A chat session to carry, its images included, "
+                                      "with its preset or model (repeatable; `workbench sessions list`)."),
     force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
 ) -> None:
     """Write models and presets into one bundle file for an air-gapped machine."""
     cancel = CancelToken()
     with open_workbench() as wb, progress_bar(f"bundling {out.name}") as on_progress:
         try:
-            manifest = export_bundle(wb, out, models=model, presets=preset, references=reference,
+            manifest = export_bundle(wb, out, models=model, presets=preset, references=reference, sessions=session,
                                      on_progress=on_progress, cancel=cancel, overwrite=force)
         except KeyboardInterrupt:
             cancel.cancel("interrupted")  # the export removes its .partial file on the way out
             raise
     say(f"[green]wrote[/green] {escape(str(out))} ({_plural(len(manifest.models), 'model')}, "
         f"{_plural(len(manifest.presets), 'preset')}, {_plural(len(manifest.references), 'quality reference')}, "
+        f"{_plural(len(manifest.sessions), 'session')}, "
         f"{human_size(out.stat().st_size)})")
 
 
@@ -77,6 +80,11 @@ def inspect(
         for r in manifest.references:
             table.add_row(r.model_name, r.text_sha256[:12], str(r.window), human_size(r.size))
         print_table(table)
+    if manifest.sessions:
+        table = column_table("SESSION", "SIZE", no_wrap=("SIZE",))
+        for chat in manifest.sessions:
+            table.add_row(escape(chat.title), human_size(chat.size))
+        print_table(table)
 
 
 @bundle_app.command("import")
@@ -94,7 +102,9 @@ def import_(file: Path = typer.Argument(..., help="A bundle file made by `workbe
              *(f"[green]created[/green] preset {n}" for n in report.presets_created),
              *(f"[green]updated[/green] preset {n} (a new version)" for n in report.presets_updated),
              *(f"already there: preset {n}" for n in report.presets_unchanged),
-             *(f"[green]added[/green] quality reference of {escape(n)}" for n in report.references_added)]
+             *(f"[green]added[/green] quality reference of {escape(n)}" for n in report.references_added),
+             *(f"[green]added[/green] session {escape(n)}" for n in report.sessions_added),
+             *(f"already there: session {escape(n)}" for n in report.sessions_present)]
     for line in lines:
         say(line)
     if not report.changed:

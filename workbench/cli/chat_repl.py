@@ -1,7 +1,8 @@
 """The interactive `workbench run NAME` session, like `ollama run`: a prompt loop with slash commands.
 
 Answers stream to stdout; Ctrl-C stops the answer, not the session; Ctrl-D or `/bye` ends it. `/set`, `/unset`,
-`/show`, `/retry`, `/clear` and `/save NAME` change or show the stored session (`/?` lists them). On a terminal
+`/show`, `/retry`, `/clear` and `/save NAME` change or show the stored session (`/?` lists them); `/image FILE`
+attaches an image to the next message. On a terminal
 readline keeps a history in the cache dir; piped stdin is read line by line without prompts.
 """
 
@@ -30,14 +31,17 @@ HELP = """Available commands:
   /retry                      another answer to the last question (a sibling)
   /clear                      the next message starts a new branch from the top
   /save NAME                  save this session (preset, overrides, messages) as the preset NAME
+  /image FILE                 attach an image to the next message (a vision model's)
   /bye                        exit (Ctrl-D too)
   /?, /help                   this help
 Use \"\"\" to begin and end a multi-line message. Ctrl-C stops an answer."""
 
 
 class Repl:
-    def __init__(self, wb: Workbench, session, *, verbose: bool = False, hide_thinking: bool = False):
+    def __init__(self, wb: Workbench, session, *, verbose: bool = False, hide_thinking: bool = False,
+                 images: list | None = None):
         self.wb = wb
+        self.images = list(images or [])  # checked Media for the next message (`run --image`, /image)
         self.session = session
         self.verbose = verbose
         self.hide_thinking = hide_thinking
@@ -117,12 +121,13 @@ class Repl:
         return self.session.preset_ref or self.session.model_name or "?"
 
     def ask(self, text: str) -> None:
+        images, self.images = self.images, []  # sent (or refused) with this message, not carried further
         if self.fresh_branch:  # after /clear: a new root, not under the current leaf
-            user = self.wb.sessions.add_message(self.session.id, None, "user", text)
+            user = self.wb.sessions.add_message(self.session.id, None, "user", text, images=images)
             stream = self.wb.chat.answer(user.id)
             self.fresh_branch = False
         else:
-            stream = self.wb.chat.send(self.session.id, text)
+            stream = self.wb.chat.send(self.session.id, text, images=images)
         if not self.titled:
             self.wb.sessions.rename(self.session.id, title_from(text))
             self.titled = True
@@ -142,7 +147,7 @@ class Repl:
         if name in ("/bye", "/exit"):
             return "bye"
         handler = {"/set": self.cmd_set, "/unset": self.cmd_unset, "/show": self.cmd_show, "/retry": self.cmd_retry,
-                   "/clear": self.cmd_clear, "/save": self.cmd_save, "/?": self.cmd_help,
+                   "/clear": self.cmd_clear, "/save": self.cmd_save, "/image": self.cmd_image, "/?": self.cmd_help,
                    "/help": self.cmd_help}.get(name)
         if handler is None:
             console_err.print(f"Unknown command {escape(words[0])!r}. Type /? for help", highlight=False)
@@ -150,6 +155,17 @@ class Repl:
         rest = text.split(None, 2)[2] if len(words) > 2 else ""
         handler(args, rest)
         return None
+
+    def cmd_image(self, args, rest) -> None:
+        from ..chat.media import Media
+
+        if not args:
+            console_err.print("usage: /image FILE", highlight=False)
+            return
+        path = " ".join(args)  # a path with spaces in it
+        self.images.append(Media.from_path(path))  # InvalidMedia: one error line, nothing attached
+        console_err.print(f"attached {escape(path)} to the next message ({len(self.images)} image"
+                          f"{'s' if len(self.images) > 1 else ''})", highlight=False, soft_wrap=True)
 
     def cmd_help(self, args, rest) -> None:
         console_err.print(HELP, markup=False, highlight=False)

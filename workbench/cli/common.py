@@ -32,8 +32,17 @@ app = typer.Typer(
 console = Console()
 
 
+def _print_version(shown: bool) -> None:
+    if shown:
+        from .. import __version__
+
+        console.print(f"workbench {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                            help="Show Workbench's version and exit.")) -> None:
     """Workbench: run open-weight language models locally."""
 
 console_err = Console(stderr=True)

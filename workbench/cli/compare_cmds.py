@@ -23,13 +23,16 @@ def compare(
     num_predict: int = typer.Option(None, "--num-predict", "-n", help="Most tokens per target (default 256)."),
     raw: bool = typer.Option(False, "--raw", help="Send the prompt as-is, without a chat template."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    images: list[Path] = typer.Option(None, "--image", help="An image sent with the prompt (vision models)."),
 ) -> None:
     """Compare models, quantizations or presets on one prompt, side by side."""
+    from ..chat.media import Media
     from ..measure.compare import compare as run_compare
 
     parameters = {k: v for k, v in (("temperature", temperature), ("num_predict", num_predict)) if v is not None}
     with open_workbench() as wb:
-        result = run_compare(wb, prompt, models, parameters=parameters, seed=seed, raw=raw)
+        result = run_compare(wb, prompt, models, parameters=parameters, seed=seed, raw=raw,
+                             images=[Media.from_path(p) for p in images or ()])
     if as_json:
         print(json.dumps(result.as_dict(), indent=2, default=str))
         return

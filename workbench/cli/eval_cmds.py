@@ -39,7 +39,7 @@ def init(
 
     if path.exists() and not force:
         raise InvalidParameter(f"{path} exists: choose another path or add --force")
-    path.write_text(files("workbench").joinpath("resources/example_suite.yaml").read_text(encoding="utf-8"),
+    path.write_text(files("workbench.resources").joinpath("example_suite.yaml").read_text(encoding="utf-8"),
                     encoding="utf-8")
     say(f"wrote {escape(str(path))}: edit it, then `workbench eval run {escape(str(path))}`")
 

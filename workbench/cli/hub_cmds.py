@@ -8,9 +8,19 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..gguf.estimate import FitEstimate
-from ..hub.refs import is_hub_ref
+from ..hub.refs import is_hub_ref, is_projector, pick_projector
 from ..tasks import CancelToken
-from .common import app, column_table, console, console_err, human_count, human_size, open_workbench, progress_bar
+from .common import (
+    app,
+    column_table,
+    console,
+    console_err,
+    human_count,
+    human_size,
+    open_workbench,
+    print_table,
+    progress_bar,
+)
 
 if TYPE_CHECKING:
     from ..app import Workbench
@@ -49,11 +59,14 @@ def files(
         console_err.print(f"{listing.repo} has no GGUF files")
         return
     table = column_table("QUANT", "SIZE", "FILE", "SHA256")
+    projector = pick_projector(listing.entries)
     for e in listing.entries:
         name = f"{e.name} ({len(e.files)} parts)" if e.split else e.name
+        if is_projector(e):
+            name += " (projector: pulled with every model)" if e == projector else " (projector)"
         sha = (e.files[0].sha256 or "-")[:12]
         table.add_row(e.quant or "-", human_size(e.size), name, sha)
-    console.print(table)
+    print_table(table)
     gated = " · gated: accept the license on the Hub and set a token" if listing.gated else ""
     console.print(f"{listing.repo} @ {(listing.revision or '?')[:12]}{gated}", highlight=False)
 
@@ -75,6 +88,9 @@ def pull(
     source = f"{model.source_repo}@{(model.source_revision or '')[:12]}" if model.source_repo else ""
     console.print(f"[green]pulled[/green] {model.name} ({human_size(model.size_bytes)}) "
                   f"sha256 {model.sha256[:12]} {source}", highlight=False)
+    if model.projector_path:
+        console.print(f"with its projector ({model.projector_modalities}) sha256 {model.projector_sha256[:12]}",
+                      highlight=False)
 
 
 @app.command()

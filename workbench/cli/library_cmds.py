@@ -33,12 +33,16 @@ def import_(
     path: Path = typer.Argument(..., help="A .gguf file (for a split model, any of its shards)."),
     name: str = typer.Option(None, "--name", help="Name to register it under (default: from its metadata)."),
     copy: bool = typer.Option(False, "--copy", help="Copy it into the library's store instead of using it in place."),
+    mmproj: Path = typer.Option(None, "--mmproj", help="The model's projector (mmproj-*.gguf) for images/audio."),
 ) -> None:
-    """Import a local GGUF model into the library (in place, or copied with --copy)."""
+    """Import a local GGUF model into the library (in place, or copied with --copy), with its projector."""
     with open_workbench() as wb:
         before = {m.name for m in wb.library.list()}
         with progress_bar(f"{'copying' if copy else 'hashing'} {path.name}") as on_progress:
-            model = wb.library.import_file(path, name=name, copy=copy, on_progress=on_progress)
+            model = wb.library.import_file(path, name=name, copy=copy, on_progress=on_progress, mmproj=mmproj)
+    if mmproj is not None:
+        say(f"paired projector {escape(mmproj.name)} ({model.projector_modalities}, "
+            f"sha256 {model.projector_sha256[:12]})")
     if model.name in before:
         say(f"already in the library as [bold]{escape(model.name)}[/bold] (sha256 {model.sha256[:12]})")
         return

@@ -14,7 +14,7 @@ import typer
 
 from ..errors import InvalidParameter
 from ..retention import LIMITS, RetentionReport, check_limits
-from .common import app, console_err, human_size, open_workbench, say
+from .common import app, console_err, open_workbench, say
 
 retention_app = typer.Typer(help="Data retention: how long sessions, eval runs, logs and partial pulls are kept. "
                                  "Alone: the limits and what `apply` would remove now.",
@@ -83,16 +83,7 @@ def _parse(field: str, value: str):
 
 
 def _print(report: RetentionReport) -> None:
-    verb = "would remove" if report.dry_run else "removed"
-    audit = sum(report.audit_events.values())
-    parts = [f"{report.sessions} session(s) ({report.chat_messages} messages)",
-             f"{report.eval_runs} eval run(s) ({report.eval_cells} cells, {report.eval_suites} unused suites)",
-             f"{audit} audit event(s)" + (f" ({', '.join(f'{k} {v}' for k, v in report.audit_events.items())})"
-                                          if audit else ""),
-             f"{report.partial_pulls} partial pull(s) ({human_size(report.partial_bytes)})",
-             f"{report.temp_files} leftover temp file(s)",
-             f"{report.unreferenced_files} unreferenced stored file(s) ({human_size(report.unreferenced_bytes)})"]
-    say(f"{verb}: " + "; ".join(parts))
+    say(report.summary())
     if not report.dry_run:
         state = "compacted" if report.vacuumed else "not compacted"
         console_err.print(f"database {state} ({report.free_share:.0%} of it was free)", highlight=False)

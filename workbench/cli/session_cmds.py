@@ -47,7 +47,8 @@ def open_sessions():
 # -- run ---------------------------------------------------------------------------------------------------
 @app.command()
 def run(
-    name: str = typer.Argument("default", help="A preset (NAME, NAME:TAG, NAME@N) or a library model."),
+    name: str = typer.Argument("default", help="A preset (NAME, NAME:TAG, NAME@N), a library model, or a remote "
+                                               "endpoint (remote:NAME)."),
     prompt: list[str] = typer.Argument(None, help="The prompt; without one, an interactive session."),
     session_id: int = typer.Option(None, "--session", "-s", help="Continue a stored session (NAME is ignored)."),
     verbose: bool = typer.Option(False, "--verbose", help="After each answer: tokens, TTFT, tok/s, seed."),
@@ -57,10 +58,15 @@ def run(
                               "high (the session's `think` parameter)."),
     hide_thinking: bool = typer.Option(False, "--hide-thinking", help="Do not print a reasoning model's thinking "
                                        "(it is still stored with the answer)."),
+    image: list[Path] = typer.Option(None, "--image", "-i", help="An image to ask about (repeatable; the model "
+                                     "needs a projector: `workbench import --mmproj`)."),
 ) -> None:
     """Chat with a preset or a model: one answer to PROMPT, or an interactive session."""
     think = None if think is None else parse_parameter("think", think)  # a bad value: one line, no session
+    images = _images(image)  # checked before a session is made: a bad file stores nothing
     with open_sessions() as wb:
+        if images and session_id is None:  # a model that cannot see: refused before a session is made
+            _check_projector(wb, name)
         session = open_session(wb, name, session_id, kind="prompt" if raw else "chat")
         if think is not None:
             session = wb.sessions.set_overrides(session.id, parameters={**session.parameter_overrides,
@@ -69,7 +75,7 @@ def run(
             text = " ".join(prompt)
             if session_id is None:
                 wb.sessions.rename(session.id, title_from(text))
-            stream = wb.chat.send(session.id, text)
+            stream = wb.chat.send(session.id, text, images=images)
             message = stream_answer(stream, hide_thinking=hide_thinking)
             if verbose:
                 print_stats(message)
@@ -77,7 +83,24 @@ def run(
                 console_err.print("stopped", highlight=False)
                 raise typer.Exit(130)
             return
-        Repl(wb, session, verbose=verbose, hide_thinking=hide_thinking).loop()
+        Repl(wb, session, verbose=verbose, hide_thinking=hide_thinking, images=images).loop()
+
+
+def _images(paths: list[Path] | None) -> list:
+    """--image files as checked Media (InvalidMedia names the file): with the PROMPT, or the session's first
+    message."""
+    from ..chat.media import Media
+
+    return [Media.from_path(path) for path in paths or ()]
+
+
+def _check_projector(wb: Workbench, name: str) -> None:
+    from ..chat.prepare import resolve_target
+    from ..errors import InvalidMedia
+
+    model = resolve_target(wb, name).model
+    if model.projector_path is None:
+        raise InvalidMedia(f"{model.name} has no vision projector; pair one with `workbench import --mmproj FILE`")
 
 
 def open_session(wb: Workbench, name: str, session_id: int | None, kind: str = "chat") -> ChatSession:
@@ -86,6 +109,8 @@ def open_session(wb: Workbench, name: str, session_id: int | None, kind: str = "
 
     if session_id is not None:
         return wb.sessions.get(session_id)
+    if name.startswith("remote:"):  # a registered remote endpoint answers (workbench/remote/chat_stream.py)
+        return wb.sessions.create(model_name=name, kind=kind)
     first_start(wb)  # a fresh data dir: register the bundled model and its `default` preset first (else no-op)
     target = resolve_target(wb, name)
     if target.preset is not None:
@@ -136,6 +161,8 @@ def show_session(
         status = "" if m.status == "complete" else f" ({m.status})"
         say(f"\n[bold]{m.role}[/bold] #{m.id}{status}")
         console.print(m.content, markup=False, highlight=False, emoji=False, soft_wrap=True)
+        for ref in m.media:  # the bytes are in the data folder's media/ (`sessions export` embeds them)
+            say(f"[dim]\\[{ref.kind} {ref.mime}, {ref.size_bytes:,} bytes, sha256 {ref.sha256[:12]}][/dim]")
         if provenance and m.provenance:
             _print_provenance(m.provenance_record)
 

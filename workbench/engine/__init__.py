@@ -9,7 +9,16 @@ from . import process_env  # noqa: F401  (first: environment llama.cpp's librari
 from .backend import BackendInfo
 from .generation import Generation
 from .model import LoadedModel
-from .params import FinalEvent, GenerationRequest, LoadOptions, SamplingParams, TextEvent, ThinkingBudget, TokenLogprob
+from .params import (
+    FinalEvent,
+    GenerationRequest,
+    LoadOptions,
+    SamplingParams,
+    Speculation,
+    TextEvent,
+    ThinkingBudget,
+    TokenLogprob,
+)
 from .runtime import LoadedInfo, Runtime
 from .sampling import schema_grammar
 
@@ -23,6 +32,7 @@ __all__ = [
     "LoadedModel",
     "Runtime",
     "SamplingParams",
+    "Speculation",
     "TextEvent",
     "ThinkingBudget",
     "TokenLogprob",

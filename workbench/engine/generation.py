@@ -12,11 +12,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import EngineError
 from .params import FinalEvent, GenerationRequest, TextEvent, ThinkingBudget, TokenLogprob
 from .sampling import Sampler
+from .speculative import Drafting
 from .textstream import TextStream
+
+if TYPE_CHECKING:
+    from .vision import MediaPrompt
 
 Event = TextEvent | FinalEvent
 Sink = Callable[[Event], "bool | None"]
@@ -49,11 +54,22 @@ class Job:
 
     forced: deque = field(default_factory=deque)  # tokens the engine writes next instead of sampling
     budget: BudgetWatch | None = None
+    drafting: Drafting | None = None  # speculative decoding's state (engine/speculative.py)
+    drafted_tokens: int = 0
+    accepted_tokens: int = 0
+    media: MediaPrompt | None = None  # the prompt's images: placeholders in `prompt`, decoded by vision.py
 
     def __post_init__(self) -> None:
         self.stream = TextStream(self.request.stop)
         if self.request.thinking_budget is not None:
             self.budget = BudgetWatch(self.request.thinking_budget)
+        if self.request.speculation is not None:
+            self.drafting = Drafting(self.request.speculation, self.prompt)
+
+    @property
+    def awaits_encode(self) -> bool:
+        """Its image is being encoded on the projector's thread: no step can do anything for it until then."""
+        return self.media is not None and self.media.encoding and not self.cancelled
 
     def add_logprob(self, entry: TokenLogprob) -> None:
         """Queue a token's entry; call it before the token's bytes go into `stream`."""
@@ -97,6 +113,8 @@ class Job:
         if self.done:
             return None
         self.done = True
+        if self.media is not None:
+            self.media.free()
         if reason in ("length", "stop") and error is None:
             self.emit(self.stream.flush(), last=True)
         self.sampler.free()
@@ -112,6 +130,8 @@ class Job:
             error=error,
             stop_sequence=self.stream.stopped_by,
             tokens=tuple(self.tokens),
+            drafted_tokens=self.drafted_tokens,
+            accepted_tokens=self.accepted_tokens,
         )
         self._post(final)
         return final

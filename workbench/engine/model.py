@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import ContextLengthExceeded, EngineError, InvalidParameter
+from ..errors import ContextLengthExceeded, EngineError, InvalidMedia, InvalidParameter
 from . import native
 from .generation import Generation, Job, Sink
 from .params import GenerationRequest, LoadOptions
@@ -47,7 +47,7 @@ class LoadedModel:
         self._users_done = threading.Condition()
         opts, cfg = resolved.options, resolved.context
         self._model = native.load_model(self.path, gpu_layers=opts.gpu_layers, use_extra_bufts=not opts.reproducible)
-        self._ctx = self._lora = None
+        self._ctx = self._lora = self._projector = self._draft = None
         try:
             self.facts = native.model_facts(self._model)
             opts, cfg = _cap_context(opts, cfg, self.facts.n_ctx_train)
@@ -59,17 +59,41 @@ class LoadedModel:
             self.metadata = native.model_meta(self._model)
             self.chat_template = native.chat_template(self._model)
             self.vocab = native.Vocab(self._model)
+            if opts.mmproj_path:
+                from .vision import Projector
+
+                self._projector = Projector(self._model, Path(opts.mmproj_path), n_threads=opts.n_threads,
+                                            n_batch=cfg.n_batch, n_ubatch=cfg.n_ubatch, n_embd=self.facts.n_embd)
+            if opts.draft_path:
+                self._draft = self._load_draft(Path(opts.draft_path), cfg)
             self._scheduler = Scheduler(self._ctx, self.vocab, n_slots=cfg.n_seq_max, n_ctx=opts.n_ctx,
                                         n_batch=cfg.n_batch, n_ubatch=cfg.n_ubatch, n_swa=self.facts.n_swa,
                                         reproducible=bool(opts.reproducible), max_queue=max_queue, name=self.name,
-                                        sample_threads=cfg.n_threads)
+                                        sample_threads=cfg.n_threads, draft_model=self._draft)
         except BaseException:
+            if self._draft is not None:
+                self._draft.close()
+            self._free_projector()
             native.free_context(self._ctx)
             native.free_lora(self._lora)
             native.free_model(self._model)
             raise
-        self.memory_bytes = self.facts.size_bytes + self._kv_bytes(cfg)
+        self.memory_bytes = self.facts.size_bytes + self._kv_bytes(cfg) + \
+            (self._projector.size_bytes if self._projector is not None else 0)
         self.touch()
+
+    def _load_draft(self, path: Path, cfg: native.ContextConfig):
+        """The draft model beside this one (refused with InvalidParameter when its vocabulary differs)."""
+        from .draft_model import DraftModel
+
+        opts = self.options
+        return DraftModel(path, n_slots=cfg.n_seq_max, n_ctx=opts.n_ctx, n_threads=opts.n_threads,
+                          target_vocab=self.vocab, target_name=self.name, gpu_layers=opts.gpu_layers,
+                          reproducible=bool(opts.reproducible))
+
+    @property
+    def draft_name(self) -> str | None:
+        return self._draft.path.name if self._draft is not None else None
 
     def touch(self) -> None:
         """Mark the model as just handed out (keep-alive counts from here)."""
@@ -188,6 +212,29 @@ class LoadedModel:
             tokens.insert(0, self.vocab.bos)
         return tokens
 
+    @property
+    def vision(self) -> bool:
+        """A projector is loaded beside the model (requests may carry images)."""
+        return self._projector is not None
+
+    def _media_prompt(self, request: GenerationRequest):
+        """The request's prompt through the projector (vision.MediaPrompt), or None for a text-only request."""
+        if not request.media:
+            return None
+        if self._projector is None:
+            raise InvalidMedia(f"{self.name} has no vision projector; pair one with `workbench import --mmproj FILE`")
+        return self._projector.tokenize(request.prompt, request.media, vocab=self.vocab, add_bos=request.add_bos,
+                                        parse_special=request.parse_special)
+
+    def prompt_length(self, request: GenerationRequest) -> int:
+        """Positions the request's prompt takes in the context, its images' tokens included."""
+        with self._in_use():
+            media = self._media_prompt(request)
+            if media is None:
+                return len(self.prompt_tokens(request))
+            media.free()
+            return len(media.tokens)
+
     def generate(self, request: GenerationRequest, sink: Sink | None = None) -> Generation:
         """Queue a request; iterate the returned Generation for its events (or receive them in `sink`, called
         on the scheduler thread: see generation.py).
@@ -195,17 +242,34 @@ class LoadedModel:
         Raises ContextLengthExceeded (prompt longer than n_ctx), InvalidParameter (empty prompt, bad grammar,
         bias outside the vocabulary) and QueueFull synchronously, before anything is decoded.
         """
+        spec = request.speculation
+        if spec is not None and spec.mode == "draft" and self._draft is None:
+            raise InvalidParameter(f"{self.name} was loaded without a draft model: give the preset a DRAFT line "
+                                   "(or `serve --speculative MODEL`), or speculate with lookup")
         with self._in_use():
-            tokens = self.prompt_tokens(request)
-            if not tokens:
-                raise InvalidParameter("the prompt is empty")
-            if len(tokens) > self.n_ctx:
-                raise ContextLengthExceeded(len(tokens), self.n_ctx)
-            seed = resolve_seed(request.sampling)
-            sampler = Sampler(request.sampling, self.vocab, seed, tokens)
-            job = Job(request=request, prompt=tokens, sampler=sampler, seed=seed, max_tokens=request.max_tokens,
-                      sink=sink)
-            self._scheduler.submit(job)  # before close() can go on: the scheduler then ends it "cancelled"
+            media = self._media_prompt(request)
+            if media is not None and request.speculation is not None:  # drafters know no image positions
+                request = replace(request, speculation=None)
+            try:
+                tokens = self.prompt_tokens(request) if media is None else media.tokens
+                if not tokens:
+                    raise InvalidParameter("the prompt is empty")
+                if len(tokens) > self.n_ctx:
+                    raise ContextLengthExceeded(len(tokens), self.n_ctx,
+                                                media_tokens=media.media_tokens if media is not None else 0)
+                if media is not None and tokens[-1] < 0:
+                    raise InvalidMedia("the prompt cannot end with an image: put the question after it")
+                seed = resolve_seed(request.sampling)
+                sampler = Sampler(request.sampling, self.vocab, seed, tokens if media is None else media.text_tokens)
+                job = Job(request=request, prompt=tokens, sampler=sampler, seed=seed,
+                          max_tokens=request.max_tokens, sink=sink, media=media)
+                if media is not None:
+                    media.wake = self._scheduler.wake  # an image's encode has finished
+                self._scheduler.submit(job)  # before close() can go on: the scheduler then ends it "cancelled"
+            except BaseException:
+                if media is not None:
+                    media.free()
+                raise
         return Generation(job, self._scheduler.wake)
 
     # ------------------------------------------------------------------ embeddings
@@ -270,10 +334,19 @@ class LoadedModel:
                 while self._users:
                     self._users_done.wait()
         self._scheduler.close()
+        self._free_projector()
         native.free_context(self._ctx)
         native.free_lora(self._lora)
         native.free_model(self._model)
-        self._ctx = self._model = self._lora = None
+        if self._draft is not None:
+            self._draft.close()
+        self._ctx = self._model = self._lora = self._draft = None
+
+
+    def _free_projector(self) -> None:
+        if self._projector is not None:
+            self._projector.free()
+            self._projector = None
 
 
 def _cap_context(opts: LoadOptions, cfg: native.ContextConfig, n_ctx_train: int):

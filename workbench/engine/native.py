@@ -45,6 +45,9 @@ def _on_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
         _log.debug("%s", message)
 
 
+LOG_CALLBACK = _on_log  # libmtmd takes the same callback (engine/vision.py), so its log lands here too
+
+
 def ensure_backend() -> None:
     """Initialise llama.cpp's backends once per process and route its log into Python logging."""
     global _initialized

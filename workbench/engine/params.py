@@ -51,6 +51,8 @@ class LoadOptions:
     reproducible: bool | None = None
     swa_full: bool = True  # sliding-window models: a full-size window cache, so prefix reuse always works
     embeddings: bool = False
+    draft_path: str | None = None  # a small model with the same vocabulary, loaded beside for speculative drafts
+    mmproj_path: str | None = None  # a vision/audio projector GGUF loaded beside the model (engine/vision.py)
 
     def __post_init__(self) -> None:
         for name in ("n_ctx", "n_threads", "n_parallel"):
@@ -133,6 +135,34 @@ def _int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+SPECULATION_MODES = ("lookup", "draft")
+
+
+@dataclass(frozen=True)
+class Speculation:
+    """Speculative decoding for one request (docs/design.md §4.12); llama-server's parameter names.
+
+    mode "lookup" drafts the continuation of the latest earlier match of the last `draft_ngram` tokens (prompt and
+    output so far); "draft" asks the draft model loaded beside the target (LoadOptions.draft_path). Up to
+    `draft_max` tokens are drafted, fewer when a slot's drafts keep being rejected; a draft shorter than
+    `draft_min` is not verified; the draft model stops at a token it gives less than `draft_p_min`.
+    """
+
+    mode: str = "lookup"
+    draft_max: int = 16
+    draft_min: int = 0
+    draft_p_min: float = 0.75
+    draft_ngram: int = 3
+
+    def __post_init__(self) -> None:
+        _check(self.mode in SPECULATION_MODES, f"speculation must be lookup or draft, got {self.mode!r}")
+        _check(_int(self.draft_max) and 1 <= self.draft_max <= 64, "draft_max must be an integer from 1 to 64")
+        _check(_int(self.draft_min) and 0 <= self.draft_min <= self.draft_max,
+               "draft_min must be an integer from 0 to draft_max")
+        _check(_num(self.draft_p_min) and 0 <= self.draft_p_min <= 1, "draft_p_min must be in [0, 1]")
+        _check(_int(self.draft_ngram) and 1 <= self.draft_ngram <= 16, "draft_ngram must be an integer from 1 to 16")
+
+
 @dataclass(frozen=True)
 class ThinkingBudget:
     """Close a reasoning model's thinking after `tokens` tokens of it: the engine then writes `close` into the
@@ -171,6 +201,10 @@ class GenerationRequest:
     logprobs: int | None = None  # None = off; 0 = each token's own logprob; 1..20 = plus that many alternatives
     render_special: bool = False  # control tokens (<|channel|>, [TOOL_CALLS]) appear in the text, for parsers
     thinking_budget: ThinkingBudget | None = None
+    speculation: Speculation | None = None  # None: no speculative decoding
+    # images/audio for the prompt's media markers (engine/vision.py MEDIA_MARKER), in order: chat.media.Media or
+    # anything with .kind ("image"/"audio"), .sha256, .data and, for images, .rgb() -> (width, height, RGB bytes)
+    media: tuple = ()
 
     def __post_init__(self) -> None:
         _check((self.prompt is None) != (self.prompt_tokens is None), "give either prompt or prompt_tokens")
@@ -184,6 +218,8 @@ class GenerationRequest:
         _check(len(self.stop) <= 16, "at most 16 stop strings")
         if self.prompt_tokens is not None:
             object.__setattr__(self, "prompt_tokens", tuple(self.prompt_tokens))
+        object.__setattr__(self, "media", tuple(self.media))
+        _check(not self.media or self.prompt is not None, "media needs a text prompt (with its media markers)")
 
 
 @dataclass(frozen=True)
@@ -230,6 +266,12 @@ class FinalEvent:
     error: str | None = None
     stop_sequence: str | None = None  # which stop string (or None for an end-of-generation token)
     tokens: tuple[int, ...] = field(default=(), repr=False)  # the completion's token ids (EOG excluded)
+    drafted_tokens: int = 0  # speculative decoding: tokens drafted and verified
+    accepted_tokens: int = 0  # … of which the target's own sampling agreed with (each saved one decode)
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return self.accepted_tokens / self.drafted_tokens if self.drafted_tokens else None
 
     @property
     def prefilled_tokens(self) -> int:

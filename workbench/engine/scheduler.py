@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 import llama_cpp
 import numpy as np
 
-from ..errors import QueueFull
+from ..errors import EngineError, QueueFull
 from . import native
 from .generation import Job
 from .scoring import logprob_entries
+from .speculative import plan_drafts
 
 _log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Slot:
     pending_chunk: int = 0  # prompt tokens added to the batch being decoded
     prompt_cached: int = 0  # leading cache tokens computed as prompt (prefill), not generated one by one
     last_used: float = 0.0
+    draft: list[int] = field(default_factory=list)  # tokens drafted after next_token, verified in this step
 
 
 _MIN_ROWS_PER_THREAD = 2  # below this, handing rows to the helper thread costs more than it saves
@@ -51,7 +53,8 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 class Scheduler:
     def __init__(self, ctx, vocab: native.Vocab, *, n_slots: int, n_ctx: int, n_batch: int, n_ubatch: int,
-                 n_swa: int, reproducible: bool, max_queue: int, name: str = "model", sample_threads: int = 1):
+                 n_swa: int, reproducible: bool, max_queue: int, name: str = "model", sample_threads: int = 1,
+                 draft_model=None):
         self.ctx = ctx
         self.vocab = vocab
         self.n_ctx = n_ctx  # per-request limit
@@ -61,6 +64,7 @@ class Scheduler:
         self.n_swa = n_swa
         self.max_queue = max_queue
         self.slots = [Slot(seq=i) for i in range(n_slots)]
+        self.draft_model = draft_model  # a draft_model.DraftModel, for requests that speculate with one
         self._mem = llama_cpp.llama_get_memory(ctx)
         self._batch = native.Batch(n_batch + 2)  # a prompt chunk may exceed its budget by 1 (_chunk_size)
         self._waiting: deque[Job] = deque()
@@ -118,7 +122,7 @@ class Scheduler:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._closed and not self._has_work():
+                while not self._closed and not self._can_step():
                     self._cond.wait()
                 if self._closed:
                     break
@@ -139,6 +143,10 @@ class Scheduler:
     def _has_work(self) -> bool:
         return bool(self._waiting) or any(s.job is not None for s in self.slots)
 
+    def _can_step(self) -> bool:
+        """Work a step can do now: not a request that only waits for its image's encode (vision.py wakes us)."""
+        return bool(self._waiting) or any(s.job is not None and not s.job.awaits_encode for s in self.slots)
+
     def _take_admissible(self) -> list[Job]:
         free = sum(1 for s in self.slots if s.job is None)
         taken = []
@@ -157,6 +165,8 @@ class Scheduler:
         # longest common prefix wins; among equals the least recently used slot (keeps other caches warm)
         slot = max(free, key=lambda s: (common_prefix(s.cache, job.prompt), -s.last_used))
         keep = min(common_prefix(slot.cache, job.prompt), len(job.prompt) - 1)  # ≥1 token must be decoded
+        if job.media is not None:
+            keep = job.media.reusable(keep)
         if self.reproducible:  # reuse only tokens computed as prompt, and prefill ≥ 2 (see _chunk_size)
             keep = max(0, min(keep, slot.prompt_cached, len(job.prompt) - 2))
         keep = self._trim(slot, keep)
@@ -193,10 +203,11 @@ class Scheduler:
 
     def _step(self) -> None:
         generating = [s for s in self.slots if s.job is not None and s.prefilled]
-        pending = sorted((s for s in self.slots if s.job is not None and not s.prefilled),
+        pending = sorted((s for s in self.slots if s.job is not None and not s.prefilled and not s.job.awaits_encode),
                          key=lambda s: s.job.submitted_at)
+        draft_rows = plan_drafts(generating, n_ctx=self.n_ctx, n_batch=self.n_batch, draft_model=self.draft_model)
         if not self.reproducible:  # everything in one decode
-            self._round(generating, pending, self.n_batch - len(generating))
+            self._round(generating, pending, self.n_batch - len(generating) - draft_rows)
             return
         # reproducible: decode tokens alone (one row per stream), then ONE prompt chunk of ≥ 2 rows
         if generating:
@@ -209,19 +220,30 @@ class Scheduler:
         batch = self._batch
         batch.clear()
         rows: list[Slot] = []  # slots with an output row to sample after the decode
+        width = max([2 if self.reproducible else 1, *(1 + len(s.draft) for s in generating)])
         for slot in generating:
             slot.row = batch.add(slot.next_token, len(slot.cache), slot.seq, True)
+            for i, token in enumerate(slot.draft, start=len(slot.cache) + 1):  # verified in the same decode
+                batch.add(token, i, slot.seq, True)
+            if self.reproducible:  # every stream the same rows, ≥ 2: see _pad
+                self._pad(slot, width, outputs=len(generating) == 1 and not slot.draft)
             rows.append(slot)
         chunked: list[Slot] = []
         for slot in pending:
             if budget <= 0:
                 break
-            budget -= self._add_prompt_chunk(slot, budget, rows)
-            chunked.append(slot)
-        if batch.n == 0:
+            try:
+                budget -= self._add_prompt_chunk(slot, budget, rows)
+            except EngineError as exc:  # its image failed to encode or decode: only this request ends
+                self._fail_slots([slot], str(exc))
+                continue
+            if slot.pending_chunk:  # (none while its image's encode has just started)
+                chunked.append(slot)
+        if batch.n == 0 and not chunked:
             return
         try:
-            batch.decode(self.ctx)
+            if batch.n:  # (a step that only decoded an image piece has no token batch)
+                batch.decode(self.ctx)
         except native.DecodeError as exc:
             self._fail_slots(generating + chunked, str(exc))
             return
@@ -238,7 +260,49 @@ class Scheduler:
             if slot.prefilled:
                 slot.prompt_cached = len(slot.cache)
         for slot, drawn in zip(rows, self._draw_all(rows), strict=True):
+            if slot.draft:
+                self._verify(slot, drawn)
+            else:
+                self._sample(slot, drawn)
+                if self.reproducible and slot in generating:
+                    llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, len(slot.cache), -1)  # padding (_pad)
+
+    def _pad(self, slot: Slot, width: int, outputs: bool) -> None:
+        """Reproducible mode: fill the slot's rows up to `width` with throw-away tokens (their cells are dropped
+        after the step). ggml-cpu computes attention for one query row of a stream with another kernel than for
+        several (docs/design.md §4.5, 3), and the output projection for one output row with another than for
+        several (so a lone stream's filler asks for its logits too): a token decoded alone and one verified
+        beside drafts would round differently. With ≥ 2 rows always, each token's logits are the same whatever
+        was drafted, and speculation never changes the output."""
+        end = min(len(slot.cache) + width, self.n_ctx)
+        for pos in range(len(slot.cache) + 1 + len(slot.draft), end):
+            self._batch.add(slot.next_token, pos, slot.seq, outputs)
+
+    def _verify(self, slot: Slot, drawn: int | Exception) -> None:
+        """Sample the slot's rows in order with its own chain, keeping drafted tokens while the sample agrees.
+
+        Each kept token's sample is the one plain decoding would have drawn at that position (same chain, same
+        state, same logits), so greedy and seeded output are unchanged; a draft is a deterministic proposal, so
+        "accept iff the target's sample equals it" keeps the target's distribution exactly. The first
+        disagreeing sample is the next token; the rejected drafts' cells leave the KV cache.
+        """
+        draft, slot.draft, job = slot.draft, [], slot.job
+        accepted = 0
+        for proposed in draft:
             self._sample(slot, drawn)
+            if slot.job is not job or job.forced or slot.next_token != proposed:
+                break
+            slot.cache.append(proposed)
+            accepted += 1
+            slot.row += 1
+            drawn = self._draw(slot)
+        else:  # the whole draft agreed: the last row's sample is a token gained for free
+            self._sample(slot, drawn)
+        if accepted < len(draft) or self.reproducible:  # rejected drafts, padding (_pad)
+            llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, len(slot.cache), -1)
+        job.drafted_tokens += len(draft)
+        job.accepted_tokens += accepted
+        job.drafting.control.record(len(draft), accepted)
 
     def _chunk_size(self, remaining: int, budget: int) -> int:
         take = min(remaining, budget)
@@ -249,8 +313,11 @@ class Scheduler:
         return take
 
     def _add_prompt_chunk(self, slot: Slot, budget: int, rows: list[Slot]) -> int:
-        prompt, start = slot.job.prompt, len(slot.cache)
-        take = self._chunk_size(len(prompt) - start, budget)
+        prompt, start, media = slot.job.prompt, len(slot.cache), slot.job.media
+        if media is not None and media.span_at(start) is not None:  # image rows: a decode of their own (vision.py)
+            slot.pending_chunk = media.prefill(self.ctx, slot.seq, start, budget, self._chunk_size)
+            return slot.pending_chunk
+        take = self._chunk_size(len(prompt) - start if media is None else media.text_run(start), budget)
         batch = self._batch
         for pos in range(start, start + take):
             row = batch.add(prompt[pos], pos, slot.seq, pos == len(prompt) - 1)
@@ -338,6 +405,8 @@ class Scheduler:
     def _fail_slots(self, slots, message: str) -> None:
         for slot in list(slots):
             llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, -1, -1)  # its cache state is unknown now
+            if self.draft_model is not None:
+                self.draft_model.forget(slot.seq)
             slot.cache.clear()
             slot.prompt_cached = 0
             if slot.job is not None:

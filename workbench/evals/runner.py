@@ -4,7 +4,8 @@ The cells of one target run concurrently on the engine's slots (`n_parallel` = t
 reproducible mode, each with its own fixed seed (the suite's seed + the repeat index), so an output never
 depends on the concurrency or on which cells shared a batch. Before a target starts, the previous target's model
 is unloaded when the fit estimate (gguf/estimate.py) says the new one would not fit beside it. A target that
-cannot be resolved or loaded fails its own cells (status `error`) and the run goes on with the next target.
+cannot be resolved or loaded fails its own cells (status `error`) and the run goes on with the next target. A
+remote endpoint (`remote:NAME`) is a column too: its cells go to the server with the same sampler layers.
 Cells are committed one by one, so a killed process loses only the cells in flight; resuming skips stored keys.
 """
 
@@ -98,7 +99,11 @@ class Runner:
 
     def _run_target(self, spec: TargetSpec, todo: list[PlannedCell], previous):
         from ..chat.prepare import resolve_target
+        from ..remote import is_remote_ref
 
+        if is_remote_ref(spec.ref):
+            self._run_remote_target(spec, todo)
+            return previous
         try:
             target = resolve_target(self._wb, spec.ref)
             load = self._load_options(spec, target)
@@ -117,6 +122,48 @@ class Runner:
                 self._cancel.cancel("interrupted")
                 raise
         return target.model
+
+    def _run_remote_target(self, spec: TargetSpec, todo: list[PlannedCell]) -> None:
+        """A remote endpoint's column: its cells go to the server (the same number in flight as local slots);
+        a remote that cannot be found, is refused offline or fails a cell fails those cells only."""
+        try:
+            endpoint = self._wb.remotes.resolve(spec.ref)
+            if spec.raw:
+                raise InvalidParameter("a remote endpoint takes chat messages; raw targets run locally only")
+        except WorkbenchError as exc:
+            for cell in todo:
+                self._store(self._error_cell(cell, f"target {spec.label} cannot run: {exc}"))
+            return
+        with ThreadPoolExecutor(self._concurrency, thread_name_prefix="eval-remote") as pool:
+            for future in [pool.submit(self._run_remote_cell, cell, endpoint) for cell in todo]:
+                future.result()
+
+    def _run_remote_cell(self, cell: PlannedCell, endpoint) -> None:
+        from ..chat.prepare import merge_parameters
+
+        if self._cancel.cancelled:
+            return
+        parameters = merge_parameters({"num_predict": DEFAULT_MAX_TOKENS}, self._suite.parameters,
+                                      cell.target.parameters, {"seed": self._suite.seed + cell.repeat})
+        started = time.perf_counter()
+        try:
+            answer = self._wb.remotes.chat(endpoint.name, self._messages(cell), parameters, cancel=self._cancel)
+        except WorkbenchError as exc:
+            if not self._cancel.cancelled:  # cancelled in flight: not stored, a resume runs it again
+                self._store(self._error_cell(cell, str(exc)))
+            return
+        latency = (time.perf_counter() - started) * 1000
+        output = CellOutput(text=answer.text, vars=cell.test.vars, latency_ms=latency,
+                            completion_tokens=answer.completion_tokens, finish_reason=answer.finish_reason,
+                            judge=self._services.judge, allow_code=self._services.allow_code)
+        results = [evaluate(spec, output) for spec in cell.test.asserts]
+        passed, score = verdict(results, cell.test.threshold)
+        self._store(self._cell(cell, status="passed" if passed else "failed", output=answer.text, score=score,
+                               assertions=tuple(results), prompt_tokens=answer.prompt_tokens,
+                               completion_tokens=answer.completion_tokens, ttft_seconds=answer.ttft_seconds,
+                               tokens_per_second=answer.tokens_per_second, latency_ms=latency,
+                               finish_reason=answer.finish_reason,
+                               provenance={**answer.provenance, "parameters": parameters}))
 
     def _make_room(self, previous, model, load) -> None:
         """Unload the previous target's model when the estimate says this one will not fit beside it."""
@@ -181,10 +228,11 @@ class Runner:
 
     def _load_options(self, spec: TargetSpec, target):
         """The LoadOptions every cell of this target will ask for (what prepare_* builds from the same layers)."""
-        from ..chat.prepare import build_options, merge_parameters
+        from ..chat.prepare import build_options, merge_parameters, target_load_options
 
         parameters = merge_parameters(target.base_parameters(), self._parameters(spec, target, 0))
-        return build_options(parameters, reproducible=True, n_parallel=self._concurrency)[3]
+        return target_load_options(target, build_options(parameters, reproducible=True,
+                                                         n_parallel=self._concurrency)[3])
 
     def _prepare(self, cell: PlannedCell, target):
         from ..chat.prepare import prepare_chat, prepare_completion
@@ -194,13 +242,43 @@ class Runner:
         wants_logprobs = any(a.type.startswith("perplexity") for a in cell.test.asserts)
         common = {"parameters": parameters, "reproducible": True, "n_parallel": self._concurrency,
                   "logprobs": 0 if wants_logprobs else None}
+        images = self._images(cell)
         if spec.raw:
             if cell.prompt.text is None:
                 raise InvalidParameter(f"the prompt {cell.prompt.label!r} is a chat message list, and target "
                                      f"{spec.label} takes raw text (no chat template)")
             return prepare_completion(self._wb, target, render(cell.prompt.text, cell.test.vars), **common)
         messages = self._messages(cell)
+        users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+        if images and users:  # the case's `image` var goes with the last user message (suite_files.py)
+            messages[users[-1]] = {**messages[users[-1]], "images": images}
         return prepare_chat(self._wb, target, messages, **common)
+
+    def _images(self, cell: PlannedCell) -> list:
+        """The case's `image` var read now (a file that is no image fails its cells with the core's message)."""
+        from pathlib import Path
+
+        from ..chat.media import Media
+        from .suite_files import IMAGE_VAR, FileProblem, image_refs, resolve
+
+        value = cell.test.vars.get(IMAGE_VAR)
+        if value is None:
+            return []
+        if cell.target.raw:
+            raise InvalidParameter(f"test {cell.test.id!r} sends an image, and target {cell.target.label} takes "
+                                   "raw text (no chat template)")
+        base = Path(self._suite.path).parent if self._suite.path else Path.cwd()
+        images = []
+        try:
+            for ref in image_refs(value):
+                media = Media.from_path(resolve(ref, base)[0], kind_hint="image")
+                if self._suite.images.get(ref) not in (None, media.sha256):
+                    raise InvalidParameter(f"test {cell.test.id!r}: {ref} changed since the suite was loaded: "
+                                           "run the suite again (a changed image makes it another suite)")
+                images.append(media)
+        except FileProblem as exc:
+            raise InvalidParameter(f"test {cell.test.id!r}: {exc}") from None
+        return images
 
     @staticmethod
     def _messages(cell: PlannedCell) -> list[dict[str, Any]]:

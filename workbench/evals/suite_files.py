@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import yaml
 
 FILE_PREFIX = "file://"
+IMAGE_VAR = "image"  # a test's `image: file://cat.png` (or a list: one case per image) goes with the prompt
 TEST_FILE_TYPES = (".csv", ".jsonl", ".json", ".yaml", ".yml")
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -166,3 +168,34 @@ def expected_assertion(text: str) -> dict:
     if kind in ASSERTION_TYPES and (sep or kind in ("is-json", "contains-json")):
         return {"type": kind, "value": rest.strip()} if rest.strip() else {"type": kind}
     return {"type": "equals", "value": text}
+
+
+def image_refs(value) -> list[str]:
+    """The file:// references an `image` variable holds (one, or each of a list)."""
+    return list(value) if isinstance(value, list) else [value]
+
+
+def image_digests(value, base_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """(problems, {reference: sha256}) of an `image` variable: a reference that is not file:// or names no file
+    inside the suite's folder is a problem; the digests go into the suite's hash, so a changed picture is another
+    suite, and the runner refuses a file that changed since. Whether each file is an image is checked when its
+    cell runs (by workbench/chat/media.py's rules)."""
+    problems, digests = [], {}
+    for ref in image_refs(value):
+        if not is_file_ref(ref):
+            problems.append(f"an image is given as file://PATH beside the suite, not {ref!r}")
+            continue
+        try:
+            paths = resolve(ref, base_dir)
+        except FileProblem as exc:
+            problems.append(str(exc))
+            continue
+        if len(paths) > 1:
+            problems.append(f"{ref} matches {len(paths)} files: an image variable names one file (a list of them "
+                            "makes one case per image)")
+            continue
+        if paths[0].stat().st_size > MAX_FILE_BYTES:
+            problems.append(f"{paths[0].name} is over {MAX_FILE_BYTES // 2**20} MiB")
+            continue
+        digests[ref] = hashlib.sha256(paths[0].read_bytes()).hexdigest()
+    return problems, digests

@@ -30,6 +30,10 @@ TEST_OPTION_KEYS = {"provider"}  # promptfoo's test options: the llm-rubric judg
 
 
 class SuiteParser(SectionParser):
+    def __init__(self, base_dir):
+        super().__init__(base_dir)
+        self.images: dict[str, str] = {}  # each `image` var's file:// reference → the sha256 of its bytes
+
     def parse(self, text: str) -> Suite | None:
         try:
             root = yamlmarks.load(text)
@@ -49,7 +53,7 @@ class SuiteParser(SectionParser):
             return None
         description = root.get("description")
         return Suite(description=str(description) if description is not None else "", prompts=tuple(prompts),
-                     targets=tuple(targets), tests=tuple(tests), **options)
+                     targets=tuple(targets), tests=tuple(tests), images=self.images, **options)
 
     # -- sections -------------------------------------------------------------------------------------
     def _options(self, root: Mapping) -> dict[str, Any]:
@@ -172,7 +176,12 @@ class SuiteParser(SectionParser):
     def _file_vars(self, variables: dict[str, Any], span: Span) -> dict[str, Any]:
         out = {}
         for name, value in variables.items():
-            if files.is_file_ref(value):
+            if name == files.IMAGE_VAR:  # sent as an image, not read as text: hashed now, read when it runs
+                problems, digests = files.image_digests(value, self.base_dir)
+                self.images.update(digests)
+                for problem in problems:
+                    self.report(span, f"variable {name!r}: {problem}")
+            elif files.is_file_ref(value):
                 try:
                     value = "\n".join(files.read_text(p) for p in files.resolve(value, self.base_dir))
                 except files.FileProblem as exc:

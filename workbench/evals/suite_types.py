@@ -96,6 +96,7 @@ class Suite:
     text: str = ""
     path: str | None = None
     warnings: tuple[Diagnostic, ...] = ()
+    images: dict[str, str] = field(default_factory=dict, hash=False)  # an `image` var's file:// → its sha256
 
     @property
     def cell_count(self) -> int:
@@ -132,6 +133,8 @@ class Suite:
         data = asdict(self)
         for key in ("text", "path", "warnings"):
             data.pop(key)
+        if not self.images:  # a suite without images hashes as it did before images existed
+            data.pop("images")
         return json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
 
     @classmethod
@@ -143,7 +146,8 @@ class Suite:
                                tuple(AssertionSpec(**a) for a in t["asserts"]), t["threshold"], t["line"])
                       for t in data["tests"])
         return cls(data["description"], prompts, tuple(target_from_dict(t) for t in data["targets"]), tests,
-                   data["repeat"], data["concurrency"], data["seed"], data["parameters"], data["judge"], text, path)
+                   data["repeat"], data["concurrency"], data["seed"], data["parameters"], data["judge"], text, path,
+                   images=data.get("images", {}))
 
 
 def render(source: str, variables: dict[str, Any]) -> str:

@@ -2,8 +2,10 @@
 
 promptfoo ids are mapped onto local targets: `ollama:chat:NAME` and `openai:chat:NAME` (or `openai:NAME`) send
 prompts through NAME's chat template; `ollama:completion:NAME`, `ollama:NAME` and `openai:completion:NAME` send
-them as-is (raw, for base models), as does `raw: true` in a target's config. Any other provider prefix names a
-remote service, which a local suite cannot reach: it is an error, not a silent substitution.
+them as-is (raw, for base models), as does `raw: true` in a target's config. `remote:NAME` is a registered remote
+endpoint (`workbench remote add`), and so is `openai:chat:MODEL` with promptfoo's `config.apiBaseUrl` when a
+remote with that URL and model is registered. Any other provider prefix names a service the suite cannot reach:
+it is an error, not a silent substitution.
 """
 
 from __future__ import annotations
@@ -63,6 +65,13 @@ def parse_target(target_id: str, *, label: str | None = None, config: dict[str, 
     """A target from its id and promptfoo `config` (sampling in OpenAI or Ollama names; `raw`)."""
     ref, raw = split_id(target_id)
     config = dict(config or {})
+    base_url = config.pop("apiBaseUrl", None)  # promptfoo's OpenAI provider pointed at another server
+    if base_url is not None:
+        from ..remote import url_ref
+
+        if not target_id.strip().startswith("openai:"):
+            raise InvalidParameter(f"target {target_id!r}: apiBaseUrl belongs to openai:chat:MODEL targets")
+        ref = url_ref(str(base_url), ref)
     if "raw" in config:
         raw = bool(config.pop("raw"))
     return TargetSpec(id=target_id, label=label or target_id, ref=ref, raw=raw, parameters=config_parameters(config))

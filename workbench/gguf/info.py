@@ -73,6 +73,8 @@ class GGUFInfo:
     bos_token_id: int | None = None
     eos_token_id: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # each tensor's ggml shape (ne0 first), by name: what a LoRA adapter's pairs are checked against
+    tensor_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict, hash=False, compare=False, repr=False)
 
     @property
     def is_split(self) -> bool:
@@ -156,6 +158,7 @@ def _describe(path: Path, header: ParsedHeader, file_size: int, complete: bool) 
     return GGUFInfo(
         path=path, file_size=file_size, complete=complete, version=header.version,
         tensor_count=len(header.tensors), tensor_bytes=header.tensor_bytes,
+        tensor_shapes={t.name: t.shape for t in header.tensors},
         data_offset=header.data_offset, alignment=header.alignment,
         architecture=arch,
         parameter_count=_int(kv.get("general.parameter_count")) or sum(t.n_elements for t in header.tensors),

@@ -114,6 +114,23 @@ def is_projector(entry: GGUFEntry) -> bool:
     return "mmproj" in entry.name.rsplit("/", 1)[-1].lower()
 
 
+PROJECTOR_QUANT_ORDER = ("F16", "BF16", "Q8_0")  # the encoder is small and quality-sensitive: widest first
+
+
+def pick_projector(entries: tuple[GGUFEntry, ...]) -> GGUFEntry | None:
+    """The projector a vision repo's model is pulled with: F16, else BF16, else Q8_0, else the largest one."""
+    projectors = [e for e in entries if is_projector(e)]
+    if not projectors:
+        return None
+
+    def rank(entry: GGUFEntry) -> tuple[int, int]:
+        quant = (entry.quant or "").upper()
+        order = PROJECTOR_QUANT_ORDER.index(quant) if quant in PROJECTOR_QUANT_ORDER else len(PROJECTOR_QUANT_ORDER)
+        return order, -(entry.size or 0)
+
+    return min(projectors, key=rank)
+
+
 def pick_entry(entries: tuple[GGUFEntry, ...], ref: HubRef) -> GGUFEntry:
     """The entry a reference names; NotFound lists what the repo offers."""
     if ref.filename:

@@ -34,8 +34,10 @@ from .download import (
 from .http import HubClient
 from .refs import (
     group_gguf_files,
+    is_projector,
     parse_ref,
     pick_entry,
+    pick_projector,
     quant_from_filename,
     split_complete,
     validate_repo,
@@ -63,6 +65,11 @@ class Resolution:
     @property
     def commit(self) -> str:
         return self.listing.revision or self.ref.revision or "main"
+
+    @property
+    def projector(self) -> GGUFEntry | None:
+        """The mmproj file pulled and paired with the model (vision repos), None for text-only repos."""
+        return None if is_projector(self.entry) else pick_projector(self.listing.entries)
 
 
 class Hub:
@@ -141,6 +148,9 @@ class Hub:
         resolution = ref if isinstance(ref, Resolution) else self.resolve(ref)
         ref = resolution.ref
         entry = resolution.entry
+        if is_projector(entry):  # an encoder, not a model: it would register as a "model" that cannot chat
+            raise InvalidParameter(f"{entry.name} is a projector (an image encoder), not a model: pull a model of "
+                                   f"{resolution.listing.repo}, and its projector comes with it")
         self._check_name_free(name, entry)
         if not split_complete(entry):
             raise HubError(f"{entry.name} in {resolution.listing.repo} is a split model with shards missing: "
@@ -158,8 +168,10 @@ class Hub:
                 on_progress(Progress(f"pulling {entry.name}", existing.size_bytes, existing.size_bytes,
                                      message="already in the library"))
                 self._wb.audit.model("model.pulled", existing, ref=str(ref), already_present=True)
-                return existing
-            self._check_space(targets)
+                return self._pull_projector(client, resolution, existing, on_progress, cancel)
+            projector = self._target(client, resolution, resolution.projector.files[0]) \
+                if resolution.projector else None
+            self._check_space([*targets, *([projector] if projector else [])])
             verified = []
             for target in targets:
                 check(cancel, "pull")
@@ -168,7 +180,27 @@ class Hub:
                                            on_progress=on_progress, cancel=cancel))
             model = self._register(resolution, verified, name)
             self._wb.audit.model("model.pulled", model, ref=str(ref), already_present=False)
+        return self._pull_projector(client, resolution, model, on_progress, cancel)
+
+    def _pull_projector(self, client: HubClient, resolution: Resolution, model: LocalModel,
+                        on_progress: ProgressCallback, cancel: CancelToken | None) -> LocalModel:
+        """Fetch the repo's projector (same resume and sha256 rules as the model) and pair it with `model`."""
+        if resolution.projector is None:
             return model
+        target = self._target(client, resolution, resolution.projector.files[0])
+        if target.sha256 is not None and model.projector_sha256 == target.sha256.lower() \
+                and Path(model.projector_path or "").is_file():
+            return model
+        downloads = self._wb.paths.downloads
+        with download_lock(downloads, target.key, cancel):
+            held = next((m for m in self._wb.library.list() if target.sha256 and m.projector_path
+                         and m.projector_sha256 == target.sha256.lower() and Path(m.projector_path).is_file()), None)
+            if held is not None:  # another model of this repo brought the same projector already
+                return self._wb.library.pair_projector(model.name, held.projector_path, sha256=held.projector_sha256)
+            check(cancel, "pull")
+            verified = fetch_file(target, partial(_open, client, target), downloads=downloads,
+                                  states=self._wb.store.downloads, on_progress=on_progress, cancel=cancel)
+            return self._wb.library.pair_projector(model.name, verified.path, sha256=verified.sha256)
 
     def _target(self, client: HubClient, resolution: Resolution, remote: RemoteFile) -> FileTarget:
         repo, commit = resolution.listing.repo, resolution.commit

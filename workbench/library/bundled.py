@@ -85,7 +85,7 @@ def default_modelfile(model_name: str = DEFAULT_NAME) -> str:
     """The bundled default preset's Modelfile text, FROM the name the bundled model got in this library."""
     from importlib.resources import files
 
-    text = files("workbench").joinpath("resources", "default.Modelfile").read_text(encoding="utf-8")
+    text = files("workbench.resources").joinpath("default.Modelfile").read_text(encoding="utf-8")
     return text.replace(f"FROM {DEFAULT_NAME}\n", f"FROM {model_name}\n", 1)
 
 

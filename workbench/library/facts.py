@@ -59,4 +59,7 @@ def detail_rows(m: LocalModel) -> list[tuple[str, str]]:
     ]
     if m.parent_sha256:
         rows.append(("parent", m.parent_sha256 + (" (requantized)" if m.requantized else "")))
+    rows.append(("input", " / ".join(("text", *m.modalities))))
+    if m.projector_path:
+        rows.append(("projector", f"{m.projector_path} (sha256 {(m.projector_sha256 or '')[:12]})"))
     return rows

@@ -111,11 +111,16 @@ class Library:
     def import_file(self, path: str | os.PathLike, *, name: str | None = None, copy: bool = False,
                     on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
                     source: ModelSource | None = None, parent_sha256: str | None = None,
-                    requantized: bool = False) -> LocalModel:
-        """Validate, hash and register a GGUF file (or a split model, given any of its shards)."""
+                    requantized: bool = False, mmproj: str | os.PathLike | None = None) -> LocalModel:
+        """Validate, hash and register a GGUF file (or a split model, given any of its shards); `mmproj` pairs a
+        projector too (both files are checked before anything is registered)."""
         if name is not None:
             validate_name(name)
         plan = self._plan(_absolute(Path(path)))
+        if mmproj is not None:
+            from .projectors import read_projector
+
+            read_projector(Path(mmproj))
         meter = ProgressMeter(f"importing {plan.files[0].name}", plan.total, on_progress)
         adopt = self._inside_store(plan.files[0])
         if copy or adopt:
@@ -127,6 +132,8 @@ class Library:
         model = self._register(plan, files, shas, in_place=not (copy or adopt), name=name, source=source,
                                parent_sha256=parent_sha256, requantized=requantized)
         self._audit.model("model.imported", model, parent_sha256=parent_sha256, requantized=requantized)
+        if mmproj is not None:
+            model = self.pair_projector(model.name, mmproj, copy=copy, on_progress=on_progress, cancel=cancel)
         return model
 
     def add_verified_file(self, path: str | os.PathLike, sha256: str, *, name: str | None = None,
@@ -150,6 +157,19 @@ class Library:
         stored = self._place(files, shas)
         return self._register(plan, stored, shas, in_place=False, name=name, source=source)
 
+    def pair_projector(self, name: str, path: str | os.PathLike, *, copy: bool = False, sha256: str | None = None,
+                       on_progress: ProgressCallback = no_progress,
+                       cancel: CancelToken | None = None) -> LocalModel:
+        """Pair an mmproj GGUF (vision/audio encoder) with model `name` and its aliases (library/projectors.py)."""
+        from .projectors import pair
+
+        return pair(self, name, path, copy=copy, sha256=sha256, on_progress=on_progress, cancel=cancel)
+
+    def unpair_projector(self, name: str) -> LocalModel:
+        from .projectors import unpair
+
+        return unpair(self, name)
+
     # ---- remove / verify -----------------------------------------------------------------------------------
     def quantize(self, source_name: str, target_type: str, *, name: str | None = None,
                  allow_requantize: bool = False, threads: int | None = None,
@@ -168,18 +188,23 @@ class Library:
             shared = any(m.files == removed.files for m in self.store.models.by_sha256(removed.sha256))
             if not removed.in_place and not shared:
                 self._delete_stored(removed)
+        if removed.projector_path:
+            from .projectors import forget_unused
+
+            forget_unused(self, Path(removed.projector_path))
         self._audit.model("model.removed", removed, files_deleted=not removed.in_place and not shared)
         return removed
 
     def verify(self, name: str, on_progress: ProgressCallback = no_progress,
                cancel: CancelToken | None = None) -> VerifyResult:
-        """Rehash every file of the model: ok, changed (other bytes) or missing, per file."""
+        """Rehash every file of the model and its projector: ok, changed (other bytes) or missing, per file."""
         model = self.get(name)
-        expected = (model.sha256, *model.split_sha256)
-        present = [p for p in model.files if p.is_file()]
+        expected = (model.sha256, *model.split_sha256, *([model.projector_sha256] if model.projector_path else []))
+        files = (*model.files, *([Path(model.projector_path)] if model.projector_path else []))
+        present = [p for p in files if p.is_file()]
         meter = ProgressMeter(f"verifying {model.name}", sum(p.stat().st_size for p in present), on_progress)
         checks = []
-        for i, path in enumerate(model.files):
+        for i, path in enumerate(files):
             want = expected[i] if i < len(expected) else ""
             if path not in present:
                 checks.append(FileCheck(path, "missing", want))

@@ -1,4 +1,4 @@
-"""Compare: one prompt on 2–4 targets (presets or library models) with the seed and sampler locked.
+"""Compare: one prompt on 2–4 targets (presets, library models, remote:NAME endpoints) with the sampler locked.
 
 Each target reports its text, TTFT, tok/s, tokens, memory and where it first diverges from the first target.
 Targets run one after another in reproducible mode, each after a short warm-up; why, and what "sampler locked"
@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..chat.answer import split_answer
-from ..chat.prepare import ChatTarget, merge_parameters, prepare_chat, prepare_completion, resolve_target
-from ..errors import Cancelled, InvalidParameter, WorkbenchError
+from ..chat.prepare import ChatTarget, merge_parameters, prepare_chat, prepare_completion
+from ..errors import Cancelled, InvalidMedia, InvalidParameter, WorkbenchError
 from ..modelfile.parameters import PARAMETERS
 from ..tasks import CancelToken, Progress, ProgressCallback, no_progress
+from .compare_remote import RemoteTarget, resolve_compare_target, run_remote_pane
 
 if TYPE_CHECKING:
     from ..app import Workbench
@@ -52,6 +53,7 @@ class PaneResult:
     error: str | None = None
     diverge_char: int | None = None  # first character that differs from pane 0 (None: identical, or pane 0)
     diverge_token: int | None = None  # first token that differs (None: identical, pane 0, or other vocabulary)
+    provenance: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # a remote's (endpoint…)
 
     @property
     def identical(self) -> bool:
@@ -64,11 +66,13 @@ class CompareResult:
     seed: int
     parameters: dict[str, Any]  # the locked sampler values
     panes: tuple[PaneResult, ...]
+    images: tuple[str, ...] = ()  # the sha256 of each image sent with the prompt
 
     def as_dict(self) -> dict[str, Any]:
         import dataclasses
 
         return {"prompt": self.prompt, "seed": self.seed, "parameters": self.parameters,
+                **({"images": list(self.images)} if self.images else {}),
                 "panes": [{k: v for k, v in dataclasses.asdict(p).items() if k != "tokens"} for p in self.panes]}
 
 
@@ -106,19 +110,24 @@ def locked_parameters(targets: Sequence[ChatTarget], parameters: Mapping[str, An
 def compare(wb: Workbench, prompt: str, targets: Sequence[str], *, parameters: Mapping[str, Any] | None = None,
             seed: int | None = None, raw: bool = False, on_text: TextCallback | None = None,
             on_pane: Callable[[int, PaneResult], None] | None = None,
-            on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> CompareResult:
+            on_progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
+            images: Sequence = ()) -> CompareResult:
     """Run `prompt` on each target in turn; docs/design.md §8 says what is locked and why.
 
     raw=True sends the prompt as-is (no chat template: base models); otherwise it is one user message.
     on_text(i, piece) streams pane i; on_pane(i, result) reports a finished pane; on_progress counts targets
     started (unit "targets"). NotFound for an unknown
     target and InvalidParameter for a bad count or parameter are raised before anything runs.
+    `images` (chat/media.py Media) go with the prompt to every pane; a target whose model has no projector
+    reports that as its pane's error.
     """
     if not prompt.strip():
         raise InvalidParameter("the prompt is empty")
     if not MIN_TARGETS <= len(targets) <= MAX_TARGETS:
         raise InvalidParameter(f"compare takes {MIN_TARGETS} to {MAX_TARGETS} targets, got {len(targets)}")
-    resolved = [resolve_target(wb, name) for name in targets]
+    if images and raw:
+        raise InvalidParameter("an image goes through the chat template: turn raw prompt off to compare with one")
+    resolved = [resolve_compare_target(wb, name) for name in targets]  # remote:NAME too (compare_remote.py)
     seed = random.randrange(2**31) if seed is None or seed < 0 else seed
     locked = locked_parameters(resolved, parameters, seed)
     panes: list[PaneResult] = []
@@ -126,17 +135,24 @@ def compare(wb: Workbench, prompt: str, targets: Sequence[str], *, parameters: M
         if cancel is not None and cancel.cancelled:
             raise Cancelled("compare cancelled")
         on_progress(Progress("compare", index, len(resolved), unit="targets", message=target.name))
-        pane = _run_one(wb, target, prompt, locked, raw, index, on_text, cancel)
+        if isinstance(target, RemoteTarget) and images:
+            pane = PaneResult(target.name, target.name, "", None, error="images are sent to local models only")
+        elif isinstance(target, RemoteTarget):
+            pane = run_remote_pane(wb, target, prompt, locked, raw, index, on_text, cancel,
+                                   PaneResult(target.name, target.endpoint.model, "", None))
+        else:
+            pane = _run_one(wb, target, prompt, locked, raw, index, on_text, cancel, images)
         pane = _with_divergence(pane, panes[0] if panes else None, resolved[0], target)
         panes.append(pane)
         if on_pane is not None:
             on_pane(index, pane)
     on_progress(Progress("compare", len(resolved), len(resolved), unit="targets"))
-    return CompareResult(prompt=prompt, seed=seed, parameters=locked, panes=tuple(panes))
+    return CompareResult(prompt=prompt, seed=seed, parameters=locked, panes=tuple(panes),
+                         images=tuple(m.sha256 for m in images))
 
 
 def _run_one(wb: Workbench, target: ChatTarget, prompt: str, locked: dict[str, Any], raw: bool, index: int,
-             on_text: TextCallback | None, cancel: CancelToken | None) -> PaneResult:
+             on_text: TextCallback | None, cancel: CancelToken | None, images: Sequence = ()) -> PaneResult:
     from ..engine import TextEvent
 
     base = PaneResult(target=target.name, model_name=target.model.name, model_sha256=target.model.sha256,
@@ -145,8 +161,10 @@ def _run_one(wb: Workbench, target: ChatTarget, prompt: str, locked: dict[str, A
         if raw:
             prepared = prepare_completion(wb, target, prompt, parameters=locked, reproducible=True)
         else:
-            prepared = prepare_chat(wb, target, [{"role": "user", "content": prompt}], parameters=locked,
-                                    reproducible=True)
+            question = {"role": "user", "content": prompt, **({"images": list(images)} if images else {})}
+            if images and target.model.projector_path is None:
+                raise InvalidMedia(f"{target.model.name} has no projector, so it cannot see the image")
+            prepared = prepare_chat(wb, target, [question], parameters=locked, reproducible=True)
         loaded = wb.runtime.acquire(target.model, prepared.load)
         _warm_up(wb, target, prepared, loaded)
         generation = prepared.generate(wb.runtime)
@@ -186,6 +204,8 @@ def _with_divergence(pane: PaneResult, first: PaneResult | None, first_target: C
                      target: ChatTarget) -> PaneResult:
     if first is None or pane.error is not None or first.error is not None:
         return pane
+    if first_target.model is None or target.model is None:  # a remote: its token ids are not visible
+        return _replace(pane, diverge_char=first_difference(first.text, pane.text))
     same_vocab = (first_target.model.tokenizer_model == target.model.tokenizer_model
                   and _vocab_size(first_target.model) == _vocab_size(target.model))
     return _replace(pane, diverge_char=first_difference(first.text, pane.text),

@@ -112,7 +112,7 @@ class QualityResult:
 
 
 def default_text() -> str:
-    return resources.files("workbench").joinpath("resources/quality_text.txt").read_text(encoding="utf-8")
+    return resources.files("workbench.resources").joinpath("quality_text.txt").read_text(encoding="utf-8")
 
 
 def load_text(path: str | os.PathLike) -> str:

@@ -32,7 +32,7 @@ def _edit(text: str, current: mf.Modelfile, wanted: mf.Modelfile) -> str | None:
     # edits by original line number, applied bottom-up so earlier numbers stay valid
     replace: dict[int, tuple[int, list[str]]] = {}  # first line -> (last line, new lines)
     insert_after: dict[int, list[str]] = {}
-    from_end = next(last for name, _, _, last in spans if name == "FROM")
+    from_end = max(last for name, _, _, last in spans if name == "FROM")  # after a projector's FROM too
     if wanted.system != current.system:
         systems = [(first, last) for name, _, first, last in spans if name == "SYSTEM"]
         new = [mf.instruction_line("SYSTEM", wanted.system)] if wanted.system is not None else []

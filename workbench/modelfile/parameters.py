@@ -80,6 +80,12 @@ _SPECS = (
     # chat: read by chat/prepare.py (a reasoning model's thinking), not by the engine's records
     _p("think", "str", "chat", None, "thinking: true, false, low, medium or high (reasoning models)"),
     _p("think_budget", "int", "chat", None, "most tokens of thinking; then the block is closed", 0, None),
+    # chat: speculative decoding (llama-server's names), read by chat/prepare.py into the request's Speculation
+    _p("speculative", "str", "chat", None, "speculative decoding: off, lookup or draft (the DRAFT model)"),
+    _p("draft_max", "int", "chat", None, "most tokens drafted per step", 1, 64),
+    _p("draft_min", "int", "chat", None, "fewest drafted tokens worth verifying", 0, 64),
+    _p("draft_p_min", "float", "chat", None, "the draft model stops at a token it gives less than this", 0, 1),
+    _p("draft_ngram", "int", "chat", None, "lookup: longest n-gram matched against the context", 1, 16),
     # Ollama-only: accepted, kept, reported
     _p("num_keep", "int", "ignored", None, "tokens kept when Ollama shifts the context", -1, None),
     _p("penalize_newline", "bool", "ignored", None, "removed from llama.cpp's sampler"),

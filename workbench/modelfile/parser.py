@@ -1,7 +1,8 @@
 """Ollama Modelfiles: parse, validate (every problem, with its line) and render back.
 
-Ollama's grammar (parser/parser.go): FROM once; PARAMETER, TEMPLATE, SYSTEM, ADAPTER, LICENSE, MESSAGE, REQUIRES;
-DRAFT/RENDERER/PARSER kept and reported. `parse` raises the first error as InvalidModelfile(message, line),
+Ollama's grammar (parser/parser.go): FROM once (a second FROM names the vision projector, as Ollama writes a
+vision model: `FROM model.gguf` then `FROM mmproj.gguf`); PARAMETER, TEMPLATE, SYSTEM, ADAPTER, LICENSE, MESSAGE,
+REQUIRES; DRAFT/RENDERER/PARSER kept and reported. `parse` raises the first error as InvalidModelfile(message, line),
 `validate` returns every Diagnostic, `render` round-trips: `parse(render(m)) == m` (docs/design.md §6.2).
 """
 
@@ -72,6 +73,7 @@ class Modelfile:
     licenses: tuple[str, ...] = ()
     requires: str | None = None
     extras: tuple[tuple[str, str], ...] = ()  # DRAFT/RENDERER/PARSER, kept for export
+    projector: str | None = None  # the second FROM: a path to the model's mmproj GGUF
     ignored_parameters: tuple[str, ...] = field(init=False, compare=False)
 
     def __post_init__(self):
@@ -240,7 +242,7 @@ class _Builder:
 
     def do_from(self, c: _Command) -> None:
         if "FROM" in self.seen:
-            self.error(c, f"more than one FROM (the first is on line {self.seen['FROM']})")
+            self._second_from(c)
             return
         self.seen["FROM"] = c.line
         try:
@@ -248,6 +250,23 @@ class _Builder:
         except InvalidModelfile as exc:
             self.error(c, exc.message)
         self.fields["from_"] = c.value
+
+    def _second_from(self, c: _Command) -> None:
+        """Ollama's form for a vision model: the model's FROM, then one naming its projector file."""
+        if "projector" in self.fields:
+            self.error(c, f"more than two FROM lines (the model's on line {self.seen['FROM']}, its projector's "
+                          f"on line {self.seen['FROM projector']})")
+            return
+        self.seen["FROM projector"] = c.line
+        try:
+            kind = classify_from(c.value)
+        except InvalidModelfile:
+            kind = None
+        if kind != "path":
+            self.error(c, f"a second FROM names the model's projector: give the path of its mmproj GGUF file, "
+                          f"not {c.value!r}")
+            return
+        self.fields["projector"] = c.value
 
     def do_parameter(self, c: _Command) -> None:
         try:
@@ -326,7 +345,7 @@ class _Builder:
         f = self.fields
         return Modelfile(f["from_"], tuple(f["parameters"]), f.get("template"), f.get("system"),
                          tuple(f["adapters"]), tuple(f["messages"]), tuple(f["licenses"]), f.get("requires"),
-                         tuple(f["extras"]))
+                         tuple(f["extras"]), f.get("projector"))
 
 
 def _jinja_line(message: str) -> int | None:
@@ -403,6 +422,8 @@ def render(modelfile: Modelfile) -> str:
     """Modelfile text for m (the layout `ollama show --modelfile` uses), such that parse(render(m)) == m."""
     m = modelfile
     out = [f"FROM {_quote(m.from_, 'FROM')}"]
+    if m.projector is not None:
+        out.append(f"FROM {_quote(m.projector, 'FROM')}")
     out += [f"ADAPTER {_quote(a, 'ADAPTER')}" for a in m.adapters]
     if m.template is not None:
         out.append(f"TEMPLATE {_quote(m.template, 'TEMPLATE')}")

@@ -23,10 +23,11 @@ from .anthropic_schemas import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from .media_parts import anthropic_image
 
 ROUTE_PREFIX = "/v1/messages"
-NO_IMAGES = ("image blocks are not supported yet: images arrive with Step 4 (vision models); "
-             "send the conversation as text")
+NO_IMAGES = ("image blocks are supported in user messages only (not in assistant turns or tool results): "
+             "put the image in a user message")
 # Anthropic's error types by HTTP status; other 4xx are invalid requests, other 5xx api_error
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 529: "overloaded_error"}
@@ -60,8 +61,22 @@ def sampling_parameters(body: MessagesRequest) -> dict[str, Any]:
 
 
 def prepare_options(body: CountTokensRequest) -> dict[str, Any]:
-    """What shapes the render besides the messages, as chat/prepare.py takes it: tools, tool_choice, thinking."""
-    return {"tools": _openai_tools(body), "tool_choice": _tool_choice(body), "thinking": _thinking(body)}
+    """What shapes the render besides the messages, as chat/prepare.py takes it: tools, tool_choice, thinking,
+    and the prefill."""
+    return {"tools": _openai_tools(body), "tool_choice": _tool_choice(body), "thinking": _thinking(body),
+            "prefill": prefill_text(body)}
+
+
+def prefill_text(body: CountTokensRequest) -> str | None:
+    """A last assistant message is the start of the answer (a prefill), which the model continues; it may hold
+    text only. None when the messages end with a user turn."""
+    last = body.messages[-1]
+    if last.role != "assistant":
+        return None
+    blocks = last.blocks()
+    if any(block.type != "text" for block in blocks):
+        raise InvalidParameter("a last assistant message (a prefill) may hold only text blocks")
+    return "".join(block.text for block in blocks)
 
 
 def output_schema(body: MessagesRequest) -> dict | None:
@@ -105,23 +120,21 @@ def _thinking(body: CountTokensRequest) -> Thinking | None:
     return Thinking(enabled=True, level=EFFORT_LEVELS.get(effort or ""), budget=config.budget_tokens)
 
 
-def template_messages(body: CountTokensRequest) -> list[dict]:
+def template_messages(body: CountTokensRequest, *, fetch_urls: bool = False) -> list[dict]:
     """system + messages → the template's messages: tool_use blocks become an assistant's tool_calls, each
     tool_result a `tool` message naming its call; a result for an id no earlier tool_use gave is a 400."""
     out: list[dict] = []
     system = body.system_text()
     if system:
         out.append({"role": "system", "content": system})
-    if body.messages[-1].role == "assistant":
-        raise InvalidParameter("a last assistant message (prefill) is not supported: end the messages with a "
-                               "user turn")
+    messages = body.messages[:-1] if prefill_text(body) is not None else body.messages
     tool_names: dict[str, str] = {}  # tool_use id -> tool name, from the assistant turns so far
-    for index, message in enumerate(body.messages):
+    for index, message in enumerate(messages):
         blocks = message.blocks()
         if message.role == "assistant":
             out.append(_assistant(blocks, tool_names))
         else:
-            out += _user(blocks, tool_names, index)
+            out += _user(blocks, tool_names, index, fetch_urls)
     return out
 
 
@@ -148,18 +161,20 @@ def _assistant(blocks: list, tool_names: dict[str, str]) -> dict:
     return item
 
 
-def _user(blocks: list, tool_names: dict[str, str], index: int) -> list[dict]:
-    results, text = [], []
+def _user(blocks: list, tool_names: dict[str, str], index: int, fetch_urls: bool) -> list[dict]:
+    results, text, images = [], [], []
     for block in blocks:
         if isinstance(block, ToolResultBlock):
             results.append(_tool_result(block, tool_names, index))
         elif isinstance(block, TextBlock):
             text.append(block.text)
-        elif isinstance(block, ImageBlock):
-            raise InvalidParameter(NO_IMAGES)
+        elif isinstance(block, ImageBlock):  # the images go first in the turn (chat/prepare.py places them)
+            images.append(anthropic_image(block.source, fetch=fetch_urls))
         else:
             raise InvalidParameter(f"a user message cannot hold {block.type} blocks (messages.{index})")
-    return [*results, *([{"role": "user", "content": "".join(text)}] if text else [])]
+    if not (text or images):
+        return results
+    return [*results, {"role": "user", "content": "".join(text), **({"images": images} if images else {})}]
 
 
 def _tool_result(block: ToolResultBlock, tool_names: dict[str, str], index: int) -> dict:

@@ -22,6 +22,7 @@ from . import anthropic_format as fmt
 from .answer_stream import Finished, answer_events, collect_answer
 from .anthropic_schemas import CountTokensRequest, MessagesRequest
 from .metrics import RequestRecord
+from .response_schemas import AnthropicEvent, AnthropicMessage, TokenCount, documented
 from .routes_common import client_host, finish_reason
 from .state import ShuttingDown
 
@@ -30,14 +31,15 @@ ROUTE = fmt.ROUTE_PREFIX
 CANCELLED = "the generation was cancelled (the endpoint is stopping)"
 
 
-@router.post(ROUTE)
+@router.post(ROUTE, responses=documented("anthropic", AnthropicMessage, sse=(AnthropicEvent,)))
 async def create_message(body: MessagesRequest, request: Request):
     state = request.app.state.serve
     started = time.perf_counter()
     request.state.model = body.model
     target = await run_in_threadpool(state.resolve, body.model)
     prepared, stream = await state.start_chat(
-        target, fmt.template_messages(body), parameters=fmt.sampling_parameters(body), route=ROUTE,
+        target, fmt.template_messages(body, fetch_urls=state.wb.settings.fetch_image_urls),
+        parameters=fmt.sampling_parameters(body), route=ROUTE,
         client=client_host(request), started=started, json_schema=fmt.output_schema(body), grammar=body.grammar,
         **fmt.prepare_options(body))
     reply = _Reply(body, stream.generation.prompt_tokens)
@@ -49,13 +51,14 @@ async def create_message(body: MessagesRequest, request: Request):
     return reply.finished(reply.blocks_of(done.answer), done)
 
 
-@router.post(ROUTE + "/count_tokens")
+@router.post(ROUTE + "/count_tokens", responses=documented("anthropic", TokenCount))
 async def count_tokens(body: CountTokensRequest, request: Request):
     """The prompt's tokens exactly as /v1/messages would send them to the model (same template, same BOS)."""
     state = request.app.state.serve
     request.state.model = body.model
     target = await run_in_threadpool(state.resolve, body.model)
-    tokens = await run_in_threadpool(state.count_prompt_tokens, target, fmt.template_messages(body),
+    tokens = await run_in_threadpool(state.count_prompt_tokens, target,
+                                     fmt.template_messages(body, fetch_urls=state.wb.settings.fetch_image_urls),
                                      **fmt.prepare_options(body))
     state.record(RequestRecord(time=time.time(), client=client_host(request), route=ROUTE + "/count_tokens",
                                model=target.name, status=200))

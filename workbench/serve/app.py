@@ -31,6 +31,7 @@ from . import (
 )
 from .config import ServeConfig
 from .metrics import RequestRecord
+from .response_schemas import Health, documented
 from .security import BodyTooLarge, SecurityMiddleware
 from .state import ServeState
 
@@ -74,7 +75,7 @@ def create_app(workbench: Workbench, config: ServeConfig) -> FastAPI:
 
 
 def _add_basic_routes(app: FastAPI, state: ServeState) -> None:
-    @app.get("/health")
+    @app.get("/health", responses=documented("openai", Health))
     async def health():
         return {"status": "ok", "models_loaded": len(state.wb.runtime.loaded())}
 

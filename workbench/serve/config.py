@@ -39,6 +39,7 @@ class ServeConfig:
     max_body_bytes: int = 4 * 1024 * 1024
     max_tokens_cap: int = 32768
     reproducible: bool = False  # the endpoint defaults to throughput; the app to reproducible output
+    speculative: str | None = None  # default speculation: "lookup" or a draft model (chat/speculation.py)
     extra: dict = field(default_factory=dict, hash=False, compare=False)
 
     def validate(self) -> ServeConfig:

@@ -23,7 +23,8 @@ _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m":
 OPENAI_PARAMETERS = {"max_tokens": "num_predict", "max_completion_tokens": "num_predict", "temperature": "temperature",
                      "top_p": "top_p", "top_k": "top_k", "min_p": "min_p", "seed": "seed", "stop": "stop",
                      "presence_penalty": "presence_penalty", "frequency_penalty": "frequency_penalty",
-                     "repeat_penalty": "repeat_penalty"}
+                     "repeat_penalty": "repeat_penalty", "speculative": "speculative", "draft_max": "draft_max",
+                     "draft_min": "draft_min", "draft_p_min": "draft_p_min", "draft_ngram": "draft_ngram"}
 
 
 def openai_parameters(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -107,7 +108,8 @@ def keep_alive_seconds(value) -> float | None:
 
 
 def template_messages(messages) -> list[dict]:
-    """Request messages → what chat templates read (tool-call arguments as objects, as HF templates expect)."""
+    """Request messages → what chat templates read (tool-call arguments as objects, as HF templates expect);
+    their image/audio parts are added by serve/media_parts.with_media."""
     out = []
     for message in messages:
         item: dict[str, Any] = {"role": "system" if message.role == "developer" else message.role,

@@ -31,6 +31,8 @@ class RequestRecord:
     tokens_per_second: float | None = None
     finish_reason: str | None = None
     batch_sequences: int = 0  # the most requests in one llama_decode this one took part in (0: none decoded)
+    drafted_tokens: int = 0  # speculative decoding: drafted and verified …
+    accepted_tokens: int = 0  # … and kept (accepted / drafted = the acceptance rate)
 
 
 class Metrics:
@@ -46,6 +48,10 @@ class Metrics:
                              buckets=LATENCY_BUCKETS, registry=r)
         self.batch = Histogram("workbench_batch_sequences", "Most requests in one decode step, per request",
                                ["model"], buckets=BATCH_BUCKETS, registry=r)
+        self.drafted = Counter("workbench_draft_tokens", "Speculative decoding: tokens drafted and verified",
+                               ["model"], registry=r)
+        self.accepted = Counter("workbench_draft_accepted_tokens", "Speculative decoding: drafted tokens kept",
+                                ["model"], registry=r)
         self.busy_slots = Gauge("workbench_busy_slots", "Slots generating", ["model"], registry=r)
         self.queue_depth = Gauge("workbench_queue_depth", "Requests waiting for a slot", ["model"], registry=r)
         self._log: deque[RequestRecord] = deque(maxlen=log_size)
@@ -62,6 +68,9 @@ class Metrics:
             self.ttft.labels(record.model).observe(record.ttft_seconds)
         if record.batch_sequences:
             self.batch.labels(record.model).observe(record.batch_sequences)
+        if record.drafted_tokens:
+            self.drafted.labels(record.model).inc(record.drafted_tokens)
+            self.accepted.labels(record.model).inc(record.accepted_tokens)
         with self._lock:
             self._log.append(record)
             listeners = list(self._listeners)

@@ -27,6 +27,7 @@ from ..presets import check_preset_name
 from ..resolve import ModelMatch, NoMatch, PresetMatch, resolve
 from ..tasks import CancelToken, Progress
 from .metrics import RequestRecord
+from .response_schemas import OllamaEmbedding, OllamaStatus, documented, errors
 from .routes_common import client_host, ndjson_line
 from .schemas import Lenient, OllamaMessage
 from .state import ShuttingDown
@@ -149,7 +150,7 @@ class _Pull:
         return line if p.total is None else {**line, "total": p.total}
 
 
-@router.post("/api/pull")
+@router.post("/api/pull", responses=documented("ollama", OllamaStatus, lines=(OllamaStatus,)))
 async def pull(body: OllamaPullRequest, request: Request):
     name = _name(body, request)
     _check_pullable(name)
@@ -194,7 +195,8 @@ async def _pull_lines(request: Request, name: str, job: _Pull):
 
 
 # ---- delete / copy -------------------------------------------------------------------------------------------
-@router.delete("/api/delete", response_class=Response, responses={200: {"description": "deleted (no body)"}})
+@router.delete("/api/delete", response_class=Response,
+                responses={200: {"description": "deleted (no body)"}, **errors("ollama")})
 async def delete(body: OllamaNameRequest, request: Request):
     name = _name(body, request)
     await run_in_threadpool(_delete, request.app.state.serve.wb, name)
@@ -212,7 +214,8 @@ def _delete(wb: Workbench, name: str) -> None:
         raise NotFound(f"model '{name}' not found")
 
 
-@router.post("/api/copy", response_class=Response, responses={200: {"description": "copied (no body)"}})
+@router.post("/api/copy", response_class=Response,
+              responses={200: {"description": "copied (no body)"}, **errors("ollama")})
 async def copy(body: OllamaCopyRequest, request: Request):
     request.state.model = body.source
     await run_in_threadpool(_copy, request.app.state.serve.wb, body.source, body.destination)
@@ -236,7 +239,7 @@ def _copy(wb: Workbench, source: str, destination: str) -> None:
 
 
 # ---- create --------------------------------------------------------------------------------------------------
-@router.post("/api/create")
+@router.post("/api/create", responses=documented("ollama", OllamaStatus, lines=(OllamaStatus,)))
 async def create(body: OllamaCreateRequest, request: Request):
     name = _name(body, request)
     if body.files or body.adapters or body.quantize:
@@ -287,7 +290,7 @@ def _structured_text(wb: Workbench, body: OllamaCreateRequest) -> str:
 
 
 # ---- legacy embeddings ---------------------------------------------------------------------------------------
-@router.post("/api/embeddings")
+@router.post("/api/embeddings", responses=documented("ollama", OllamaEmbedding))
 async def embeddings(body: OllamaEmbeddingsRequest, request: Request):
     request.state.model = body.model
     state = request.app.state.serve

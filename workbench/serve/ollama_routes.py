@@ -26,6 +26,17 @@ from ..library import facts
 from ..modelfile.parser import render as render_modelfile
 from . import formats
 from .answer_stream import Finished, answer_events, collect_answer
+from .media_parts import ollama_images
+from .response_schemas import (
+    OllamaChat,
+    OllamaEmbed,
+    OllamaGenerate,
+    OllamaPs,
+    OllamaShow,
+    OllamaTags,
+    OllamaVersion,
+    documented,
+)
 from .routes_common import client_host, finish_reason, ndjson_line
 from .schemas import OllamaChatRequest, OllamaEmbedRequest, OllamaGenerateRequest, OllamaShowRequest
 from .streaming import collect_watching
@@ -43,12 +54,12 @@ def _details(model) -> dict:
             "parameter_size": facts.parameters(model) or "", "quantization_level": model.quantization or ""}
 
 
-@router.get("/api/version")
+@router.get("/api/version", responses=documented("ollama", OllamaVersion))
 async def version():
     return {"version": __version__}
 
 
-@router.get("/api/tags")
+@router.get("/api/tags", responses=documented("ollama", OllamaTags))
 async def tags(request: Request):
     return {"models": await run_in_threadpool(_tag_rows, request.app.state.serve.wb)}
 
@@ -71,7 +82,7 @@ def _tag(name: str, model, modified: datetime) -> dict:
             "digest": model.sha256, "details": _details(model)}
 
 
-@router.post("/api/show")
+@router.post("/api/show", responses=documented("ollama", OllamaShow))
 async def show(body: OllamaShowRequest, request: Request):
     name = body.model or body.name
     if not name:
@@ -89,10 +100,11 @@ async def show(body: OllamaShowRequest, request: Request):
             "system": (mf.system or "") if mf is not None else "", "license": model.license or "",
             "details": _details(model), "model_info": info, "modified_at": model.added_at.isoformat(),
             "capabilities": ["completion", *(["tools"] if "tools" in (template or "") else []),
-                             *(["thinking"] if detect_format(template, model.metadata).supported else [])]}
+                             *(["thinking"] if detect_format(template, model.metadata).supported else []),
+                             *(["vision"] if "vision" in model.modalities else [])]}  # a paired image projector
 
 
-@router.get("/api/ps")
+@router.get("/api/ps", responses=documented("ollama", OllamaPs))
 async def ps(request: Request):
     """One row per name (preset, else library model) whose requests use each loaded model, as Ollama lists the
     names clients asked for; a model loaded by other callers (the app's chat) under its library name."""
@@ -132,7 +144,7 @@ async def _begin(body, request: Request):
     return state, started, keep_alive, await run_in_threadpool(state.resolve, body.model)
 
 
-@router.post("/api/chat")
+@router.post("/api/chat", responses=documented("ollama", OllamaChat, lines=(OllamaChat,)))
 async def chat_route(body: OllamaChatRequest, request: Request):
     state, started, keep_alive, target = await _begin(body, request)
     if not body.messages:
@@ -155,10 +167,12 @@ def _template_message(m) -> dict:
         item["thinking"] = m.thinking
     if m.tool_name:
         item["name"] = m.tool_name
+    if m.images:
+        item["images"] = ollama_images(m.images)
     return item
 
 
-@router.post("/api/generate")
+@router.post("/api/generate", responses=documented("ollama", OllamaGenerate, lines=(OllamaGenerate,)))
 async def generate(body: OllamaGenerateRequest, request: Request):
     if body.template:
         raise InvalidParameter("a per-request template is not supported: put TEMPLATE in a preset instead")
@@ -172,10 +186,15 @@ async def generate(body: OllamaGenerateRequest, request: Request):
     if body.raw:
         if body.think:
             raise InvalidParameter("think needs the chat template: it cannot be used with raw")
+        if body.images:
+            raise InvalidParameter("images need the chat template (it places them): they cannot be used with raw")
         _, stream = await state.start_completion(target, body.prompt, **common)
         return await _respond(request, body, stream, started, None, chat_shape=False)
-    prepared, stream = await state.start_chat(target, [{"role": "user", "content": body.prompt}],
-                                              system=body.system, thinking=Thinking.parse(body.think), **common)
+    question = {"role": "user", "content": body.prompt}
+    if body.images:
+        question["images"] = ollama_images(body.images)
+    prepared, stream = await state.start_chat(target, [question], system=body.system,
+                                              thinking=Thinking.parse(body.think), **common)
     return await _respond(request, body, stream, started, prepared.shape, chat_shape=False)
 
 
@@ -247,7 +266,7 @@ async def _ndjson_parsed(body, stream, shape, started: float, chat_shape: bool):
             yield ndjson_line(_done(body, item.final, stream, started, chat_shape))
 
 
-@router.post("/api/embed")
+@router.post("/api/embed", responses=documented("ollama", OllamaEmbed))
 async def embed(body: OllamaEmbedRequest, request: Request):
     state = request.app.state.serve
     started = time.perf_counter()

@@ -26,6 +26,16 @@ from ..engine import TextEvent
 from ..errors import InvalidParameter
 from . import formats, logprobs
 from .answer_stream import Finished, answer_events, collect_answer, usage_details
+from .media_parts import with_media
+from .response_schemas import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    Completion,
+    EmbeddingList,
+    ModelCard,
+    ModelList,
+    documented,
+)
 from .routes_common import client_host, finish_reason
 from .schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from .streaming import collect_watching
@@ -53,13 +63,13 @@ def _fingerprint(prepared) -> str:
     return f"wb-{prepared.target.model.sha256[:12]}"
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", responses=documented("openai", ModelList))
 async def list_models(request: Request):
     rows = await run_in_threadpool(_model_rows, request.app.state.serve.wb)
     return {"object": "list", "data": rows}
 
 
-@router.get("/v1/models/{name:path}")
+@router.get("/v1/models/{name:path}", responses=documented("openai", ModelCard))
 async def get_model(name: str, request: Request):
     rows = await run_in_threadpool(_model_rows, request.app.state.serve.wb)
     for row in rows:
@@ -80,7 +90,8 @@ def _model_rows(wb: Workbench) -> list[dict]:
     return rows
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", responses=documented(
+    "openai", ChatCompletion, sse=(ChatCompletionChunk,), done_marker=True))
 async def chat_completions(body: ChatCompletionRequest, request: Request):
     state = request.app.state.serve
     started = time.perf_counter()
@@ -88,7 +99,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     target = await run_in_threadpool(state.resolve, body.model)
     thinking = Thinking.parse(body.thinking_choice(), budget=body.thinking_budget)
     prepared, stream = await state.start_chat(
-        target, formats.template_messages(body.messages), parameters=formats.sampling_parameters(body),
+        target, with_media(formats.template_messages(body.messages), body.messages,
+                           fetch=state.wb.settings.fetch_image_urls),
+        parameters=formats.sampling_parameters(body),
         route="/v1/chat/completions", client=client_host(request), started=started, tools=body.tools,
         tool_choice=body.tool_choice, thinking=thinking, json_schema=formats.response_schema(body.response_format),
         grammar=body.grammar, logit_bias=formats.logit_bias(body.logit_bias), ignore_eos=body.ignore_eos,
@@ -187,7 +200,7 @@ def _chat_sse(stream, meta: dict, include_usage: bool, with_logprobs: bool):
     return _sse(stream, meta, include_usage, chunk, head=_chunk(meta, {"role": "assistant", "content": ""}))
 
 
-@router.post("/v1/completions")
+@router.post("/v1/completions", responses=documented("openai", Completion, sse=(Completion,), done_marker=True))
 async def completions(body: CompletionRequest, request: Request):
     state = request.app.state.serve
     started = time.perf_counter()
@@ -247,7 +260,7 @@ def _completion_sse(stream, meta: dict, include_usage: bool, echo: str, echoed: 
     return _sse(stream, meta, include_usage, chunk, head=head)
 
 
-@router.post("/v1/embeddings")
+@router.post("/v1/embeddings", responses=documented("openai", EmbeddingList))
 async def embeddings(body: EmbeddingRequest, request: Request):
     state = request.app.state.serve
     request.state.model = body.model

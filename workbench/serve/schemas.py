@@ -49,6 +49,8 @@ class Lenient(BaseModel):
 class ContentPart(Lenient):
     type: str
     text: str | None = None
+    image_url: dict[str, Any] | str | None = None  # {"url": "data:image/png;base64,..."} (serve/media_parts.py)
+    input_audio: dict[str, Any] | None = None  # {"data": base64, "format": "wav"}
 
     _check = field_validator("text")(lambda cls, v: v if v is None else _no_surrogates(v))
 
@@ -107,6 +109,12 @@ class SamplingFields(Lenient):
     repeat_penalty: float | None = Field(default=None, ge=0)
     logit_bias: dict[str, float] | None = None
     ignore_eos: bool = False  # llama-server's and vLLM's extension: never stop at end-of-generation (benchmarks)
+    # extension: speculative decoding per request (chat/speculation.py; llama-server's names)
+    speculative: Literal["off", "lookup", "draft"] | None = None
+    draft_max: int | None = Field(default=None, ge=1, le=64)
+    draft_min: int | None = Field(default=None, ge=0, le=64)
+    draft_p_min: float | None = Field(default=None, ge=0, le=1)
+    draft_ngram: int | None = Field(default=None, ge=1, le=16)
     n: int = Field(default=1, ge=1, le=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -202,19 +210,24 @@ class EmbeddingRequest(Lenient):
 
 
 # -- OpenAI Responses API (/v1/responses) -----------------------------------------------------------------
+_RESPONSE_PARTS = ("input_text", "output_text", "input_image", "reasoning_text")  # the last in reasoning items
+
+
 class ResponseContentPart(Lenient):
-    """A text part of an input item: input_text (what the user wrote) or output_text (an earlier answer)."""
+    """A part of an input item: input_text (what the user wrote), output_text (an earlier answer) or input_image
+    (a data: URL in `image_url`; serve/media_parts.py)."""
 
     type: str
     text: str | None = None
+    image_url: str | None = None
 
     _check = field_validator("text")(lambda cls, v: v if v is None else _no_surrogates(v))
 
     @model_validator(mode="after")
     def _text_only(self):
-        if self.type not in ("input_text", "output_text"):
-            raise ValueError(f"content parts of type {self.type!r} are not supported (input_text, output_text)")
-        if self.text is None:
+        if self.type not in _RESPONSE_PARTS:
+            raise ValueError(f"content parts of type {self.type!r} are not supported ({', '.join(_RESPONSE_PARTS)})")
+        if self.type != "input_image" and self.text is None:
             raise ValueError("a text part needs 'text'")
         return self
 
@@ -227,26 +240,43 @@ def _text_or_list(item: type, tag: str):
 
 
 class ResponseInputItem(Lenient):
-    """A message of `input`: `{"role", "content"}` or `{"type": "message", ...}`; no other item types."""
+    """An item of `input`: a message (`{"role", "content"}` or `{"type": "message", ...}`), an earlier answer's
+    `function_call`, the client's `function_call_output` for it, or a `reasoning` item (its text is fed back only
+    as the template expects, like chat's reasoning_content)."""
 
-    type: Literal["message"] = "message"
-    role: Literal["user", "assistant", "system", "developer"]
-    content: _text_or_list(ResponseContentPart, "parts")
+    type: Literal["message", "function_call", "function_call_output", "reasoning"] = "message"
+    role: Literal["user", "assistant", "system", "developer"] | None = None
+    content: _text_or_list(ResponseContentPart, "parts") | None = None
+    call_id: str | None = None  # function_call / function_call_output
+    name: str | None = None  # function_call
+    arguments: str | None = None  # function_call: JSON text
+    output: str | None = None  # function_call_output
+    summary: list[dict[str, Any]] | None = None  # reasoning
+    id: str | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _messages_only(cls, data):
-        kind = data.get("type", "message") if isinstance(data, dict) else "message"
-        if kind != "message":  # function_call, function_call_output, reasoning, ...: tools are not supported
-            raise ValueError(f"input items of type {kind!r} are not supported (only messages)")
-        return data
+    @model_validator(mode="after")
+    def _complete(self):
+        needs = {"message": ("role", "content"), "function_call": ("call_id", "name", "arguments"),
+                 "function_call_output": ("call_id", "output"), "reasoning": ()}[self.type]
+        missing = [name for name in needs if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.type} item needs {', '.join(repr(m) for m in missing)}")
+        return self
 
     _check = field_validator("content")(lambda cls, v: _no_surrogates(v) if isinstance(v, str) else v)
 
     def text(self) -> str:
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text or "" for part in self.content)
+        if self.type == "reasoning":
+            return "".join(part.get("text", "") for part in self.summary or () if isinstance(part, dict)) + \
+                "".join(part.text or "" for part in self.content or ())
+        return "".join(part.text or "" for part in self.content or ())
+
+
+class ResponseReasoning(Lenient):
+    effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    summary: str | None = None  # accepted; the thinking is returned whole, not summarised
 
 
 class ResponseTextFormat(Lenient):
@@ -288,6 +318,9 @@ class ResponsesRequest(Lenient):
     previous_response_id: str | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning: ResponseReasoning | None = None
+    grammar: str | None = None  # llama-server's extension: a GBNF grammar constraining the output
     metadata: dict[str, str] | None = None
     user: str | None = None
 
@@ -334,6 +367,7 @@ class OllamaGenerateRequest(OllamaBase):
     template: str | None = None
     raw: bool = False
     suffix: str | None = None
+    images: list[str] | None = None  # base64 images for the prompt (serve/media_parts.py)
 
     _check = field_validator("prompt")(lambda cls, v: _no_surrogates(v))
 

@@ -67,7 +67,8 @@ class ServeState:
     # ------------------------------------------------------------------ starting generations
 
     def _options(self) -> dict:
-        return {"reproducible": self.config.reproducible, "n_parallel": self.config.parallel}
+        return {"reproducible": self.config.reproducible, "n_parallel": self.config.parallel,
+                "speculative": self.config.speculative}
 
     def resolve(self, name: str) -> chat.ChatTarget:
         return chat.resolve_target(self.wb, name)
@@ -135,6 +136,8 @@ class ServeState:
         """How many tokens the prompt start_chat would queue for these messages has; blocking (may load)."""
         prepared = chat.prepare_chat(self.wb, target, messages, **self._options(), **kwargs)
         loaded = self.wb.runtime.acquire(prepared.target.model, prepared.load)
+        if prepared.request.media:  # image tokens count too: the projector tokenizes (engine/vision.py)
+            return loaded.prompt_length(prepared.request)
         # LoadedModel.prompt_tokens's rule, through the guarded tokenize (the model may unload meanwhile)
         tokens = loaded.tokenize(prepared.prompt, add_special=False, parse_special=True)
         bos = loaded.bos_token_id
@@ -142,8 +145,7 @@ class ServeState:
 
     def load_model(self, target: chat.ChatTarget):
         """Acquire (load if needed) the target's model with this endpoint's load options; blocking."""
-        *_, load, _ignored = chat.build_options(target.base_parameters(), **self._options())
-        loaded = self.wb.runtime.acquire(target.model, load)
+        loaded = self.wb.runtime.acquire(target.model, chat.target_load(self.wb, target, **self._options()))
         self.note_user(loaded, target)
         return loaded
 
@@ -207,7 +209,8 @@ class ServeState:
             completion_tokens=final.completion_tokens if final else 0,
             ttft_seconds=stream.ttft, tokens_per_second=stream.completion_rate,
             finish_reason=final.finish_reason if final else None,
-            batch_sequences=final.max_batch_sequences if final else 0))
+            batch_sequences=final.max_batch_sequences if final else 0,
+            drafted_tokens=final.drafted_tokens if final else 0, accepted_tokens=final.accepted_tokens if final else 0))
 
     def record(self, record: RequestRecord) -> None:
         with self._lock:

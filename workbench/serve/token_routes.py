@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import InvalidParameter
+from .response_schemas import Detokenized, Tokens, documented
 from .schemas import DetokenizeRequest, TokenizeRequest
 
 router = APIRouter()
@@ -22,7 +23,7 @@ async def _with_model(request: Request, name: str, work):
     return await run_in_threadpool(lambda: work(state.load_model(state.resolve(name))))
 
 
-@router.post("/tokenize")
+@router.post("/tokenize", responses=documented("openai", Tokens))
 async def tokenize(body: TokenizeRequest, request: Request):
     def work(loaded):
         tokens = loaded.tokenize(body.content, add_special=body.add_special, parse_special=True)
@@ -33,7 +34,7 @@ async def tokenize(body: TokenizeRequest, request: Request):
     return {"tokens": await _with_model(request, body.model, work)}
 
 
-@router.post("/detokenize")
+@router.post("/detokenize", responses=documented("openai", Detokenized))
 async def detokenize(body: DetokenizeRequest, request: Request):
     def work(loaded):
         bad = [t for t in body.tokens if not 0 <= t < loaded.n_vocab]

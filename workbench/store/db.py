@@ -17,6 +17,7 @@ from ..errors import DiskFull, WorkbenchError
 from . import (  # noqa: F401  (register their tables on Base.metadata)
     audit_tables,
     evals_tables,
+    media_tables,
     presets_tables,
     sessions_tables,
 )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .audit_tables import AUDIT_CHECKPOINTS, AUDIT_EVENTS
 from .evals_tables import EVALS
+from .media_tables import PROJECTORS_AND_MESSAGE_MEDIA
 from .schema_v3 import PRESETS_AND_SESSIONS
 
 
@@ -85,6 +86,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE messages ADD COLUMN thinking TEXT",
     )),
     Migration(7, "audit checkpoints: retention prunes events only behind one", AUDIT_CHECKPOINTS),
+    Migration(8, "a model's paired projector; the images a message carries", PROJECTORS_AND_MESSAGE_MEDIA),
 )
 
 LATEST_VERSION = max(m.version for m in MIGRATIONS)

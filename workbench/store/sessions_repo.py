@@ -9,19 +9,33 @@ from sqlalchemy import select, text, update
 
 from ..errors import InvalidParameter, NotFound
 from ..files import utc_naive_now
-from ..records import ChatSession, Message, SearchHit
+from ..records import ChatSession, MediaRef, Message, SearchHit
+from .media_tables import MessageMediaRow
 from .presets_tables import PresetRow, PresetVersionRow
 from .sessions_tables import MessageRow, SessionRow
 
 _SESSION_FIELDS = ("title", "kind", "model_name", "system_override", "current_leaf_id", "preset_version_id")
 
 
-def _message(row: MessageRow) -> Message:
+def _message(row: MessageRow, media: tuple[MediaRef, ...] = ()) -> Message:
     return Message(
         id=row.id, session_id=row.session_id, parent_id=row.parent_id, role=row.role, content=row.content,
         status=row.status, created_at=row.created_at,
         provenance=json.loads(row.provenance) if row.provenance else None, thinking=row.thinking or "",
+        media=media,
     )
+
+
+def _media_of(s, message_ids: list[int]) -> dict[int, tuple[MediaRef, ...]]:
+    """The media references of these messages, in their order (one query for a whole session)."""
+    found: dict[int, list[MediaRef]] = {}
+    if not message_ids:
+        return {}
+    rows = s.scalars(select(MessageMediaRow).where(MessageMediaRow.message_id.in_(message_ids))
+                     .order_by(MessageMediaRow.message_id, MessageMediaRow.position))
+    for r in rows:
+        found.setdefault(r.message_id, []).append(MediaRef(r.sha256, r.kind, r.mime, r.size_bytes))
+    return {k: tuple(v) for k, v in found.items()}
 
 
 def fts_query(user_text: str) -> str:
@@ -94,7 +108,8 @@ class SessionRepository:
 
     # -- messages ----------------------------------------------------------------------------------------
     def add_message(self, session_id: int, parent_id: int | None, role: str, content: str, *,
-                    status: str = "complete", provenance: dict | None = None, thinking: str = "") -> Message:
+                    status: str = "complete", provenance: dict | None = None, thinking: str = "",
+                    media: tuple[MediaRef, ...] = ()) -> Message:
         with self._store.session() as s:
             session = self._row(s, session_id)
             if parent_id is not None:
@@ -106,9 +121,12 @@ class SessionRepository:
                              provenance=json.dumps(provenance) if provenance else None, created_at=utc_naive_now())
             s.add(row)
             s.flush()
+            for position, ref in enumerate(media):  # in the message's own transaction: all or nothing
+                s.add(MessageMediaRow(message_id=row.id, position=position, sha256=ref.sha256, kind=ref.kind,
+                                      mime=ref.mime, size_bytes=ref.size_bytes))
             session.current_leaf_id = row.id
             session.updated_at = row.created_at
-            return _message(row)
+            return _message(row, tuple(media))
 
     def update_message(self, message_id: int, *, content: str | None = None, status: str | None = None,
                        provenance: dict | None = None, thinking: str | None = None) -> Message:
@@ -125,20 +143,27 @@ class SessionRepository:
             if provenance is not None:
                 row.provenance = json.dumps(provenance)
             s.flush()
-            return _message(row)
+            return _message(row, _media_of(s, [row.id]).get(row.id, ()))
 
     def message(self, message_id: int) -> Message:
         with self._store.session() as s:
             row = s.get(MessageRow, message_id)
             if row is None:
                 raise NotFound(f"no message with id {message_id}")
-            return _message(row)
+            return _message(row, _media_of(s, [row.id]).get(row.id, ()))
 
     def messages(self, session_id: int) -> list[Message]:
         with self._store.session() as s:
             self._row(s, session_id)
-            rows = s.scalars(select(MessageRow).where(MessageRow.session_id == session_id).order_by(MessageRow.id))
-            return [_message(r) for r in rows]
+            rows = list(s.scalars(select(MessageRow).where(MessageRow.session_id == session_id)
+                                  .order_by(MessageRow.id)))
+            media = _media_of(s, [r.id for r in rows])
+            return [_message(r, media.get(r.id, ())) for r in rows]
+
+    def media_sha256s(self) -> set[str]:
+        """Every content address some message refers to (retention keeps these files)."""
+        with self._store.session() as s:
+            return set(s.scalars(select(MessageMediaRow.sha256).distinct()))
 
     def streaming(self) -> list[Message]:
         """Answers whose status is still 'streaming' (being written now, or left so by a killed process)."""

@@ -43,6 +43,9 @@ class ModelRow(Base):
     parent_sha256: Mapped[str | None] = mapped_column(String(64))
     requantized: Mapped[bool] = mapped_column(Boolean, default=False)
     added_at: Mapped[datetime] = mapped_column(DateTime)
+    projector_path: Mapped[str | None] = mapped_column(Text)  # migration 8: the paired mmproj file
+    projector_sha256: Mapped[str | None] = mapped_column(String(64))
+    projector_modalities: Mapped[str | None] = mapped_column(String(32))  # "vision", "audio", "vision,audio"
 
 
 class DownloadRow(Base):

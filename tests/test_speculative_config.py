@@ -1,0 +1,93 @@
+"""Speculation configured as a user would: a preset's DRAFT line and PARAMETERs, `serve --speculative`, per request.
+
+Real parts throughout: the tiny model in a real library, presets parsed from Modelfile text, the chat service
+writing provenance to SQLite, and the real endpoint on 127.0.0.1 driven by the openai client and httpx.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+import openai
+import pytest
+
+from tests.serve_support import serving, tiny_workbench
+from workbench.chat.prepare import prepare_chat
+from workbench.errors import InvalidParameter
+
+REPEAT = "the cat sat on the mat; " * 10
+DRAFTY = ("FROM tiny:F32\nDRAFT tiny:F32\nPARAMETER temperature 0\nPARAMETER num_predict 48\n"
+          "PARAMETER draft_p_min 0\n")  # the tiny model is rarely sure of anything
+LOOKY = ("FROM tiny:F32\nPARAMETER speculative lookup\nPARAMETER draft_max 8\nPARAMETER temperature 0\n"
+         "PARAMETER num_predict 48\n")
+
+
+@pytest.fixture(scope="module")
+def wb(tmp_path_factory, tiny_model_path):
+    wb = tiny_workbench(tmp_path_factory.mktemp("spec"), tiny_model_path)
+    wb.presets.create("drafty", DRAFTY)
+    wb.presets.create("looky", LOOKY)
+    yield wb
+    wb.close()
+
+
+def test_a_draft_line_loads_the_draft_beside_and_answers_record_the_counts(wb):
+    prepared = prepare_chat(wb, "drafty", [{"role": "user", "content": REPEAT}])
+    assert prepared.request.speculation.mode == "draft"
+    assert prepared.load.draft_path == str(wb.library.get("tiny:F32").path)
+    session = wb.sessions.create(preset_ref="drafty")
+    record = wb.chat.send(session.id, REPEAT).collect().provenance_record
+    assert record.drafted_tokens > 0 and record.accepted_tokens > 0
+    assert record.speculation_text.startswith(f"drafts {record.accepted_tokens}/{record.drafted_tokens} accepted")
+    stored = wb.sessions.message(wb.sessions.messages(session.id)[-1].id).provenance_record
+    assert (stored.drafted_tokens, stored.accepted_tokens) == (record.drafted_tokens, record.accepted_tokens)
+
+
+def test_parameters_choose_lookup_and_tune_it_and_a_request_can_turn_it_off(wb):
+    prepared = prepare_chat(wb, "looky", [{"role": "user", "content": REPEAT}])
+    assert (prepared.request.speculation.mode, prepared.request.speculation.draft_max) == ("lookup", 8)
+    assert prepared.load.draft_path is None
+    off = prepare_chat(wb, "looky", [{"role": "user", "content": REPEAT}], parameters={"speculative": "off"})
+    assert off.request.speculation is None
+    with pytest.raises(InvalidParameter, match="needs a draft model"):
+        prepare_chat(wb, "looky", [{"role": "user", "content": "hi"}], parameters={"speculative": "draft"})
+    with pytest.raises(InvalidParameter, match="lookup or draft"):
+        prepare_chat(wb, "looky", [{"role": "user", "content": "hi"}], parameters={"speculative": "sometimes"})
+
+
+def test_a_draft_model_that_is_not_in_the_library_is_named(wb):
+    wb.presets.create("lost", "FROM tiny:F32\nDRAFT nowhere:1b\n")
+    with pytest.raises(InvalidParameter, match="the draft model 'nowhere:1b' of lost@1 is not in the library"):
+        prepare_chat(wb, "lost", [{"role": "user", "content": "hi"}])
+
+
+def test_endpoint_default_lookup_per_request_fields_and_metrics(wb):
+    with serving(wb, speculative="lookup", reproducible=True) as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused")
+
+        def ask(**extra):
+            return client.chat.completions.create(model="tiny:F32", max_tokens=48, temperature=0,
+                                                  messages=[{"role": "user", "content": REPEAT}], extra_body=extra)
+
+        plain = ask(speculative="off").choices[0].message.content
+        assert ask().choices[0].message.content == plain
+        assert ask(draft_max=2, draft_ngram=2).choices[0].message.content == plain
+        metrics = httpx.get(server.url + "/metrics").text
+        drafted = [line for line in metrics.splitlines() if line.startswith("workbench_draft_tokens_total{")]
+        assert drafted and float(drafted[0].rsplit(" ", 1)[1]) > 0
+        assert "workbench_draft_accepted_tokens_total{" in metrics
+        bad = httpx.post(server.url + "/v1/chat/completions", json={
+            "model": "tiny:F32", "messages": [{"role": "user", "content": "hi"}], "draft_max": 0})
+        assert bad.status_code == 400 and "draft_max" in bad.text
+
+
+def test_serve_refuses_an_unknown_draft_model_before_listening(wb):
+    env = {**os.environ, "WORKBENCH_HOME": str(wb.paths.data.parent)}
+    code = "from workbench.cli import main; raise SystemExit(main(sys.argv[1:]))"
+    result = subprocess.run([sys.executable, "-c", f"import sys; {code}", "serve", "--port", "0",
+                             "--speculative", "nowhere:1b"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "the draft model 'nowhere:1b' of --speculative is not in the library" in " ".join(result.stderr.split())
