@@ -130,6 +130,11 @@ def test_the_message_gives_apt_dnf_and_pacman_names():
     assert "sudo pacman -S xcb-util-cursor xcb-util-wm" in text
 
 
+def test_a_missing_platform_plugin_is_named(tmp_path):
+    report = check(env={"DISPLAY": ":0"}, plugins=tmp_path)
+    assert not report.ok and "libqxcb.so is missing" in report.message() and "reinstall PySide6" in report.message()
+
+
 def test_headless_platforms_and_a_wayland_session_are_judged_like_qt_does():
     assert check(env={"QT_QPA_PLATFORM": "offscreen"}, probe=("libworkbench-absent-for-tests.so.0",)).ok
     wayland = check(env={"WAYLAND_DISPLAY": "wayland-0"}, probe=("libworkbench-absent-for-tests.so.0",))

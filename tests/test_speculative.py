@@ -173,6 +173,8 @@ def test_lookup_proposes_what_followed_the_latest_match():
     drafter.extend([6, 2, 3])
     assert drafter.propose(3) == [6, 2, 3]  # no earlier "6 2 3": what followed the latest earlier "2 3"
     assert LookupDrafter([1, 2, 3], ngram=3).propose(4) == []
+    assert LookupDrafter([5, 7, 9, 5], ngram=3).guess() == [7]  # the one-token guess for a free row
+    assert LookupDrafter([5, 7, 9], ngram=3).guess() == []
 
 
 def test_draft_length_adapts_and_drafting_pauses_after_misses():

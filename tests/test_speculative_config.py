@@ -64,6 +64,13 @@ def test_a_draft_model_that_is_not_in_the_library_is_named(wb):
         prepare_chat(wb, "lost", [{"role": "user", "content": "hi"}])
 
 
+def drafted_total(url: str) -> float:
+    """workbench_draft_tokens_total for the tiny model, from /metrics (0 before any draft)."""
+    lines = [line for line in httpx.get(url + "/metrics").text.splitlines()
+             if line.startswith("workbench_draft_tokens_total{")]
+    return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
+
+
 def test_endpoint_default_lookup_per_request_fields_and_metrics(wb):
     with serving(wb, speculative="lookup", reproducible=True) as server:
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused")
@@ -73,12 +80,23 @@ def test_endpoint_default_lookup_per_request_fields_and_metrics(wb):
                                                   messages=[{"role": "user", "content": REPEAT}], extra_body=extra)
 
         plain = ask(speculative="off").choices[0].message.content
+        assert drafted_total(server.url) == 0  # "off" in the body wins over the endpoint's default
         assert ask().choices[0].message.content == plain
+        after_default = drafted_total(server.url)
+        assert after_default > 0
         assert ask(draft_max=2, draft_ngram=2).choices[0].message.content == plain
-        metrics = httpx.get(server.url + "/metrics").text
-        drafted = [line for line in metrics.splitlines() if line.startswith("workbench_draft_tokens_total{")]
-        assert drafted and float(drafted[0].rsplit(" ", 1)[1]) > 0
-        assert "workbench_draft_accepted_tokens_total{" in metrics
+        assert "workbench_draft_accepted_tokens_total{" in httpx.get(server.url + "/metrics").text
+
+        def ollama(**options) -> dict:
+            return httpx.post(server.url + "/api/generate", timeout=60, json={
+                "model": "tiny:F32", "prompt": REPEAT, "stream": False,
+                "options": {"temperature": 0, "num_predict": 48, **options}}).json()
+
+        before = drafted_total(server.url)
+        assert ollama(speculative="off")["eval_count"] == 48
+        assert drafted_total(server.url) == before  # Ollama options reach the same parameters
+        assert ollama(draft_max=4)["eval_count"] == 48
+        assert drafted_total(server.url) > before
         bad = httpx.post(server.url + "/v1/chat/completions", json={
             "model": "tiny:F32", "messages": [{"role": "user", "content": "hi"}], "draft_max": 0})
         assert bad.status_code == 400 and "draft_max" in bad.text

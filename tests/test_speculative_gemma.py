@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from workbench.engine import GenerationRequest, LoadOptions, Runtime, SamplingParams, Speculation
+from workbench.errors import InvalidParameter
 from workbench.settings import Settings
 
 pytestmark = pytest.mark.gemma
@@ -44,3 +45,10 @@ def test_lookup_rewrite_is_token_for_token_the_plain_output(gemma, sampling):
     text, final = run(Speculation(mode="lookup"))
     assert (text, final.tokens) == (plain_text, plain.tokens)
     assert final.accepted_tokens > 0
+
+
+def test_the_tiny_model_cannot_draft_for_gemma(gemma_model_path, tiny_model_path):
+    """Different tokenizers (gemma's SentencePiece, the tiny model's byte-level BPE): refused at load, by name."""
+    with Runtime(Settings(keep_alive_seconds=-1, threads=2)) as runtime, \
+            pytest.raises(InvalidParameter, match=r"tiny-llama\.gguf cannot draft for .*: its tokenizer type is"):
+        runtime.acquire(gemma_model_path, LoadOptions(n_ctx=256, n_parallel=1, draft_path=str(tiny_model_path)))

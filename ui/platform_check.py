@@ -100,23 +100,37 @@ def plugins_dir() -> Path:
     return Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
 
 
-def _plugin_file(name: str) -> Path:
-    return plugins_dir() / "platforms" / f"libq{name}.so"
+def missing_for(plugin: Path, probe: tuple[str, ...]) -> list[str]:
+    """Missing libraries of a platform plugin: each of `probe` that the loader cannot load; when those all load,
+    the plugin itself is loaded (Qt loads the same file moments later, so this costs nothing extra). Only when
+    something is missing does `ldd` list everything else the plugin lacks (it takes ~0.1 s)."""
+    missing = [soname for soname in probe if not loadable(soname)]
+    if not missing:
+        try:
+            ctypes.CDLL(str(plugin))
+            return []
+        except OSError as exc:  # "libfoo.so.1: cannot open shared object file: …"
+            missing = [str(exc).split(":")[0].strip()]
+    return missing + [soname for soname in ldd_missing(plugin) if soname not in missing]
 
 
-def missing_for(name: str, probe: tuple[str, ...] | None = None) -> list[str]:
-    """Missing libraries of platform plugin `name`: each of `probe` (the plugin's known needs by default)
-    that the loader cannot load, then whatever else `ldd` reports missing."""
+def _judge(name: str, plugins: Path, probe: tuple[str, ...] | None) -> PlatformReport:
+    plugin = plugins / "platforms" / f"libq{name}.so"
+    if not plugin.is_file():
+        return PlatformReport(name, problem=f"Qt's {name} platform plugin is not installed ({plugin} is missing): "
+                                            "reinstall PySide6 (scripts/setup.sh, or the app's folder).")
     if probe is None:
         probe = XCB_LIBRARIES if name == "xcb" else WAYLAND_LIBRARIES
-    missing = [soname for soname in probe if not loadable(soname)]
-    return missing + [soname for soname in ldd_missing(_plugin_file(name)) if soname not in missing]
+    missing = missing_for(plugin, probe)
+    problem = f"Qt's {name} platform plugin needs libraries this system lacks: {', '.join(missing)}."
+    return PlatformReport(name, missing, problem if missing else "")
 
 
-def check(env: dict[str, str] | None = None, probe: tuple[str, ...] | None = None) -> PlatformReport:
+def check(env: dict[str, str] | None = None, probe: tuple[str, ...] | None = None,
+          plugins: Path | None = None) -> PlatformReport:
     """Which platform Qt will use here (as Qt picks it: QT_QPA_PLATFORM, else wayland in a Wayland session
     with xcb as the fallback, else xcb) and whether it can load. `probe` replaces the list of libraries asked
-    for (tests point it at a library that does not exist)."""
+    for and `plugins` Qt's plugin folder (tests point them at a library or a plugin that does not exist)."""
     env = os.environ if env is None else env
     if not sys.platform.startswith("linux"):
         return PlatformReport(platform="native")
@@ -128,11 +142,8 @@ def check(env: dict[str, str] | None = None, probe: tuple[str, ...] | None = Non
         return PlatformReport("", problem="there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set). "
                                           "Start it from a desktop session, or on a headless machine under "
                                           "`xvfb-run workbench gui`.")
-    reports = []
     for name in candidates:
-        missing = missing_for(name, probe)
-        if not missing:
-            return PlatformReport(platform=name)
-        reports.append(PlatformReport(name, missing, f"Qt's {name} platform plugin needs libraries this "
-                                                     f"system lacks: {', '.join(missing)}."))
-    return reports[-1]  # xcb's (the fallback) is what to fix on a machine with neither
+        report = _judge(name, plugins or plugins_dir(), probe)
+        if report.ok:
+            return report
+    return report  # the last candidate's (xcb, Qt's fallback) is what to fix

@@ -128,7 +128,10 @@ def cold_start(model: Path, args) -> None:
     """Best of N cold starts (the model file is in the page cache after the first, for every server alike)."""
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        start_workbench(model, home, free_port()).terminate()  # imports the model; first_start done once
+        setup = start_workbench(model, home, free_port())  # imports the model (first start done once, here)
+        wait_ready(f"http://127.0.0.1:{setup.args[3]}", setup)
+        setup.terminate()
+        setup.wait(30)
         env = {**os.environ, "WORKBENCH_HOME": str(home), "WORKBENCH_NO_DEFAULT_MODEL": "1"}
         port = free_port()
         serve = [str(BIN / "workbench"), "serve", "--port", str(port), "--throughput"]

@@ -10,6 +10,9 @@ Single stream, greedy, reproducible mode (the mode in which speculation is token
     scheduler stops drafting when more than a few streams decode: the batch already shares the weight reads);
   * the same tasks in throughput mode, for reference (there a verified token may round differently from a plainly
     decoded one, so the text can differ; whether it did is printed);
+  * what reproducible mode's padding costs plain decoding (every stream decodes >= 2 rows so that speculation is
+    output-neutral, docs/design.md §4.12): one stream with and without it, the scheduler's `_pad` swapped for a
+    no-op in this process only;
   * with --llama-cpp-bin DIR (llama.cpp's `llama-lookup`, built from the llama.cpp that llama-cpp-python vendors,
     as bench_engine.py's flag): llama-lookup's own decode speed on the rewrite prompt, side by side.
 Decode tok/s is the FinalEvent's (first to last token: the prompt's prefill is the same either way). Each figure is
@@ -112,6 +115,24 @@ def aggregate(model, tokens: int, speculate: bool) -> float:
     return sum(counts) / (time.perf_counter() - start)
 
 
+def padding_cost(model, tokens: int, repeats: int) -> dict[str, tuple[float, float]]:
+    """Plain decode tok/s (with reproducible mode's padding, without it), one stream and 8 streams aggregate."""
+    from workbench.engine.scheduler import Scheduler
+
+    padded = Scheduler._pad
+    best = {"1 stream": {True: 0.0, False: 0.0}, "8 streams": {True: 0.0, False: 0.0}}
+    try:
+        for _ in range(repeats):
+            for pad in (True, False):
+                Scheduler._pad = padded if pad else (lambda *_args, **_kw: None)
+                final = model.generate(request(TASKS["free-form"], tokens, False)).collect()[1]
+                best["1 stream"][pad] = max(best["1 stream"][pad], final.decode_tokens_per_second or 0.0)
+                best["8 streams"][pad] = max(best["8 streams"][pad], aggregate(model, tokens, False))
+    finally:
+        Scheduler._pad = padded
+    return {name: (b[True], b[False]) for name, b in best.items()}
+
+
 def llama_lookup(bin_dir: Path, path: Path, prompt: str, tokens: int, threads: int) -> float | None:
     out = subprocess.run([str(bin_dir / "llama-lookup"), "-m", str(path), "-p", prompt, "-n", str(tokens),
                           "-t", str(threads), "--temp", "0", "-c", "2048", "--spec-draft-n-max", "16"],
@@ -144,6 +165,10 @@ def main() -> None:
             spec = max(aggregate(model, args.tokens, True) for _ in range(args.repeats))
             print(f"  8 streams aggregate: plain {plain:5.1f} tok/s  speculation allowed {spec:5.1f} tok/s  "
                   f"= {spec / plain:.2f}x (target >= 0.97)", flush=True)
+            if reproducible:
+                for streams, (with_pad, without) in padding_cost(model, args.tokens, args.repeats).items():
+                    print(f"  padding (>= 2 rows per stream), {streams}: plain decode {with_pad:5.1f} tok/s with it, "
+                          f"{without:5.1f} without = {with_pad / without:.2f}x", flush=True)
             runtime.unload(model)
     if args.llama_cpp_bin:
         for name in GROUNDED:

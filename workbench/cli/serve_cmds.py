@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from concurrent.futures import Future
 
 import typer
 from rich.table import Table
@@ -56,31 +57,42 @@ def serve(
         first_start(wb)  # the bundled model and its `default` preset, as `list` and `run` prepare them
         if speculative and speculative.strip().lower() not in NO_DRAFT_MODEL:  # a draft model: refuse a bad one now
             draft_file(wb, speculative.strip(), "--speculative")
+        preloaded = _start_preloads(wb, config, preload)
         _apply_retention(wb)
         server = EndpointServer(wb, config)
-        _start_preloads(server, preload)
+        preloaded.set_result(server)
         mode = "reproducible" if reproducible else "throughput"
         console_err.print(f"serving on http://{host}:{port} ({mode} mode; OpenAI at /v1, Ollama at /api; "
                           "Ctrl-C stops)", highlight=False)
         server.serve_forever()
 
 
-def _start_preloads(server, names: list[str]) -> None:
-    """Resolve the names now (an unknown one stops the start) and load them on a thread while the socket opens:
-    a request arriving before a load ends waits for that same load (Runtime.acquire shares it)."""
-    state = server.state
-    targets = [state.resolve(name) for name in names]
+def _start_preloads(wb, config: ServeConfig, names: list[str]) -> Future:
+    """Resolve the names now (an unknown one stops the start) and load them on a thread at once, so llama.cpp's
+    load (native code, the GIL released) overlaps the endpoint's own start; a request arriving before a load ends
+    waits for that same load (Runtime.acquire shares it). Give the returned future the server once it exists: the
+    loaded models are then noted as the endpoint's (its /api/ps names them)."""
+    from ..chat.prepare import resolve_target, target_load
+
+    targets = [resolve_target(wb, name) for name in names]
+    server_made: Future = Future()
+    if not targets:
+        return server_made
+    wb.runtime.max_queue = config.queue_size  # as the endpoint's state sets it (the preload may load first)
+    options = {"reproducible": config.reproducible, "n_parallel": config.parallel, "speculative": config.speculative}
 
     def load() -> None:
         for target in targets:
             try:
-                state.load_model(target)
+                loaded = wb.runtime.acquire(target.model, target_load(wb, target, **options))
             except WorkbenchError as exc:
                 console_err.print(f"[yellow]warning:[/yellow] could not preload {target.name}: {exc}",
                                   highlight=False)
+                continue
+            server_made.result().state.note_user(loaded, target)
 
-    if targets:
-        threading.Thread(target=load, name="workbench-preload", daemon=True).start()
+    threading.Thread(target=load, name="workbench-preload", daemon=True).start()
+    return server_made
 
 
 def _apply_retention(wb) -> None:

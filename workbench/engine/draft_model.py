@@ -69,6 +69,7 @@ class DraftModel:
             self.close()
             raise
         self._mem = llama_cpp.llama_get_memory(self._ctx)
+        self.size_bytes = llama_cpp.llama_model_size(self._model)  # its weights (what `workbench ps` adds up)
         self._n_target_vocab = target_vocab.n_tokens
         self._cache: list[list[int]] = [[] for _ in range(n_slots)]
 

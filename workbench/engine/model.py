@@ -80,6 +80,8 @@ class LoadedModel:
             raise
         self.memory_bytes = self.facts.size_bytes + self._kv_bytes(cfg) + \
             (self._projector.size_bytes if self._projector is not None else 0)
+        if self._draft is not None:
+            self.memory_bytes += self._draft.size_bytes
         self.touch()
 
     def _load_draft(self, path: Path, cfg: native.ContextConfig):

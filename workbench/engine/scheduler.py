@@ -38,6 +38,7 @@ class Slot:
     prompt_cached: int = 0  # leading cache tokens computed as prompt (prefill), not generated one by one
     last_used: float = 0.0
     draft: list[int] = field(default_factory=list)  # tokens drafted after next_token, verified in this step
+    guess: bool = False  # the draft is a free one-token guess (speculative.plan_drafts)
 
 
 _MIN_ROWS_PER_THREAD = 2  # below this, handing rows to the helper thread costs more than it saves
@@ -205,7 +206,8 @@ class Scheduler:
         generating = [s for s in self.slots if s.job is not None and s.prefilled]
         pending = sorted((s for s in self.slots if s.job is not None and not s.prefilled and not s.job.awaits_encode),
                          key=lambda s: s.job.submitted_at)
-        draft_rows = plan_drafts(generating, n_ctx=self.n_ctx, n_batch=self.n_batch, draft_model=self.draft_model)
+        draft_rows = plan_drafts(generating, n_ctx=self.n_ctx, n_batch=self.n_batch, draft_model=self.draft_model,
+                                 free_row=self.reproducible)
         if not self.reproducible:  # everything in one decode
             self._round(generating, pending, self.n_batch - len(generating) - draft_rows)
             return
@@ -302,7 +304,8 @@ class Scheduler:
             llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, len(slot.cache), -1)
         job.drafted_tokens += len(draft)
         job.accepted_tokens += accepted
-        job.drafting.control.record(len(draft), accepted)
+        if not slot.guess:
+            job.drafting.control.record(len(draft), accepted)
 
     def _chunk_size(self, remaining: int, budget: int) -> int:
         take = min(remaining, budget)

@@ -48,11 +48,17 @@ class LookupDrafter:
                 return tokens[start : start + limit]
         return []
 
+    def guess(self) -> list[int]:
+        """One token: what followed the latest earlier occurrence of the last token alone ([] if none)."""
+        self._catch_up()
+        start = self._index.get((1, self.tokens[-1]))
+        return [] if start is None else [self.tokens[start]]
+
     def _catch_up(self) -> None:
         """Index every n-gram whose following token exists (the newest n-gram has none yet)."""
         tokens, index = self.tokens, self._index
         for end in range(self._indexed, len(tokens) - 1):  # n-grams ending at `end` (inclusive)
-            for n in range(2, self.ngram + 1):
+            for n in range(1, self.ngram + 1):
                 if end + 1 >= n:
                     index[(n, *tokens[end + 1 - n : end + 1])] = end + 1
         self._indexed = max(self._indexed, len(tokens) - 1)
@@ -117,11 +123,23 @@ class Drafting:
             draft = draft_model.propose(seq, self.prompt + generated, limit, self.spec.draft_p_min)
         return draft if len(draft) >= max(1, self.spec.draft_min) else []
 
+    def guess(self, generated: list[int]) -> list[int]:
+        """A one-token lookup guess for a row that is decoded anyway (see plan_drafts); [] without lookup."""
+        if self.lookup is None:
+            return []
+        self.lookup.extend(generated[len(self.lookup.tokens) - len(self.prompt) :])
+        return self.lookup.guess()
 
-def plan_drafts(generating: list, *, n_ctx: int, n_batch: int, draft_model) -> int:
-    """Set each generating scheduler slot's `draft` for this step; returns the rows the drafts add."""
+
+def plan_drafts(generating: list, *, n_ctx: int, n_batch: int, draft_model, free_row: bool = False) -> int:
+    """Set each generating scheduler slot's `draft` for this step; returns the rows the drafts add.
+
+    free_row: a lone stream decodes a second row with logits anyway (reproducible mode's padding, engine/
+    scheduler.py `_pad`); when it has no draft, a one-token lookup guess takes that row's place for free. A guess
+    (`slot.guess`) does not count against the slot's drafting (DraftControl): it costs nothing when it misses.
+    """
     for slot in generating:
-        slot.draft = []
+        slot.draft, slot.guess = [], False
     if len(generating) > MAX_DRAFTING_STREAMS:
         return 0
     rows = 0
@@ -137,4 +155,8 @@ def plan_drafts(generating: list, *, n_ctx: int, n_batch: int, draft_model) -> i
         if limit > 0:
             slot.draft = job.drafting.propose(job.tokens, limit, draft_model, slot.seq)
             rows += len(slot.draft)
+            if free_row and len(generating) == 1 and not slot.draft:
+                slot.draft = job.drafting.guess(job.tokens)
+                slot.guess = bool(slot.draft)
+                rows += len(slot.draft)
     return rows
