@@ -30,3 +30,10 @@ sys.exit(0 if b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info() else 1)' 2>
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
     --no-binary llama-cpp-python "llama-cpp-python==${version}"
 fi
+
+# The tests start the one-folder app's window under Xvfb; Qt's xcb plugin needs these X libraries. Installed
+# when the system's package manager can (Debian/Ubuntu as root); otherwise the test names what is missing.
+if [[ ",${extras}," == *",dev,"* ]] && ! command -v Xvfb >/dev/null && command -v apt-get >/dev/null \
+    && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && apt-get install -y -qq xvfb libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 >/dev/null
+fi

@@ -83,15 +83,3 @@ def tiny_q4_path(models_dir: Path, tiny_model_path: Path) -> Path:
     return quantize.quantize_file(tiny_model_path, models_dir / "tiny-q4_0.gguf", quantize.quant_type("Q4_0"))
 
 
-OPT_IN_MARKERS = ("frozen_app", "offline_kit")  # builds taking minutes: run only when `-m` names them
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out the opt-in packaging tests unless the -m expression mentions their marker
-    (`pytest -m frozen_app`, `-m "offline_kit or frozen_app"`)."""
-    expression = config.getoption("markexpr") or ""
-    left_out = [name for name in OPT_IN_MARKERS if name not in expression]
-    deselected = [item for item in items if any(item.get_closest_marker(name) for name in left_out)]
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if item not in deselected]

@@ -78,6 +78,7 @@ def frozen_app() -> Path:
 
 
 @pytest.mark.frozen_app
+@pytest.mark.timeout(1800)  # the first test builds the app (minutes on 2 cores)
 def test_the_frozen_cli_lists_and_answers_from_another_folder(frozen_app, tmp_path):
     env = clean_env(tmp_path)
     assert run([frozen_app / "workbench", "--version"], env, tmp_path).stdout.startswith("workbench ")
@@ -115,6 +116,7 @@ def _wait_for_line(path: Path, text: str, process: subprocess.Popen, seconds: fl
 
 
 @pytest.mark.frozen_app
+@pytest.mark.timeout(1800)  # the first test builds the app (minutes on 2 cores)
 def test_the_frozen_gui_shows_its_window_under_xvfb_and_closes_on_sigterm(frozen_app, tmp_path):
     xvfb, display = _start_xvfb()
     try:
@@ -132,6 +134,7 @@ def test_the_frozen_gui_shows_its_window_under_xvfb_and_closes_on_sigterm(frozen
 
 
 @pytest.mark.frozen_app
+@pytest.mark.timeout(1800)  # the first test builds the app (minutes on 2 cores)
 def test_the_frozen_gui_without_a_display_names_the_problem(frozen_app, tmp_path):
     result = subprocess.run([frozen_app / "workbench-gui"], env=clean_env(tmp_path), cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
@@ -151,6 +154,7 @@ def offline_kit() -> Path:
 
 
 @pytest.mark.offline_kit
+@pytest.mark.timeout(1800)  # builds the kit (downloads wheels once)
 def test_the_offline_kit_installs_and_runs_with_the_network_gone(offline_kit, tmp_path, wb, tiny_model_path):
     wb.library.import_file(tiny_model_path, name="tiny:F32")
     bundle = tmp_path / "tiny.wbundle"

@@ -19,7 +19,8 @@ from workbench.paths import default_paths
 def seer(tiny_model_path: Path, tmp_path: Path) -> str:
     with Workbench(default_paths()) as wb:
         wb.library.import_file(tiny_model_path, name="seer", mmproj=write_tiny_projector(tmp_path / "mmproj.gguf"))
-    return "seer"
+        wb.presets.create("seer-brief", "FROM seer\nPARAMETER num_predict 4\n")  # a preset runs its model's projector
+    return "seer-brief"
 
 
 def fails(result: tuple[int, str, str], text: str) -> None:

@@ -22,6 +22,7 @@ from ..errors import EngineError, InvalidMedia, InvalidParameter, WorkbenchError
 from ..files import utc_text
 from ..records import ChatSession, Message, Provenance
 from ..remote.chat_stream import is_remote_session, remote_name, start_remote
+from . import provenance_fields
 from .answer import AnswerPieces
 from .prepare import (
     ChatTarget,
@@ -35,7 +36,6 @@ from .prepare import (
 
 if TYPE_CHECKING:
     from ..app import Workbench
-    from ..engine import FinalEvent
 
 SAVE_INTERVAL = 0.5  # seconds between saves of a streaming answer's text
 _STATUS = {"stop": "complete", "length": "complete", "cancelled": "stopped", "error": "failed"}
@@ -366,12 +366,12 @@ class AnswerStream:
                                                         self._record)
             else:
                 target = chat.target(self._session)
-                self._record = _with_target(self._record, target)
+                self._record = provenance_fields.with_target(self._record, target)
                 prepared = chat.prepare(self._session, self.user_message, target, self._replay)
-                self._record = _with_prompt(self._record, prepared, self._session, self._replay)
+                self._record = provenance_fields.with_prompt(self._record, prepared, self._session, self._replay)
                 generation = prepared.generate(chat.workbench.runtime)
                 self._pieces = AnswerPieces(prepared.shape)
-                self._record = _with_load(self._record, chat, prepared)
+                self._record = provenance_fields.with_load(self._record, chat, prepared)
         except WorkbenchError as exc:
             self._fail(exc)
             raise
@@ -398,7 +398,7 @@ class AnswerStream:
 
     def _finish(self, final) -> None:
         status = _STATUS[final.finish_reason]
-        record = _with_outcome(self._record, final)
+        record = provenance_fields.with_outcome(self._record, final)
         # how long the model thought; a remote's endpoint, reported model and fingerprint
         record = replace(record, extra={**record.extra, **self._pieces.facts(), **getattr(final, "extra", {})})
         self._store(status, record)
@@ -421,36 +421,3 @@ class AnswerStream:
             self._state = "done"
         self.result = self._sessions.update_message(self.assistant_id, content=self.text, status=status,
                                                     provenance=record.as_dict(), thinking=self.thinking)
-
-
-# -- provenance --------------------------------------------------------------------------------------------
-def _with_target(record: Provenance, target: ChatTarget) -> Provenance:
-    preset = target.preset
-    return replace(record, model=target.model.name, model_sha256=target.model.sha256,
-                   preset=preset.preset_name if preset else None, preset_version=preset.number if preset else None,
-                   preset_sha256=preset.content_sha256 if preset else None,
-                   preset_version_id=preset.id if preset else None)
-
-
-def _with_prompt(record: Provenance, prepared: PreparedChat, session: ChatSession,
-                 replay: Provenance | None) -> Provenance:
-    system = replay.system_override if replay is not None else session.system_override
-    overrides = (replay.parameter_overrides or {}) if replay is not None else session.parameter_overrides
-    return replace(record, prompt_sha256=prepared.prompt_sha256, template_sha256=prepared.template_sha256,
-                   parameters=prepared.parameters, ignored_parameters=prepared.ignored, system_override=system,
-                   parameter_overrides=overrides)
-
-
-def _with_load(record: Provenance, chat: Chat, prepared: PreparedChat) -> Provenance:
-    """How the model was really loaded (defaults resolved): the mode decides whether a re-run is identical."""
-    options = chat.workbench.runtime.acquire(prepared.target.model, prepared.load).options
-    return replace(record, reproducible=bool(options.reproducible), n_ctx=options.n_ctx, engine=chat.engine_facts())
-
-
-def _with_outcome(record: Provenance, final: FinalEvent) -> Provenance:
-    return replace(record, seed=final.seed, prompt_tokens=final.prompt_tokens, cached_tokens=final.cached_tokens,
-                   completion_tokens=final.completion_tokens, ttft_seconds=final.ttft_seconds,
-                   tokens_per_second=final.decode_tokens_per_second, finish_reason=final.finish_reason,
-                   stop_sequence=final.stop_sequence, error=final.error,
-                   batch_sequences=final.max_batch_sequences,  # > 1: decoded beside other requests
-                   drafted_tokens=final.drafted_tokens or None, accepted_tokens=final.accepted_tokens or None)

@@ -59,13 +59,7 @@ class LoadedModel:
             self.metadata = native.model_meta(self._model)
             self.chat_template = native.chat_template(self._model)
             self.vocab = native.Vocab(self._model)
-            if opts.mmproj_path:
-                from .vision import Projector
-
-                self._projector = Projector(self._model, Path(opts.mmproj_path), n_threads=opts.n_threads,
-                                            n_batch=cfg.n_batch, n_ubatch=cfg.n_ubatch, n_embd=self.facts.n_embd)
-            if opts.draft_path:
-                self._draft = self._load_draft(Path(opts.draft_path), cfg)
+            self._load_companions(opts, cfg)
             self._scheduler = Scheduler(self._ctx, self.vocab, n_slots=cfg.n_seq_max, n_ctx=opts.n_ctx,
                                         n_batch=cfg.n_batch, n_ubatch=cfg.n_ubatch, n_swa=self.facts.n_swa,
                                         reproducible=bool(opts.reproducible), max_queue=max_queue, name=self.name,
@@ -83,6 +77,16 @@ class LoadedModel:
         if self._draft is not None:
             self.memory_bytes += self._draft.size_bytes
         self.touch()
+
+    def _load_companions(self, opts: LoadOptions, cfg: native.ContextConfig) -> None:
+        """The vision projector and the draft model, when the load options name them."""
+        if opts.mmproj_path:
+            from .vision import Projector
+
+            self._projector = Projector(self._model, Path(opts.mmproj_path), n_threads=opts.n_threads,
+                                        n_batch=cfg.n_batch, n_ubatch=cfg.n_ubatch, n_embd=self.facts.n_embd)
+        if opts.draft_path:
+            self._draft = self._load_draft(Path(opts.draft_path), cfg)
 
     def _load_draft(self, path: Path, cfg: native.ContextConfig):
         """The draft model beside this one (refused with InvalidParameter when its vocabulary differs)."""

@@ -249,6 +249,17 @@ class Scheduler:
         except native.DecodeError as exc:
             self._fail_slots(generating + chunked, str(exc))
             return
+        self._advance(generating, chunked)
+        for slot, drawn in zip(rows, self._draw_all(rows), strict=True):
+            if slot.draft:
+                self._verify(slot, drawn)
+            else:
+                self._sample(slot, drawn)
+                if self.reproducible and slot in generating:
+                    llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, len(slot.cache), -1)  # padding (_pad)
+
+    def _advance(self, generating: list[Slot], chunked: list[Slot]) -> None:
+        """After a decode: each slot's cache holds what it decoded; batch sharing is recorded per request."""
         shared = len(generating) + len(chunked)  # sequences in this decode: one per slot
         for slot in generating:
             slot.cache.append(slot.next_token)
@@ -261,13 +272,6 @@ class Scheduler:
             slot.prefilled = len(slot.cache) == len(slot.job.prompt)
             if slot.prefilled:
                 slot.prompt_cached = len(slot.cache)
-        for slot, drawn in zip(rows, self._draw_all(rows), strict=True):
-            if slot.draft:
-                self._verify(slot, drawn)
-            else:
-                self._sample(slot, drawn)
-                if self.reproducible and slot in generating:
-                    llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, len(slot.cache), -1)  # padding (_pad)
 
     def _pad(self, slot: Slot, width: int, outputs: bool) -> None:
         """Reproducible mode: fill the slot's rows up to `width` with throw-away tokens (their cells are dropped
