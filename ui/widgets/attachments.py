@@ -1,4 +1,4 @@
-"""Images attached to a chat message in the app: the paper-clip button, removable thumbnails under the message
+"""Images attached to a chat message in the app: the "Attach…" button, removable thumbnails under the message
 box, pasting or dropping images (or image files) into the box, and the thumbnails of a stored message's images.
 
 Each image is checked by the core (`Media.from_path` / `Media.from_bytes`, workbench/chat/media.py) the moment it
@@ -46,7 +46,8 @@ class AttachmentBar(QWidget):
         super().__init__(parent)
         self._items: list[tuple[Media, QWidget]] = []
         self.model_of: Callable[[], object | None] | None = None  # the page's current model (for the note below)
-        self.clip = QToolButton(text="📎", clicked=self.pick)  # the button lives in the page's button row
+        # plain text: an emoji paper clip renders as a missing-glyph box where no emoji font is installed
+        self.clip = QToolButton(text="Attach…", clicked=self.pick)  # the button lives in the page's button row
         self.clip.setToolTip("Attach images (or paste or drop them into the message box)")
         self.row = QHBoxLayout(self)
         self.row.setContentsMargins(0, 0, 0, 0)
