@@ -30,6 +30,25 @@ def workbench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def qt_objects_die_in_the_main_thread():
+    """After each test, collect garbage here, on the main thread, while no other thread runs. Left to a later
+    collection that happens to run on a server or engine thread, a widget's wrapper is handed to shiboken to
+    delete on the main thread, whose ~QObject then waited for a Qt lock that thread held (a hang seen in
+    test_serve_load after the UI tests)."""
+    yield
+    import sys
+
+    if "PySide6.QtWidgets" in sys.modules:
+        import gc
+
+        from PySide6.QtCore import QCoreApplication, QEvent
+
+        gc.collect()
+        if QCoreApplication.instance() is not None:
+            QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
 @pytest.fixture
 def wb(workbench_home: Path):
     with Workbench(default_paths()) as workbench:
