@@ -91,3 +91,27 @@ def dropping_server():
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextlib.contextmanager
+def served_side(folder, tiny_model_path, **serving_options):
+    """The "remote": the project's own endpoint, on its own data folder and port, serving the tiny model; yields
+    its URL."""
+    from tests.serve_support import serving, tiny_workbench
+
+    wb = tiny_workbench(folder, tiny_model_path)
+    try:
+        with serving(wb, reproducible=True, **serving_options) as server:
+            yield server.url
+    finally:
+        wb.close()
+
+
+TERSE = "FROM tiny:F32\nSYSTEM You are terse.\nPARAMETER num_predict 5\nPARAMETER temperature 0\n"
+
+
+def add_terse_preset(wb, tiny_model_path) -> None:
+    """The local side of a local-vs-remote comparison: the preset the remote serves, under the same name."""
+    wb.library.import_file(tiny_model_path, name="tiny:F32")
+    wb.presets.create("terse", TERSE)
+

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.remote_support import dropping_server
-from tests.serve_support import serving, tiny_workbench
+from tests.remote_support import dropping_server, served_side
 from tests.ui_helpers import open_page
 from workbench.errors import InvalidParameter, NotFound, WorkbenchError
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, tiny_model_path):
-    wb = tiny_workbench(tmp_path_factory.mktemp("remote-side"), tiny_model_path)
-    with serving(wb, reproducible=True) as server:
-        yield server.url
-    wb.close()
+    with served_side(tmp_path_factory.mktemp("remote-side"), tiny_model_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ import textwrap
 
 import pytest
 
-from tests.remote_support import dropping_server
-from tests.serve_support import serving, tiny_workbench
+from tests.remote_support import add_terse_preset, dropping_server, served_side
 from workbench.cli import main
 from workbench.errors import NotFound
 from workbench.measure.compare import compare
@@ -18,17 +17,13 @@ LOCKED = {"num_predict": 4, "temperature": 0}
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, tiny_model_path):
-    wb = tiny_workbench(tmp_path_factory.mktemp("remote-side"), tiny_model_path)
-    with serving(wb, reproducible=True) as server:
-        yield server.url
-    wb.close()
+    with served_side(tmp_path_factory.mktemp("remote-side"), tiny_model_path) as url:
+        yield url
 
 
 @pytest.fixture
 def local(wb, tiny_model_path, served):
-    wb.library.import_file(tiny_model_path, name="tiny:F32")
-    wb.presets.create("terse", "FROM tiny:F32\nSYSTEM You are terse.\nPARAMETER num_predict 5\n"
-                               "PARAMETER temperature 0\n")
+    add_terse_preset(wb, tiny_model_path)
     wb.remotes.add("side", served, "terse")
     return wb
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.remote_support import MemoryKeyring, using_keyring
-from tests.serve_support import serving, tiny_workbench
+from tests.remote_support import MemoryKeyring, add_terse_preset, served_side, using_keyring
 from tests.ui_helpers import open_page, wait_done
 from workbench.modelfile import parser as mf
 
@@ -16,17 +15,13 @@ KEY = "ui-remote-key-0123456789abc"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, tiny_model_path):
-    wb = tiny_workbench(tmp_path_factory.mktemp("remote-side"), tiny_model_path)
-    with serving(wb, api_key=KEY, reproducible=True) as server:
-        yield server.url
-    wb.close()
+    with served_side(tmp_path_factory.mktemp("remote-side"), tiny_model_path, api_key=KEY) as url:
+        yield url
 
 
 @pytest.fixture
 def local(wb, tiny_model_path, served):
-    wb.library.import_file(tiny_model_path, name="tiny:F32")
-    wb.presets.create("terse", "FROM tiny:F32\nSYSTEM You are terse.\nPARAMETER num_predict 5\n"
-                               "PARAMETER temperature 0\n")
+    add_terse_preset(wb, tiny_model_path)
     with using_keyring(MemoryKeyring()) as keyring:
         wb.keyring = keyring
         yield wb
