@@ -7,41 +7,70 @@ Each command group lives in its own module and registers itself on `app` when im
 from __future__ import annotations
 
 import importlib
+import itertools
 import sys
 
-import typer
-from rich.markup import escape
-
 from ..errors import WorkbenchError
-from .common import app, console_err
 
-COMMAND_MODULES = (  # in the order `workbench --help` lists their commands
-    "library_cmds",
-    "hub_cmds",
-    "engine_cmds",
-    "preset_cmds",
-    "session_cmds",
-    "serve_cmds",
-    "bench_cmds",
-    "gui_cmds",
-    "compare_cmds",
-    "eval_cmds",
-    "audit_cmds",
-    "retention_cmds",
-    "bundle_cmds",
-    "remote_cmds",
-    "promote_cmds",
-)
+COMMAND_MODULES = {  # module: the commands it registers, in the order `workbench --help` lists them
+    "library_cmds": ("import", "list", "rm", "show", "verify"),
+    "hub_cmds": ("estimate", "files", "pull", "search"),
+    "engine_cmds": ("quantize", "tokenize"),
+    "preset_cmds": ("create", "presets"),
+    "session_cmds": ("run", "sessions"),
+    "serve_cmds": ("ps", "serve"),
+    "bench_cmds": ("bench",),
+    "gui_cmds": ("desktop-install", "gui"),
+    "compare_cmds": ("compare", "quality"),
+    "eval_cmds": ("eval",),
+    "audit_cmds": ("audit",),
+    "retention_cmds": ("retention",),
+    "bundle_cmds": ("bundle",),
+    "remote_cmds": ("remote",),
+    "promote_cmds": ("promote",),
+}
 
 
-def register_commands() -> None:
-    """Import the command modules, whose decorators add their commands to `app`."""
-    for name in COMMAND_MODULES:
+def register_commands(argv: list[str] | None = None) -> None:
+    """Import the command modules, whose decorators add their commands to `app`: only the one that registers the
+    invoked command when argv names one (importing all fifteen costs ~0.2 s of every cold start, `serve`'s
+    included), all of them for help, usage errors and `version`."""
+    invoked = next((arg for arg in argv or () if not arg.startswith("-")), None)
+    owners = [module for module, commands in COMMAND_MODULES.items() if invoked in commands]
+    for name in owners or COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}")
 
 
+def prefetch_names(argv: list[str]) -> list[str]:
+    """The names a cold start will load: `serve --preload NAME…` and `run NAME` (a guess from the raw arguments,
+    before typer parses them: a wrong one costs only a background load, see workbench/engine/prefetch.py)."""
+    if argv[:1] == ["serve"]:
+        values = (value for option, value in itertools.pairwise(argv) if option == "--preload")
+        inline = (arg.removeprefix("--preload=") for arg in argv if arg.startswith("--preload="))
+        return [*values, *inline]
+    if argv[:1] == ["run"] and len(argv) > 1 and not argv[1].startswith("-"):
+        return [argv[1]]
+    return []
+
+
+def _start_prefetch(argv: list[str]) -> None:
+    names = prefetch_names(argv)
+    if names:
+        from ..engine import prefetch
+        from ..paths import default_paths
+
+        prefetch.start(default_paths(), names)
+
+
 def main(argv: list[str] | None = None) -> int:
-    register_commands()
+    argv = sys.argv[1:] if argv is None else argv
+    _start_prefetch(argv)  # first: before typer, rich and the store are imported
+    import typer
+    from rich.markup import escape
+
+    from .common import app, console_err
+
+    register_commands(argv)
     try:
         result = app(args=argv, standalone_mode=False, prog_name="workbench")
         # typer (>= 0.20) turns Ctrl-C into Exit(130) and, with standalone_mode=False, *returns* an Exit's code

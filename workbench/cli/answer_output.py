@@ -14,7 +14,7 @@ from ..records import Message
 from .common import console_err
 
 if TYPE_CHECKING:
-    from ..chat import AnswerStream
+    from ..chat.service import AnswerStream
 
 
 def title_from(text: str, limit: int = 60) -> str:

@@ -46,18 +46,17 @@ def serve(
                                       help="Load this model or preset while the endpoint starts (repeatable)."),
 ) -> None:
     """Serve the OpenAI (/v1) and Ollama (/api) compatible endpoint until Ctrl-C."""
-    from ..chat.speculation import NO_DRAFT_MODEL, draft_file
-    from ..serve.server import EndpointServer
-
     config = ServeConfig(host=host, port=port, api_key=api_key, cors_origins=tuple(cors_origin),
                          allowed_hosts=tuple(allowed_host), parallel=parallel, queue_size=queue_size,
                          max_tokens_cap=max_tokens_cap, reproducible=reproducible,
                          speculative=speculative).validate()
     with open_workbench() as wb:
         first_start(wb)  # the bundled model and its `default` preset, as `list` and `run` prepare them
-        if speculative and speculative.strip().lower() not in NO_DRAFT_MODEL:  # a draft model: refuse a bad one now
-            draft_file(wb, speculative.strip(), "--speculative")
+        if speculative:
+            _check_draft_model(wb, speculative)
         preloaded = _start_preloads(wb, config, preload)
+        from ..serve.server import EndpointServer  # after the preloads start: the load overlaps this import
+
         _apply_retention(wb)
         server = EndpointServer(wb, config)
         preloaded.set_result(server)
@@ -67,12 +66,21 @@ def serve(
         server.serve_forever()
 
 
+def _check_draft_model(wb, speculative: str) -> None:
+    """A draft model named by --speculative must exist: refuse a bad one before the endpoint starts."""
+    from ..chat.speculation import NO_DRAFT_MODEL, draft_file
+
+    if speculative.strip().lower() not in NO_DRAFT_MODEL:
+        draft_file(wb, speculative.strip(), "--speculative")
+
+
 def _start_preloads(wb, config: ServeConfig, names: list[str]) -> Future:
     """Resolve the names now (an unknown one stops the start) and load them on a thread at once, so llama.cpp's
     load (native code, the GIL released) overlaps the endpoint's own start; a request arriving before a load ends
     waits for that same load (Runtime.acquire shares it). Give the returned future the server once it exists: the
     loaded models are then noted as the endpoint's (its /api/ps names them)."""
     from ..chat.prepare import resolve_target, target_load
+    from ..engine import prefetch
 
     targets = [resolve_target(wb, name) for name in names]
     server_made: Future = Future()
@@ -82,14 +90,16 @@ def _start_preloads(wb, config: ServeConfig, names: list[str]) -> Future:
     options = {"reproducible": config.reproducible, "n_parallel": config.parallel, "speculative": config.speculative}
 
     def load() -> None:
-        for target in targets:
+        for name, target in zip(names, targets, strict=True):
             try:
                 loaded = wb.runtime.acquire(target.model, target_load(wb, target, **options))
             except WorkbenchError as exc:
                 console_err.print(f"[yellow]warning:[/yellow] could not preload {target.name}: {exc}",
                                   highlight=False)
                 continue
+            prefetch.remember(wb.paths, name, **loaded.native_load)  # the next start's head start
             server_made.result().state.note_user(loaded, target)
+        prefetch.discard()  # a stale guess from the last start: freed
 
     threading.Thread(target=load, name="workbench-preload", daemon=True).start()
     return server_made

@@ -65,6 +65,8 @@ def run(
     think = None if think is None else parse_parameter("think", think)  # a bad value: one line, no session
     images = _images(image)  # checked before a session is made: a bad file stores nothing
     with open_sessions() as wb:
+        if session_id is None:
+            _remember_loads(wb, name)
         if images and session_id is None:  # a model that cannot see: refused before a session is made
             _check_projector(wb, name)
         session = open_session(wb, name, session_id, kind="prompt" if raw else "chat")
@@ -84,6 +86,22 @@ def run(
                 raise typer.Exit(130)
             return
         Repl(wb, session, verbose=verbose, hide_thinking=hide_thinking, images=images).loop()
+
+
+def _remember_loads(wb: Workbench, name: str) -> None:
+    """The model `name` loads is remembered for the next `run NAME`'s head start (workbench/engine/prefetch.py), and a
+    guess from the last start that proved stale is freed once the real load is done."""
+    from ..engine import prefetch
+
+    audit_load = wb.runtime.on_load
+
+    def on_load(model) -> None:
+        if audit_load is not None:
+            audit_load(model)
+        prefetch.remember(wb.paths, name, **model.native_load)
+        prefetch.discard()
+
+    wb.runtime.on_load = on_load
 
 
 def _images(paths: list[Path] | None) -> list:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ContextLengthExceeded, EngineError, InvalidMedia, InvalidParameter
-from . import native
+from . import native, prefetch
 from .generation import Generation, Job, Sink
 from .params import GenerationRequest, LoadOptions
 from .sampling import Sampler, resolve_seed
@@ -46,7 +46,8 @@ class LoadedModel:
         self._users = 0
         self._users_done = threading.Condition()
         opts, cfg = resolved.options, resolved.context
-        self._model = native.load_model(self.path, gpu_layers=opts.gpu_layers, use_extra_bufts=not opts.reproducible)
+        flags = self._native_flags(opts)  # a load a cold start began early is taken over (prefetch.py)
+        self._model = prefetch.claim(self.path, **flags) or native.load_model(self.path, **flags)
         self._ctx = self._lora = self._projector = self._draft = None
         try:
             self.facts = native.model_facts(self._model)
@@ -96,6 +97,15 @@ class LoadedModel:
         return DraftModel(path, n_slots=cfg.n_seq_max, n_ctx=opts.n_ctx, n_threads=opts.n_threads,
                           target_vocab=self.vocab, target_name=self.name, gpu_layers=opts.gpu_layers,
                           reproducible=bool(opts.reproducible))
+
+    @staticmethod
+    def _native_flags(opts: LoadOptions) -> dict:
+        return {"gpu_layers": opts.gpu_layers, "use_extra_bufts": not opts.reproducible}
+
+    @property
+    def native_load(self) -> dict:
+        """The file and flags llama.cpp loaded this model with: what workbench/prefetch.py remembers."""
+        return {"path": self.path, **self._native_flags(self.options)}
 
     @property
     def draft_name(self) -> str | None:

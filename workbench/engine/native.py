@@ -1,7 +1,7 @@
 """The thin layer over llama-cpp-python's low-level ctypes API: the only place that touches raw pointers.
 
-Backend initialisation, llama.cpp's log routed into `logging` (captured per thread, so a load failure can say
-why), model and context creation with typed errors, a reusable `Batch`, tokenize/detokenize, the backend report.
+Backend initialisation (llama.cpp's log is routed by native_log.py), model and context creation with typed
+errors, a reusable `Batch`, tokenize/detokenize, the backend report.
 Why the low-level API and not `llama_cpp.Llama`: docs/design.md §4.1.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -18,34 +17,10 @@ from pathlib import Path
 import llama_cpp  # the package's __init__ has set process_env's defaults before this first import
 
 from ..errors import EngineError, ModelLoadError
+from .native_log import LogCapture, failure_reason, quietly_or_with_reason, route_to_python
 
-_log = logging.getLogger("workbench.engine.llama")
-_log.addHandler(logging.NullHandler())  # llama.cpp's chatter goes wherever the app configures logging, not stderr
 _init_lock = threading.Lock()
 _initialized = False
-_tls = threading.local()
-
-# ggml_log_level (ggml.h of this build): 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 continuation of the last line
-_LEVELS = {0: logging.CRITICAL, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
-_last_level = [logging.DEBUG]
-
-
-@llama_cpp.llama_log_callback
-def _on_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
-    py_level = _last_level[0] if level == 5 else _LEVELS.get(level, logging.DEBUG)
-    _last_level[0] = py_level
-    message = text.decode("utf-8", "replace").rstrip("\n")
-    capture = getattr(_tls, "capture", None)
-    if capture is not None and py_level >= logging.WARNING and message:
-        capture.append(message)
-    # llama.cpp is chatty at INFO (every tensor, every KV setting): keep it at DEBUG in our log
-    if py_level >= logging.WARNING and _log.isEnabledFor(py_level):
-        _log.log(py_level, "%s", message)
-    elif _log.isEnabledFor(logging.DEBUG):
-        _log.debug("%s", message)
-
-
-LOG_CALLBACK = _on_log  # libmtmd takes the same callback (engine/vision.py), so its log lands here too
 
 
 def ensure_backend() -> None:
@@ -54,27 +29,9 @@ def ensure_backend() -> None:
     with _init_lock:
         if _initialized:
             return
-        llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
+        route_to_python()
         llama_cpp.llama_backend_init()
         _initialized = True
-
-
-class LogCapture:
-    """Collects llama.cpp warnings/errors logged on this thread while the block runs (for error messages)."""
-
-    def __enter__(self) -> list[str]:
-        self.lines: list[str] = []
-        _tls.capture = self.lines
-        return self.lines
-
-    def __exit__(self, *exc) -> None:
-        _tls.capture = None
-
-
-def failure_reason(lines: list[str]) -> str:
-    """The last line llama.cpp logged while a call failed: its own words for why."""
-    errors = [line.strip() for line in lines if line.strip()]
-    return errors[-1] if errors else "llama.cpp gave no reason (see the log)"
 
 
 # ---------------------------------------------------------------------------------------------- model/context
@@ -104,11 +61,8 @@ def load_model(path: Path, *, gpu_layers: int, use_extra_bufts: bool):
     params.use_extra_bufts = use_extra_bufts and not amx_compiled()
     if not Path(path).is_file():
         raise ModelLoadError(f"cannot load {path}: the file does not exist")
-    with LogCapture() as lines:
-        model = llama_cpp.llama_model_load_from_file(os.fsencode(path), params)
-    if not model:
-        raise ModelLoadError(f"llama.cpp could not load {path}: {failure_reason(lines)}")
-    return model
+    return quietly_or_with_reason(lambda: llama_cpp.llama_model_load_from_file(os.fsencode(path), params),
+                                  f"llama.cpp could not load {path}", ModelLoadError)
 
 
 def free_model(model) -> None:
@@ -151,11 +105,8 @@ def new_context(model, cfg: ContextConfig, path: Path):
     params.swa_full = cfg.swa_full
     params.embeddings = cfg.embeddings
     params.no_perf = True
-    with LogCapture() as lines:
-        ctx = llama_cpp.llama_init_from_model(model, params)
-    if not ctx:
-        raise ModelLoadError(f"llama.cpp could not create a context for {path}: {failure_reason(lines)}")
-    return ctx
+    return quietly_or_with_reason(lambda: llama_cpp.llama_init_from_model(model, params),
+                                  f"llama.cpp could not create a context for {path}", ModelLoadError)
 
 
 def free_context(ctx) -> None:

@@ -16,7 +16,7 @@ import llama_cpp
 import numpy as np
 
 from ..errors import EngineError, InvalidParameter
-from . import native
+from . import native, native_log
 from .params import SamplingParams
 
 _TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
@@ -120,10 +120,10 @@ class Sampler:
 
     @staticmethod
     def _make_grammar(vocab: native.Vocab, text: str):
-        with native.LogCapture() as lines:
+        with native_log.LogCapture() as lines:
             grammar = llama_cpp.llama_sampler_init_grammar(vocab.ptr, text.encode("utf-8"), b"root")
         if not grammar:
-            raise InvalidParameter(f"the grammar does not parse: {native.failure_reason(lines)}")
+            raise InvalidParameter(f"the grammar does not parse: {native_log.failure_reason(lines)}")
         return grammar
 
     def _init_candidates(self, n_vocab: int) -> None:

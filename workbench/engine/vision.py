@@ -25,7 +25,7 @@ import numpy as np
 from llama_cpp import mtmd_cpp as mtmd
 
 from ..errors import EngineError, InvalidMedia, ModelLoadError
-from . import native
+from . import native, native_log
 
 MEDIA_MARKER = "<__media__>"  # where a message's image goes in the rendered prompt (what the template is given)
 _PLACEHOLDER_SPACE = 2**60
@@ -59,8 +59,8 @@ class Projector:
 
     def __init__(self, model, path: Path, *, n_threads: int, n_batch: int, n_ubatch: int, n_embd: int):
         native.ensure_backend()
-        mtmd.mtmd_log_set(native.LOG_CALLBACK, ctypes.c_void_p(0))
-        mtmd.mtmd_helper_log_set(native.LOG_CALLBACK, ctypes.c_void_p(0))
+        mtmd.mtmd_log_set(native_log.LOG_CALLBACK, ctypes.c_void_p(0))
+        mtmd.mtmd_helper_log_set(native_log.LOG_CALLBACK, ctypes.c_void_p(0))
         if not Path(path).is_file():
             raise ModelLoadError(f"cannot load the projector {path}: the file does not exist")
         params = mtmd.mtmd_context_params_default()
@@ -69,10 +69,10 @@ class Projector:
         params.print_timings = False
         params.warmup = False
         params.media_marker = MEDIA_MARKER.encode()
-        with native.LogCapture() as lines:
+        with native_log.LogCapture() as lines:
             self._ctx = mtmd.mtmd_init_from_file(os.fsencode(path), model, params)
         if not self._ctx:
-            raise ModelLoadError(f"llama.cpp could not load the projector {path}: {native.failure_reason(lines)}")
+            raise ModelLoadError(f"llama.cpp could not load the projector {path}: {native_log.failure_reason(lines)}")
         self.path = Path(path)
         self.vision = bool(mtmd.mtmd_support_vision(self._ctx))
         self.audio = bool(mtmd.mtmd_support_audio(self._ctx))
@@ -109,11 +109,11 @@ class Projector:
             add_special = vocab.add_bos if add_bos is None else add_bos
             text = mtmd.mtmd_input_text(data, len(data), add_special, parse_special)
             array = (mtmd.mtmd_bitmap_p_ctypes * max(1, len(bitmaps)))(*bitmaps)
-            with self._tokenize_lock, native.LogCapture() as lines:
+            with self._tokenize_lock, native_log.LogCapture() as lines:
                 code = mtmd.mtmd_tokenize(self._ctx, chunks, ctypes.byref(text), array, len(bitmaps))
             if code != 0:
                 raise InvalidMedia(f"the projector could not read the media (mtmd_tokenize returned {code}): "
-                                   f"{native.failure_reason(lines)}")
+                                   f"{native_log.failure_reason(lines)}")
             return self._fitting(self._media_prompt(chunks, media))
         finally:
             mtmd.mtmd_input_chunks_free(chunks)
@@ -134,7 +134,7 @@ class Projector:
             bitmap = mtmd.mtmd_bitmap_init(width, height, (ctypes.c_ubyte * len(rgb)).from_buffer_copy(rgb))
         else:  # WAV, MP3 or FLAC: libmtmd's helper decodes and resamples it to the projector's rate
             data = (ctypes.c_uint8 * len(item.data)).from_buffer_copy(item.data)
-            with native.LogCapture():
+            with native_log.LogCapture():
                 bitmap = mtmd.mtmd_helper_bitmap_init_from_buf(self._ctx, data, len(item.data), False)
         if not bitmap:
             raise InvalidMedia(f"the projector could not read the {item.kind} ({item.mime}): is it complete?")
@@ -171,11 +171,11 @@ class Projector:
 
     def encode(self, chunk, n_tokens: int) -> np.ndarray:
         """Run the projector on one chunk: its (n_tokens, n_embd) embeddings (a copy: mtmd reuses its buffer)."""
-        with self._encode_lock, native.LogCapture() as lines:
+        with self._encode_lock, native_log.LogCapture() as lines:
             code = mtmd.mtmd_encode_chunk(self._ctx, chunk)
             if code != 0:
                 raise EngineError(f"the projector failed to encode an image (code {code}): "
-                                  f"{native.failure_reason(lines)}")
+                                  f"{native_log.failure_reason(lines)}")
             out = mtmd.mtmd_get_output_embd(self._ctx)
             return np.ctypeslib.as_array(out, shape=(n_tokens * self.n_embd,)).reshape(n_tokens, self.n_embd).copy()
 

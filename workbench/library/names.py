@@ -8,10 +8,13 @@ reach outside the data dir; validating them anyway keeps them printable and shel
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidName
-from ..gguf.info import GGUFInfo
 from ..paths import safe_component
+
+if TYPE_CHECKING:
+    from ..gguf.info import GGUFInfo
 
 MAX_NAME = 200  # the models.name column
 SPLIT_SUFFIX = re.compile(r"-\d{5}-of-\d{5}$")

@@ -13,6 +13,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..audit import NullAudit
 from ..errors import InvalidModelFile, InvalidName, NotFound
@@ -28,11 +29,13 @@ from ..files import (
     temp_path,
     utc_naive_now,
 )
-from ..gguf.info import GGUFInfo, read_gguf_info
 from ..paths import Paths
 from ..records import FileCheck, LocalModel, ModelSource, VerifyResult
 from ..tasks import CancelToken, ProgressCallback, ProgressMeter, no_progress
 from .names import derive_name, validate_name, with_suffix
+
+if TYPE_CHECKING:
+    from ..gguf.info import GGUFInfo
 
 SHA_PREFIX = re.compile(r"^(?:sha256[:-])?([0-9a-fA-F]{12,64})$")
 
@@ -152,6 +155,8 @@ class Library:
             if not self._inside_store(f):
                 raise InvalidModelFile(f"{f} is not in {self.paths.downloads}: only verified downloads are moved "
                                        "into the library; import other files with import_file")
+        from ..gguf.info import read_gguf_info  # here: reading a header needs the gguf package (~60 ms to import)
+
         plan = _Plan(files, tuple(read_gguf_info(f) for f in files))
         self._check_shards(plan)
         stored = self._place(files, shas)
@@ -222,6 +227,8 @@ class Library:
         return any(resolved.is_relative_to(d.resolve()) for d in (self.paths.blobs, self.paths.downloads))
 
     def _plan(self, path: Path) -> _Plan:
+        from ..gguf.info import read_gguf_info  # here: reading a header needs the gguf package (~60 ms to import)
+
         info = read_gguf_info(path)
         if not info.is_split:
             return _Plan((path,), (info,))
