@@ -67,60 +67,50 @@ def test_the_names_a_cold_start_loads_are_read_from_the_raw_arguments(argv, name
     assert prefetch_names(argv) == names
 
 
-def _remembered(wb, tiny_model_path):
-    """Load the tiny model through the runtime (throughput mode: weights repacked) and remember it as `tiny`, as
-    serve and run do; then unload it."""
+@pytest.fixture
+def remembered(tmp_path, tiny_model_path):
+    """A Workbench whose tiny model was loaded through the runtime (throughput mode: weights repacked) and
+    remembered as `tiny`, as serve and run do, then unloaded: (wb, the load's file and flags)."""
+    wb = tiny_workbench(tmp_path, tiny_model_path)
     loaded = wb.runtime.acquire(wb.library.get("tiny:F32"), LoadOptions(n_ctx=256, reproducible=False))
     prefetch.remember(wb.paths, "tiny", **loaded.native_load)
     wb.runtime.unload(loaded)
-    return loaded.native_load
+    yield wb, loaded.native_load
+    prefetch.discard()
+    wb.close()
 
 
-def test_a_remembered_load_is_started_early_and_taken_over_by_the_real_load(tmp_path, tiny_model_path):
-    wb = tiny_workbench(tmp_path, tiny_model_path)
-    try:
-        flags = _remembered(wb, tiny_model_path)
-        assert prefetch.start(wb.paths, ["tiny", "unknown"]) == 1
-        assert prefetch.pending() == [(str(flags["path"]), flags["gpu_layers"], flags["use_extra_bufts"])]
-        model = wb.runtime.acquire(wb.library.get("tiny:F32"), LoadOptions(n_ctx=128, reproducible=False))
-        assert prefetch.pending() == []  # claimed, not loaded a second time
-        _, final = model.generate(GenerationRequest(prompt="hello", max_tokens=4,
-                                                    sampling=SamplingParams(temperature=0))).collect()
-        assert final.completion_tokens == 4
-    finally:
-        prefetch.discard()
-        wb.close()
+def test_a_remembered_load_is_started_early_and_taken_over_by_the_real_load(remembered):
+    wb, flags = remembered
+    assert prefetch.start(wb.paths, ["tiny", "unknown"]) == 1
+    assert prefetch.pending() == [(str(flags["path"]), flags["gpu_layers"], flags["use_extra_bufts"])]
+    model = wb.runtime.acquire(wb.library.get("tiny:F32"), LoadOptions(n_ctx=128, reproducible=False))
+    assert prefetch.pending() == []  # claimed, not loaded a second time
+    _, final = model.generate(GenerationRequest(prompt="hello", max_tokens=4,
+                                                sampling=SamplingParams(temperature=0))).collect()
+    assert final.completion_tokens == 4
 
 
-def test_a_load_with_other_flags_does_not_take_it_and_discard_frees_it(tmp_path, tiny_model_path):
-    wb = tiny_workbench(tmp_path, tiny_model_path)
-    try:
-        flags = _remembered(wb, tiny_model_path)
-        assert flags["use_extra_bufts"]  # throughput mode
-        assert prefetch.start(wb.paths, ["tiny"]) == 1
-        wb.runtime.acquire(wb.library.get("tiny:F32"), LoadOptions(n_ctx=256, reproducible=True))
-        assert len(prefetch.pending()) == 1
-        prefetch.discard()
-        assert prefetch.pending() == []
-    finally:
-        prefetch.discard()
-        wb.close()
+def test_a_load_with_other_flags_does_not_take_it_and_discard_frees_it(remembered):
+    wb, flags = remembered
+    assert flags["use_extra_bufts"]  # throughput mode
+    assert prefetch.start(wb.paths, ["tiny"]) == 1
+    wb.runtime.acquire(wb.library.get("tiny:F32"), LoadOptions(n_ctx=256, reproducible=True))
+    assert len(prefetch.pending()) == 1
+    prefetch.discard()
+    assert prefetch.pending() == []
 
 
-def test_a_changed_file_or_a_damaged_hint_file_starts_nothing(tmp_path, tiny_model_path):
-    wb = tiny_workbench(tmp_path, tiny_model_path)
-    try:
-        flags = _remembered(wb, tiny_model_path)
-        hint_file = wb.paths.cache / prefetch.HINT_FILE
-        hints = json.loads(hint_file.read_text())
-        hints["tiny"]["mtime_ns"] -= 1  # the file changed since
-        hint_file.write_text(json.dumps(hints))
-        assert prefetch.start(wb.paths, ["tiny"]) == 0
-        hint_file.write_text("{not json")
-        assert prefetch.start(wb.paths, ["tiny"]) == 0
-        assert flags["path"].is_file()
-    finally:
-        wb.close()
+def test_a_changed_file_or_a_damaged_hint_file_starts_nothing(remembered):
+    wb, flags = remembered
+    hint_file = wb.paths.cache / prefetch.HINT_FILE
+    hints = json.loads(hint_file.read_text())
+    hints["tiny"]["mtime_ns"] -= 1  # the file changed since
+    hint_file.write_text(json.dumps(hints))
+    assert prefetch.start(wb.paths, ["tiny"]) == 0
+    hint_file.write_text("{not json")
+    assert prefetch.start(wb.paths, ["tiny"]) == 0
+    assert flags["path"].is_file()
 
 
 def test_run_remembers_what_its_name_loaded(tmp_path, tiny_model_path):
