@@ -41,7 +41,7 @@ def runtime():
 
 @pytest.fixture(scope="module")
 def tiny(runtime: Runtime, tiny_model_path: Path):
-    return runtime.acquire(tiny_model_path, LoadOptions(n_ctx=1024, n_parallel=8, reproducible=True))
+    return runtime.acquire(tiny_model_path, LoadOptions(n_ctx=1024, n_parallel=8, reproducible=True, speculative=True))
 
 
 def run(model, prompt: str = REPEATING, **fields):
@@ -127,7 +127,7 @@ def test_the_same_beside_seven_other_streams_arriving_mid_flight(tiny):
 
 
 def test_tiny_model_as_its_own_draft_gives_the_same_output(runtime, tiny_model_path):
-    model = runtime.acquire(tiny_model_path, LoadOptions(n_ctx=512, n_parallel=2, reproducible=True,
+    model = runtime.acquire(tiny_model_path, LoadOptions(n_ctx=512, n_parallel=2, reproducible=True, speculative=True,
                                                          draft_path=str(tiny_model_path)))
     assert model.draft_name == tiny_model_path.name
     draft = Speculation(mode="draft", draft_p_min=0.0)

@@ -34,6 +34,24 @@ def wb(tmp_path_factory, tiny_model_path):
     wb.close()
 
 
+def test_only_an_instance_that_may_speculate_pads_its_streams(wb):
+    """Reproducible mode pads every stream to ≥ 2 rows so that speculating never changes the output; an
+    instance no request can speculate on decodes one row per stream and does not pay for it."""
+    messages = [{"role": "user", "content": "hi"}]
+    plain = prepare_chat(wb, "terse", messages, reproducible=True)
+    asking = prepare_chat(wb, "terse", messages, reproducible=True, parameters={"speculative": "lookup"})
+    configured = prepare_chat(wb, "looky", messages, reproducible=True)
+    assert (plain.load.speculative, asking.load.speculative, configured.load.speculative) == (False, True, True)
+    model = wb.runtime.acquire(plain.target.model, plain.load)
+    assert not model.options.speculative
+    with pytest.raises(InvalidParameter, match="reproducible mode without speculation"):
+        model.generate(asking.request)  # the engine refuses what would change the output; prepare never asks
+    padded = wb.runtime.acquire(asking.target.model, asking.load)
+    assert padded is not model and padded.generate(asking.request).collect()[1].completion_tokens > 0
+    throughput = prepare_chat(wb, "terse", messages, reproducible=False, parameters={"speculative": "lookup"})
+    assert not wb.runtime.resolve(throughput.target.model, throughput.load).options.speculative  # nothing to pad
+
+
 def test_a_draft_line_loads_the_draft_beside_and_answers_record_the_counts(wb):
     prepared = prepare_chat(wb, "drafty", [{"role": "user", "content": REPEAT}])
     assert prepared.request.speculation.mode == "draft"
@@ -52,6 +70,7 @@ def test_parameters_choose_lookup_and_tune_it_and_a_request_can_turn_it_off(wb):
     assert prepared.load.draft_path is None
     off = prepare_chat(wb, "looky", [{"role": "user", "content": REPEAT}], parameters={"speculative": "off"})
     assert off.request.speculation is None
+    assert off.load == prepared.load  # the same instance: in reproducible mode both are padded alike
     with pytest.raises(InvalidParameter, match="needs a draft model"):
         prepare_chat(wb, "looky", [{"role": "user", "content": "hi"}], parameters={"speculative": "draft"})
     with pytest.raises(InvalidParameter, match="lookup or draft"):

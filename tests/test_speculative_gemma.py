@@ -30,7 +30,8 @@ PROMPT = ("<start_of_turn>user\nRewrite the text below, replacing every year wit
 @pytest.fixture(scope="module")
 def gemma(gemma_model_path: Path):
     with Runtime(Settings(keep_alive_seconds=-1, threads=2)) as runtime:
-        yield runtime.acquire(gemma_model_path, LoadOptions(n_ctx=1024, n_parallel=2, reproducible=True))
+        yield runtime.acquire(gemma_model_path,
+                              LoadOptions(n_ctx=1024, n_parallel=2, reproducible=True, speculative=True))
 
 
 @pytest.mark.parametrize("sampling", [SamplingParams(temperature=0),

@@ -155,7 +155,7 @@ def test_text_streams_run_on_while_an_image_is_encoded_and_a_waiting_image_can_b
 def test_a_request_with_an_image_does_not_speculate(runtime, tiny_model_path, projector_path):
     from workbench.engine import Speculation
 
-    model = runtime.acquire(tiny_model_path, LoadOptions(mmproj_path=str(projector_path), n_ctx=256))
+    model = runtime.acquire(tiny_model_path, LoadOptions(mmproj_path=str(projector_path), n_ctx=256, speculative=True))
     plain, _ = model.generate(ask((10,), max_tokens=30)).collect()
     speculating = dataclasses.replace(ask((10,), max_tokens=30), speculation=Speculation(mode="lookup", draft_ngram=1))
     text, final = model.generate(speculating).collect()

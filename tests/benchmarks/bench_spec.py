@@ -10,9 +10,10 @@ Single stream, greedy, reproducible mode (the mode in which speculation is token
     scheduler stops drafting when more than a few streams decode: the batch already shares the weight reads);
   * the same tasks in throughput mode, for reference (there a verified token may round differently from a plainly
     decoded one, so the text can differ; whether it did is printed);
-  * what reproducible mode's padding costs plain decoding (every stream decodes >= 2 rows so that speculation is
-    output-neutral, docs/design.md §4.12): one stream with and without it, the scheduler's `_pad` swapped for a
-    no-op in this process only;
+  * what reproducible mode's padding costs plain decoding: an instance that may speculate decodes every stream in
+    >= 2 rows so that speculation is output-neutral (LoadOptions.speculative, docs/design.md §4.12); one that never
+    speculates (the default) decodes one row per stream. Plain decoding on both, one stream and 8, and lookup
+    against the default instance's plain decoding (what turning speculation on gains a user);
   * with --llama-cpp-bin DIR (llama.cpp's `llama-lookup`, built from the llama.cpp that llama-cpp-python vendors,
     as bench_engine.py's flag): llama-lookup's own decode speed on the rewrite prompt, side by side.
 Decode tok/s is the FinalEvent's (first to last token: the prompt's prefill is the same either way). Each figure is
@@ -28,6 +29,7 @@ import re
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,16 +87,18 @@ def request(prompt: str, tokens: int, speculate: bool) -> GenerationRequest:
                              speculation=Speculation() if speculate else None)
 
 
-def single(model, prompt: str, tokens: int, repeats: int) -> dict:
-    best = {False: 0.0, True: 0.0}
+def single(model, prompt: str, tokens: int, repeats: int, default=None) -> dict:
+    """Plain and lookup decoding on `model` (alternating), and plain decoding on `default` (an instance that never
+    speculates) when given."""
+    runs = {"plain": (model, False), "spec": (model, True), **({"default": (default, False)} if default else {})}
+    best = dict.fromkeys(runs, 0.0)
     texts, finals = {}, {}
     for _ in range(repeats):
-        for speculate in (False, True):
-            texts[speculate], final = model.generate(request(prompt, tokens, speculate)).collect()
-            finals[speculate] = final
-            best[speculate] = max(best[speculate], final.decode_tokens_per_second or 0.0)
-    spec = finals[True]
-    return {"plain": best[False], "spec": best[True], "same": texts[True] == texts[False],
+        for name, (instance, speculate) in runs.items():
+            texts[name], finals[name] = instance.generate(request(prompt, tokens, speculate)).collect()
+            best[name] = max(best[name], finals[name].decode_tokens_per_second or 0.0)
+    spec = finals["spec"]
+    return {**best, "same": texts["spec"] == texts["plain"], "same_as_default": texts["spec"] == texts.get("default"),
             "tokens": spec.completion_tokens, "acceptance": spec.acceptance_rate or 0.0}
 
 
@@ -115,21 +119,15 @@ def aggregate(model, tokens: int, speculate: bool) -> float:
     return sum(counts) / (time.perf_counter() - start)
 
 
-def padding_cost(model, tokens: int, repeats: int) -> dict[str, tuple[float, float]]:
-    """Plain decode tok/s (with reproducible mode's padding, without it), one stream and 8 streams aggregate."""
-    from workbench.engine.scheduler import Scheduler
-
-    padded = Scheduler._pad
+def padding_cost(padded, unpadded, tokens: int, repeats: int) -> dict[str, tuple[float, float]]:
+    """Plain decode tok/s on an instance that may speculate (padded) and on one that never does, one stream and 8
+    streams aggregate."""
     best = {"1 stream": {True: 0.0, False: 0.0}, "8 streams": {True: 0.0, False: 0.0}}
-    try:
-        for _ in range(repeats):
-            for pad in (True, False):
-                Scheduler._pad = padded if pad else (lambda *_args, **_kw: None)
-                final = model.generate(request(TASKS["free-form"], tokens, False)).collect()[1]
-                best["1 stream"][pad] = max(best["1 stream"][pad], final.decode_tokens_per_second or 0.0)
-                best["8 streams"][pad] = max(best["8 streams"][pad], aggregate(model, tokens, False))
-    finally:
-        Scheduler._pad = padded
+    for _ in range(repeats):
+        for pad, model in ((True, padded), (False, unpadded)):
+            final = model.generate(request(TASKS["free-form"], tokens, False)).collect()[1]
+            best["1 stream"][pad] = max(best["1 stream"][pad], final.decode_tokens_per_second or 0.0)
+            best["8 streams"][pad] = max(best["8 streams"][pad], aggregate(model, tokens, False))
     return {name: (b[True], b[False]) for name, b in best.items()}
 
 
@@ -139,6 +137,16 @@ def llama_lookup(bin_dir: Path, path: Path, prompt: str, tokens: int, threads: i
                          capture_output=True, text=True, timeout=600)
     found = re.search(r"decoded\s+\d+\s+tokens in\s+[\d.]+ seconds, speed:\s+([\d.]+) t/s", out.stderr + out.stdout)
     return float(found.group(1)) if found else None
+
+
+def show_single(name: str, r: dict) -> None:
+    target = ">= 1.8" if name in GROUNDED else ">= 0.97"
+    print(f"  {name:20} plain {r['plain']:5.1f} tok/s  lookup {r['spec']:5.1f} tok/s  "
+          f"= {r['spec'] / r['plain']:.2f}x (target {target})  acceptance {r['acceptance']:.0%}  "
+          f"identical text: {r['same']}  ({r['tokens']} tokens)", flush=True)
+    if "default" in r:
+        print(f"  {'':20} plain on an instance that never speculates {r['default']:5.1f} tok/s: lookup = "
+              f"{r['spec'] / r['default']:.2f}x of it, identical text: {r['same_as_default']}", flush=True)
 
 
 def main() -> None:
@@ -153,22 +161,22 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f} at start", flush=True)
     with Runtime(Settings(keep_alive_seconds=-1, threads=args.threads)) as runtime:
         for reproducible in (True, False):
-            model = runtime.acquire(path, LoadOptions(n_ctx=2048, n_parallel=8, reproducible=reproducible))
+            options = LoadOptions(n_ctx=2048, n_parallel=8, reproducible=reproducible, speculative=True)
+            model = runtime.acquire(path, options)
+            default = runtime.acquire(path, replace(options, speculative=False)) if reproducible else None
             print("reproducible mode:" if reproducible else "throughput mode:")
             for name, prompt in TASKS.items():
-                r = single(model, prompt, args.tokens, args.repeats)
-                target = ">= 1.8" if name in GROUNDED else ">= 0.97"
-                print(f"  {name:20} plain {r['plain']:5.1f} tok/s  lookup {r['spec']:5.1f} tok/s  "
-                      f"= {r['spec'] / r['plain']:.2f}x (target {target})  acceptance {r['acceptance']:.0%}  "
-                      f"identical text: {r['same']}  ({r['tokens']} tokens)", flush=True)
+                show_single(name, single(model, prompt, args.tokens, args.repeats, default))
             plain = max(aggregate(model, args.tokens, False) for _ in range(args.repeats))
             spec = max(aggregate(model, args.tokens, True) for _ in range(args.repeats))
             print(f"  8 streams aggregate: plain {plain:5.1f} tok/s  speculation allowed {spec:5.1f} tok/s  "
                   f"= {spec / plain:.2f}x (target >= 0.97)", flush=True)
             if reproducible:
-                for streams, (with_pad, without) in padding_cost(model, args.tokens, args.repeats).items():
-                    print(f"  padding (>= 2 rows per stream), {streams}: plain decode {with_pad:5.1f} tok/s with it, "
-                          f"{without:5.1f} without = {with_pad / without:.2f}x", flush=True)
+                for streams, (with_pad, without) in padding_cost(model, default, args.tokens, args.repeats).items():
+                    print(f"  padding (>= 2 rows per stream), {streams}: plain decode {with_pad:5.1f} tok/s on an "
+                          f"instance that may speculate, {without:5.1f} on one that never does = "
+                          f"{with_pad / without:.2f}x", flush=True)
+                runtime.unload(default)
             runtime.unload(model)
     if args.llama_cpp_bin:
         for name in GROUNDED:

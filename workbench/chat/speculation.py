@@ -35,23 +35,34 @@ def draft_line(target: ChatTarget) -> str | None:
 
 def speculation_for(wb: Workbench, target: ChatTarget, parameters: Mapping[str, Any], default: str | None,
                     load: LoadOptions) -> tuple[LoadOptions, Speculation | None]:
-    """(load options with the draft model when there is one, the request's Speculation or None)."""
+    """(load options with the draft model when there is one, the request's Speculation or None).
+
+    The load options say the instance may speculate (LoadOptions.speculative) when the preset or the endpoint
+    configures speculation, or the request asks for it: in reproducible mode such an instance pads every stream
+    (engine/scheduler.py `_pad`), so a request with speculation off shares it and decodes the same tokens, and
+    an instance that never speculates does not pay for the padding."""
     from ..engine import Speculation
 
     default = (default or "").strip() or None
     draft_ref = draft_line(target) or (default if default and default.lower() not in NO_DRAFT_MODEL else None)
     if draft_ref is not None:  # loaded whenever configured, so a request with speculation off shares the instance
         load = dataclasses.replace(load, draft_path=str(draft_file(wb, draft_ref, target.name)))
-    mode = parameters.get("speculative")
-    if mode is None:
-        mode = "draft" if draft_ref else (default or "off")
-    mode = str(mode).strip().lower()
+    configured = _mode(target.base_parameters().get("speculative"), draft_ref, default)
+    mode = _mode(parameters.get("speculative"), draft_ref, default)
+    load = dataclasses.replace(load, speculative=configured != "off" or mode != "off")
     if mode == "off":
         return load, None
     if mode == "draft" and draft_ref is None:
         raise InvalidParameter(f"speculative draft needs a draft model: add `DRAFT <model>` to the preset of "
                                f"{target.name}, or start the endpoint with --speculative MODEL")
     return load, Speculation(mode=mode, **{k: parameters[k] for k in TUNING if parameters.get(k) is not None})
+
+
+def _mode(value: Any, draft_ref: str | None, default: str | None) -> str:
+    """A `speculative` parameter's mode; unset: draft with a draft model, else the endpoint's default, else off."""
+    if value is None:
+        value = "draft" if draft_ref else (default or "off")
+    return str(value).strip().lower()
 
 
 def draft_file(wb: Workbench, ref: str, target_name: str) -> Path:

@@ -64,6 +64,7 @@ class LoadedModel:
             self._scheduler = Scheduler(self._ctx, self.vocab, n_slots=cfg.n_seq_max, n_ctx=opts.n_ctx,
                                         n_batch=cfg.n_batch, n_ubatch=cfg.n_ubatch, n_swa=self.facts.n_swa,
                                         reproducible=bool(opts.reproducible), max_queue=max_queue, name=self.name,
+                                        pad_for_speculation=opts.speculative,
                                         sample_threads=cfg.n_threads, draft_model=self._draft)
         except BaseException:
             if self._draft is not None:
@@ -97,6 +98,16 @@ class LoadedModel:
         return DraftModel(path, n_slots=cfg.n_seq_max, n_ctx=opts.n_ctx, n_threads=opts.n_threads,
                           target_vocab=self.vocab, target_name=self.name, gpu_layers=opts.gpu_layers,
                           reproducible=bool(opts.reproducible))
+
+    def _check_speculation(self, spec) -> None:
+        if spec is None:
+            return
+        if spec.mode == "draft" and self._draft is None:
+            raise InvalidParameter(f"{self.name} was loaded without a draft model: give the preset a DRAFT line "
+                                   "(or `serve --speculative MODEL`), or speculate with lookup")
+        if self.options.reproducible and not self.options.speculative:
+            raise InvalidParameter(f"{self.name} was loaded in reproducible mode without speculation: load it with "
+                                   "LoadOptions(speculative=True) so that speculating keeps the output unchanged")
 
     @staticmethod
     def _native_flags(opts: LoadOptions) -> dict:
@@ -258,10 +269,7 @@ class LoadedModel:
         Raises ContextLengthExceeded (prompt longer than n_ctx), InvalidParameter (empty prompt, bad grammar,
         bias outside the vocabulary) and QueueFull synchronously, before anything is decoded.
         """
-        spec = request.speculation
-        if spec is not None and spec.mode == "draft" and self._draft is None:
-            raise InvalidParameter(f"{self.name} was loaded without a draft model: give the preset a DRAFT line "
-                                   "(or `serve --speculative MODEL`), or speculate with lookup")
+        self._check_speculation(request.speculation)
         with self._in_use():
             media = self._media_prompt(request)
             if media is not None and request.speculation is not None:  # drafters know no image positions

@@ -53,6 +53,9 @@ class LoadOptions:
     embeddings: bool = False
     draft_path: str | None = None  # a small model with the same vocabulary, loaded beside for speculative drafts
     mmproj_path: str | None = None  # a vision/audio projector GGUF loaded beside the model (engine/vision.py)
+    # reproducible mode: requests may speculate, so every stream decodes ≥ 2 rows (engine/scheduler.py `_pad`);
+    # only instances that may speculate pay for it (always False in throughput mode: nothing to pad there)
+    speculative: bool = False
 
     def __post_init__(self) -> None:
         for name in ("n_ctx", "n_threads", "n_parallel"):

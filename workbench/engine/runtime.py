@@ -85,7 +85,7 @@ class Runtime:
         n_batch = max(opts.n_batch, n_parallel)
         resolved = replace(opts, n_ctx=n_ctx, n_threads=n_threads, n_parallel=n_parallel, n_batch=n_batch,
                            n_ubatch=min(opts.n_ubatch, n_batch), reproducible=reproducible, gpu_layers=gpu_layers,
-                           flash_attn=flash)
+                           flash_attn=flash, speculative=bool(opts.speculative and reproducible))
         cfg = ContextConfig(
             n_ctx=n_ctx * n_parallel, n_batch=n_batch, n_ubatch=resolved.n_ubatch, n_seq_max=n_parallel,
             n_threads=n_threads, flash_attn=flash, type_k=opts.type_k, type_v=opts.type_v,

@@ -55,13 +55,14 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 class Scheduler:
     def __init__(self, ctx, vocab: native.Vocab, *, n_slots: int, n_ctx: int, n_batch: int, n_ubatch: int,
                  n_swa: int, reproducible: bool, max_queue: int, name: str = "model", sample_threads: int = 1,
-                 draft_model=None):
+                 draft_model=None, pad_for_speculation: bool = False):
         self.ctx = ctx
         self.vocab = vocab
         self.n_ctx = n_ctx  # per-request limit
         self.n_batch = n_batch
         self.n_ubatch = n_ubatch
         self.reproducible = reproducible
+        self.pad = reproducible and pad_for_speculation  # every stream ≥ 2 rows: see _pad
         self.n_swa = n_swa
         self.max_queue = max_queue
         self.slots = [Slot(seq=i) for i in range(n_slots)]
@@ -207,7 +208,7 @@ class Scheduler:
         pending = sorted((s for s in self.slots if s.job is not None and not s.prefilled and not s.job.awaits_encode),
                          key=lambda s: s.job.submitted_at)
         draft_rows = plan_drafts(generating, n_ctx=self.n_ctx, n_batch=self.n_batch, draft_model=self.draft_model,
-                                 free_row=self.reproducible)
+                                 free_row=self.pad)
         if not self.reproducible:  # everything in one decode
             self._round(generating, pending, self.n_batch - len(generating) - draft_rows)
             return
@@ -222,12 +223,12 @@ class Scheduler:
         batch = self._batch
         batch.clear()
         rows: list[Slot] = []  # slots with an output row to sample after the decode
-        width = max([2 if self.reproducible else 1, *(1 + len(s.draft) for s in generating)])
+        width = max([2 if self.pad else 1, *(1 + len(s.draft) for s in generating)])
         for slot in generating:
             slot.row = batch.add(slot.next_token, len(slot.cache), slot.seq, True)
             for i, token in enumerate(slot.draft, start=len(slot.cache) + 1):  # verified in the same decode
                 batch.add(token, i, slot.seq, True)
-            if self.reproducible:  # every stream the same rows, ≥ 2: see _pad
+            if self.pad:  # every stream the same rows, ≥ 2
                 self._pad(slot, width, outputs=len(generating) == 1 and not slot.draft)
             rows.append(slot)
         chunked: list[Slot] = []
@@ -255,7 +256,7 @@ class Scheduler:
                 self._verify(slot, drawn)
             else:
                 self._sample(slot, drawn)
-                if self.reproducible and slot in generating:
+                if self.pad and slot in generating:
                     llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, len(slot.cache), -1)  # padding (_pad)
 
     def _advance(self, generating: list[Slot], chunked: list[Slot]) -> None:
@@ -274,12 +275,13 @@ class Scheduler:
                 slot.prompt_cached = len(slot.cache)
 
     def _pad(self, slot: Slot, width: int, outputs: bool) -> None:
-        """Reproducible mode: fill the slot's rows up to `width` with throw-away tokens (their cells are dropped
-        after the step). ggml-cpu computes attention for one query row of a stream with another kernel than for
-        several (docs/design.md §4.5, 3), and the output projection for one output row with another than for
-        several (so a lone stream's filler asks for its logits too): a token decoded alone and one verified
-        beside drafts would round differently. With ≥ 2 rows always, each token's logits are the same whatever
-        was drafted, and speculation never changes the output."""
+        """Reproducible mode on an instance that may speculate (LoadOptions.speculative): fill the slot's rows up
+        to `width` with throw-away tokens (their cells are dropped after the step). ggml-cpu computes attention
+        for one query row of a stream with another kernel than for several (docs/design.md §4.5, 3), and the
+        output projection for one output row with another than for several (so a lone stream's filler asks for
+        its logits too): a token decoded alone and one verified beside drafts would round differently. With ≥ 2
+        rows always, each token's logits are the same whatever was drafted, and speculation never changes the
+        output. Instances that never speculate decode one row per stream and skip this cost (§4.12)."""
         end = min(len(slot.cache) + width, self.n_ctx)
         for pos in range(len(slot.cache) + 1 + len(slot.draft), end):
             self._batch.add(slot.next_token, pos, slot.seq, outputs)
@@ -304,7 +306,7 @@ class Scheduler:
             drawn = self._draw(slot)
         else:  # the whole draft agreed: the last row's sample is a token gained for free
             self._sample(slot, drawn)
-        if accepted < len(draft) or self.reproducible:  # rejected drafts, padding (_pad)
+        if accepted < len(draft) or self.pad:  # rejected drafts, padding (_pad)
             llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, len(slot.cache), -1)
         job.drafted_tokens += len(draft)
         job.accepted_tokens += accepted
