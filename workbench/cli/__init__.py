@@ -11,6 +11,7 @@ import itertools
 import sys
 
 from ..errors import WorkbenchError
+from . import startup
 
 COMMAND_MODULES = {  # module: the commands it registers, in the order `workbench --help` lists them
     "library_cmds": ("import", "list", "rm", "show", "verify"),
@@ -63,7 +64,14 @@ def _start_prefetch(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    startup.pause()  # the garbage collector, while the imports run (startup.py)
+    try:
+        return _run(sys.argv[1:] if argv is None else argv)
+    finally:
+        startup.resume()
+
+
+def _run(argv: list[str]) -> int:
     _start_prefetch(argv)  # first: before typer, rich and the store are imported
     import typer
     from rich.markup import escape

@@ -8,15 +8,6 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
 from .. import tasks
@@ -96,6 +87,16 @@ def first_start(wb: Workbench) -> None:
 @contextmanager
 def progress_bar(description: str, transient: bool = True) -> Iterator[tasks.ProgressCallback]:
     """A rich progress bar fed by core Progress reports (bytes, rate, ETA)."""
+    from rich.progress import (  # here: every command's start would pay for it (cli/startup.py)
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
         DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from ..errors import WorkbenchError
 from ..serve.config import MAX_PARALLEL, ServeConfig
+from . import startup
 from .common import app, console, console_err, first_start, human_size, open_workbench
 
 DEFAULTS = ServeConfig()
@@ -63,6 +64,7 @@ def serve(
         mode = "reproducible" if reproducible else "throughput"
         console_err.print(f"serving on http://{host}:{port} ({mode} mode; OpenAI at /v1, Ollama at /api; "
                           "Ctrl-C stops)", highlight=False)
+        startup.resume(freeze=True)  # started: the garbage collector is back on for the requests
         server.serve_forever()
 
 

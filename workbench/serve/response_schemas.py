@@ -10,52 +10,59 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+
+
+class Documented(BaseModel):
+    """A response schema: built when the OpenAPI document is (the routes never validate through it), not at
+    import — 40 schemas built at import were ~20 ms of every endpoint start (cli/startup.py)."""
+
+    model_config = ConfigDict(defer_build=True)
 
 JSON_LINES = "application/x-ndjson"
 SSE = "text/event-stream"
 
 
 # ---- error shapes (app.py's _error) --------------------------------------------------------------------------
-class OpenAIErrorDetail(BaseModel):
+class OpenAIErrorDetail(Documented):
     message: str
     type: str
     param: str | None = None
     code: str | None = None
 
 
-class OpenAIError(BaseModel):
+class OpenAIError(Documented):
     error: OpenAIErrorDetail
 
 
-class OllamaError(BaseModel):
+class OllamaError(Documented):
     error: str
 
 
-class AnthropicErrorDetail(BaseModel):
+class AnthropicErrorDetail(Documented):
     type: str
     message: str
 
 
-class AnthropicError(BaseModel):
+class AnthropicError(Documented):
     type: Literal["error"]
     error: AnthropicErrorDetail
 
 
 # ---- OpenAI --------------------------------------------------------------------------------------------------
-class ModelCard(BaseModel):
+class ModelCard(Documented):
     id: str
     object: Literal["model"]
     created: int
     owned_by: str
 
 
-class ModelList(BaseModel):
+class ModelList(Documented):
     object: Literal["list"]
     data: list[ModelCard]
 
 
-class Usage(BaseModel):
+class Usage(Documented):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
@@ -63,21 +70,21 @@ class Usage(BaseModel):
     completion_tokens_details: dict[str, Any] | None = None
 
 
-class AssistantMessage(BaseModel):
+class AssistantMessage(Documented):
     role: Literal["assistant"]
     content: str | None
     reasoning_content: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
 
 
-class ChatChoice(BaseModel):
+class ChatChoice(Documented):
     index: int
     message: AssistantMessage
     finish_reason: str | None
     logprobs: dict[str, Any] | None = None
 
 
-class ChatCompletion(BaseModel):
+class ChatCompletion(Documented):
     id: str
     object: Literal["chat.completion"]
     created: int
@@ -87,14 +94,14 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
-class ChunkChoice(BaseModel):
+class ChunkChoice(Documented):
     index: int
     delta: dict[str, Any]
     finish_reason: str | None
     logprobs: dict[str, Any] | None = None
 
 
-class ChatCompletionChunk(BaseModel):
+class ChatCompletionChunk(Documented):
     id: str
     object: Literal["chat.completion.chunk"]
     created: int
@@ -103,14 +110,14 @@ class ChatCompletionChunk(BaseModel):
     usage: Usage | None = None
 
 
-class TextChoice(BaseModel):
+class TextChoice(Documented):
     index: int
     text: str
     finish_reason: str | None
     logprobs: dict[str, Any] | None = None
 
 
-class Completion(BaseModel):
+class Completion(Documented):
     """A whole completion, and each streamed chunk of one (its last, with include_usage, has no choices)."""
     id: str
     object: Literal["text_completion"]
@@ -121,25 +128,25 @@ class Completion(BaseModel):
     usage: Usage | None = None
 
 
-class Embedding(BaseModel):
+class Embedding(Documented):
     object: Literal["embedding"]
     index: int
     embedding: list[float] | str  # str: base64 little-endian float32
 
 
-class EmbeddingUsage(BaseModel):
+class EmbeddingUsage(Documented):
     prompt_tokens: int
     total_tokens: int
 
 
-class EmbeddingList(BaseModel):
+class EmbeddingList(Documented):
     object: Literal["list"]
     data: list[Embedding]
     model: str
     usage: EmbeddingUsage
 
 
-class OpenAIResponse(BaseModel):
+class OpenAIResponse(Documented):
     """OpenAI's Responses API object (responses_routes.py)."""
     id: str
     object: Literal["response"]
@@ -151,18 +158,18 @@ class OpenAIResponse(BaseModel):
     error: dict[str, Any] | None
 
 
-class ResponseEvent(BaseModel):
+class ResponseEvent(Documented):
     type: str
     sequence_number: int
 
 
 # ---- Anthropic -----------------------------------------------------------------------------------------------
-class AnthropicUsage(BaseModel):
+class AnthropicUsage(Documented):
     input_tokens: int
     output_tokens: int
 
 
-class AnthropicMessage(BaseModel):
+class AnthropicMessage(Documented):
     id: str
     type: Literal["message"]
     role: Literal["assistant"]
@@ -173,20 +180,20 @@ class AnthropicMessage(BaseModel):
     usage: AnthropicUsage
 
 
-class AnthropicEvent(BaseModel):
+class AnthropicEvent(Documented):
     type: str
 
 
-class TokenCount(BaseModel):
+class TokenCount(Documented):
     input_tokens: int
 
 
 # ---- Ollama --------------------------------------------------------------------------------------------------
-class OllamaVersion(BaseModel):
+class OllamaVersion(Documented):
     version: str
 
 
-class OllamaDetails(BaseModel):
+class OllamaDetails(Documented):
     format: str
     family: str | None = None
     families: list[str] | None = None
@@ -195,7 +202,7 @@ class OllamaDetails(BaseModel):
     parent_model: str | None = None
 
 
-class OllamaTag(BaseModel):
+class OllamaTag(Documented):
     name: str
     model: str
     modified_at: str
@@ -204,11 +211,11 @@ class OllamaTag(BaseModel):
     details: OllamaDetails
 
 
-class OllamaTags(BaseModel):
+class OllamaTags(Documented):
     models: list[OllamaTag]
 
 
-class OllamaShow(BaseModel):
+class OllamaShow(Documented):
     modelfile: str
     parameters: str
     template: str
@@ -220,7 +227,7 @@ class OllamaShow(BaseModel):
     capabilities: list[str]
 
 
-class OllamaRunning(BaseModel):
+class OllamaRunning(Documented):
     name: str
     model: str
     size: int
@@ -231,18 +238,18 @@ class OllamaRunning(BaseModel):
     expires_at: str
 
 
-class OllamaPs(BaseModel):
+class OllamaPs(Documented):
     models: list[OllamaRunning]
 
 
-class OllamaMessage(BaseModel):
+class OllamaMessage(Documented):
     role: Literal["assistant"]
     content: str
     thinking: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
 
 
-class _OllamaAnswer(BaseModel):
+class _OllamaAnswer(Documented):
     model: str
     created_at: str
     done: bool
@@ -266,7 +273,7 @@ class OllamaGenerate(_OllamaAnswer):
     thinking: str | None = None
 
 
-class OllamaEmbed(BaseModel):
+class OllamaEmbed(Documented):
     model: str
     embeddings: list[list[float]]
     prompt_eval_count: int | None = None
@@ -274,11 +281,11 @@ class OllamaEmbed(BaseModel):
     load_duration: int | None = None
 
 
-class OllamaEmbedding(BaseModel):
+class OllamaEmbedding(Documented):
     embedding: list[float]
 
 
-class OllamaStatus(BaseModel):
+class OllamaStatus(Documented):
     status: str
     digest: str | None = None
     total: int | None = None
@@ -286,20 +293,20 @@ class OllamaStatus(BaseModel):
 
 
 # ---- llama-server's tokenizer routes, /health ----------------------------------------------------------------
-class TokenPiece(BaseModel):
+class TokenPiece(Documented):
     id: int
     piece: str
 
 
-class Tokens(BaseModel):
+class Tokens(Documented):
     tokens: list[int] | list[TokenPiece]
 
 
-class Detokenized(BaseModel):
+class Detokenized(Documented):
     content: str
 
 
-class Health(BaseModel):
+class Health(Documented):
     status: str
     models_loaded: int
 
