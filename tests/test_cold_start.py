@@ -156,3 +156,22 @@ def test_a_failed_quiet_load_still_says_why(tmp_path):
     with pytest.raises(ModelLoadError) as caught:
         native.load_model(bad, gpu_layers=0, use_extra_bufts=True)
     assert "gave no reason" not in str(caught.value) and str(bad) in str(caught.value)
+
+
+def test_the_app_starts_loading_its_first_preset_before_the_window_is_built(tmp_path, tiny_model_path):
+    """The app preloads a preset through wb.chat.preload, which remembers it; at the next start ui/main.py asks
+    Workbench.prefetch for the default preset before anything else, and the preload takes that load over."""
+    from workbench.app import Workbench
+
+    wb = tiny_workbench(tmp_path, tiny_model_path)
+    try:
+        wb.chat.preload("terse")
+        wb.runtime.unload(wb.library.get("tiny:F32"))
+        assert wb.runtime.loaded() == []
+        Workbench.prefetch(wb.paths, ["terse"])
+        assert len(prefetch.pending()) == 1
+        wb.chat.preload("terse")
+        assert prefetch.pending() == [] and len(wb.runtime.loaded()) == 1
+    finally:
+        prefetch.discard()
+        wb.close()

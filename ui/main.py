@@ -20,6 +20,7 @@ from PySide6.QtCore import QEvent, QLockFile, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from workbench.app import Workbench
+from workbench.library.bundled import DEFAULT_PRESET
 from workbench.paths import default_paths
 
 from .file_handoff import FileHandoff, send_to_running
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None, open_file: Path | None = None) -> int:
         QMessageBox.warning(None, "Workbench is already running",
                             f"Another Workbench window is using {paths.data}. Switch to it, or close it first.")
         return 1
+    Workbench.prefetch(paths, [DEFAULT_PRESET])  # what the window preloads first, started before it is built
     from .main_window import MainWindow
 
     wb, recovered = Workbench.open_recovering(paths, caller="gui")  # a damaged database is moved aside

@@ -38,6 +38,14 @@ class Workbench:
     def open(cls, caller: str = "api") -> Workbench:
         return cls(caller=caller)
 
+    @staticmethod
+    def prefetch(paths: Paths, names: list[str]) -> None:
+        """Start loading, on threads, the files these names loaded last time, before anything else is opened:
+        the head start of a cold start (engine/prefetch.py; the answer's own load takes it over or frees it)."""
+        from .engine import prefetch
+
+        prefetch.start(paths, names)
+
     @classmethod
     def open_recovering(cls, paths: Paths | None = None, *, caller: str = "gui") -> tuple[Workbench, str | None]:
         """Open, and when the database file is damaged, move it aside (timestamped, nothing deleted) and start

@@ -164,8 +164,12 @@ class Chat:
         (answered by another endpoint) has nothing to load here."""
         if remote_name(name) is not None:
             return
+        from ..engine import prefetch
+
         target = resolve_target(self._wb, name)
-        self._wb.runtime.acquire(target.model, target_load(self._wb, target))
+        loaded = self._wb.runtime.acquire(target.model, target_load(self._wb, target))
+        prefetch.remember(self._wb.paths, name, **loaded.native_load)  # the next start's head start
+        prefetch.discard()  # a stale guess from this start: freed
 
     def prepare(self, session: ChatSession, user: Message, target: ChatTarget,
                 replay: Provenance | None = None) -> PreparedChat:
