@@ -136,6 +136,10 @@ def test_the_garbage_collector_is_paused_while_a_command_starts_and_back_on_afte
             "main(['serve', '--port', '-1']); print('after', gc.isenabled())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
     assert out == ["paused", "after", "True"]  # a usage error: main's own resume, the collector on after
+    code = ("import gc; from workbench.cli import main; gc.disable(); main(['serve', '--port', '-1']); "
+            "print(gc.isenabled())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
+    assert out == ["False"]  # turned off by the caller: left off
 
 
 def test_loads_run_without_the_python_log_callback_unless_someone_captures():

@@ -14,23 +14,29 @@ import gc
 import threading
 
 STARTUP_SECONDS = 3.0
+_paused = False  # by pause(), not by someone else
 
 
 def pause() -> None:
     """Pause the collector until `resume` or STARTUP_SECONDS from now, whichever comes first."""
+    global _paused
     if not gc.isenabled():
-        return  # someone else (a caller, a test) turned it off: leave it to them
+        return  # someone else (a caller, a test) turned it off: theirs to turn on
     gc.disable()
+    _paused = True
     timer = threading.Timer(STARTUP_SECONDS, resume)
     timer.daemon = True
     timer.start()
 
 
 def resume(*, freeze: bool = False) -> None:
-    """Collect again. freeze: first move everything alive into the permanent generation (`gc.freeze`), for a
-    process that serves from here on: with the collector paused, every object the start made is still young,
-    and the first collection would walk them all — measured ~50 ms, in the first request's answer time. They
-    are modules, classes and schemas that live as long as the process anyway."""
+    """Collect again (if pause() stopped it). freeze: first move everything alive into the permanent generation
+    (`gc.freeze`), for a process that serves from here on: with the collector paused, every object the start
+    made is still young, and the first collection would walk them all — measured ~50 ms, in the first
+    request's answer time. They are modules, classes and schemas that live as long as the process anyway."""
+    global _paused
     if freeze:
         gc.freeze()
-    gc.enable()
+    if _paused:
+        _paused = False
+        gc.enable()
