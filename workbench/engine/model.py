@@ -46,7 +46,7 @@ class LoadedModel:
         self._users = 0
         self._users_done = threading.Condition()
         opts, cfg = resolved.options, resolved.context
-        flags = self._native_flags(opts)  # a load a cold start began early is taken over (prefetch.py)
+        flags = self._native_flags(opts)  # a load a cold start began early is taken over (engine/prefetch.py)
         self._model = prefetch.claim(self.path, **flags) or native.load_model(self.path, **flags)
         self._ctx = self._lora = self._projector = self._draft = None
         try:
@@ -115,7 +115,7 @@ class LoadedModel:
 
     @property
     def native_load(self) -> dict:
-        """The file and flags llama.cpp loaded this model with: what workbench/prefetch.py remembers."""
+        """The file and flags llama.cpp loaded this model with: what engine/prefetch.py remembers."""
         return {"path": self.path, **self._native_flags(self.options)}
 
     @property
